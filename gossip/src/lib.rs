@@ -1,0 +1,29 @@
+//! herald-gossip: BOLT 7 gossip for a channel-less node.
+//!
+//! - [`router`]: the routing handler LDK's `PeerManager` calls: validation through LDK's
+//!   `P2PGossipSync`, persistence, complete query answers, sync from peers;
+//! - [`index`] and [`store`]: the graph in memory and in redb, as exact message bytes;
+//! - [`message`]: gossip messages as exact bytes, decoded with LDK;
+//! - [`wire`]: the BOLT 7 query messages (types 261-265) with the TLVs LDK drops;
+//! - [`chain`]: the chain-source trait, its backends (bitcoind, Esplora), funding lookups and
+//!   spend watching;
+//! - [`import`]: loaders for Core Lightning `gossip_store` files, raw message streams and the
+//!   `GOSSMAP_COMPRESSv1` topology;
+//! - [`reject`]: why a message was refused.
+
+pub mod chain;
+pub mod clock;
+pub mod import;
+pub mod index;
+pub mod logger;
+pub mod message;
+pub mod reject;
+pub mod router;
+pub mod store;
+pub mod sync;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod wire;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use router::{GossipConfig, GossipRouter};

@@ -1,0 +1,451 @@
+//! The gossip store: every accepted gossip message as its exact bytes, in redb.
+//!
+//! Tables (owned by this part, in the data directory's one redb file):
+//! - `gossip_channels`: short channel id → channel record (seen time, verification, capacity,
+//!   funding outpoint, then the `channel_announcement` bytes);
+//! - `gossip_channel_updates`: (short channel id, direction) → (seen time, `channel_update` bytes),
+//!   the latest per direction;
+//! - `gossip_nodes`: node id → (seen time, `node_announcement` bytes);
+//! - `gossip_meta`: schema version and network.
+//!
+//! Handlers never write: they hand [`StoreOp`]s to a bounded queue drained by one writer thread
+//! that commits batches (`Durability::Immediate`: a committed batch survives kill -9). Imports
+//! write through [`Store::apply`] in a single transaction, so an import is all or nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bitcoin::hashes::Hash;
+use bitcoin::{Network, OutPoint, Txid};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+const CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("gossip_channels");
+const UPDATES: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("gossip_channel_updates");
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_nodes");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("gossip_meta");
+
+/// Bumped when a record layout changes; older stores are refused with a clear error.
+const SCHEMA_VERSION: u32 = 1;
+/// Most operations committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+	#[error("store database: {0}")]
+	Database(#[from] redb::DatabaseError),
+	#[error("store transaction: {0}")]
+	Transaction(#[from] redb::TransactionError),
+	#[error("store table: {0}")]
+	Table(#[from] redb::TableError),
+	#[error("store: {0}")]
+	Storage(#[from] redb::StorageError),
+	#[error("store commit: {0}")]
+	Commit(#[from] redb::CommitError),
+	#[error("the store holds {found} data, but herald runs on {expected}")]
+	WrongNetwork { found: String, expected: String },
+	#[error("the store has schema version {found}; this herald reads version {SCHEMA_VERSION}")]
+	Schema { found: u32 },
+	#[error("corrupt store record in {table}: {reason}")]
+	Corrupt { table: &'static str, reason: String },
+	#[error("the store writer has stopped")]
+	WriterGone,
+}
+
+/// A channel as stored: its announcement and what herald learned about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelRecord {
+	pub scid: u64,
+	pub seen: u32,
+	pub verified: bool,
+	pub capacity_sats: Option<u64>,
+	pub funding: Option<OutPoint>,
+	pub announcement: Vec<u8>,
+}
+
+/// A change to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+	PutChannel(ChannelRecord),
+	PutUpdate { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
+	PutNode { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	/// Removes a channel and both its updates.
+	RemoveChannel { scid: u64 },
+	RemoveNode { node_id: [u8; 33] },
+}
+
+/// Everything in the store, as loaded at start-up.
+#[derive(Default, Debug)]
+pub struct Loaded {
+	pub channels: Vec<ChannelRecord>,
+	/// (scid, direction, seen, raw)
+	pub updates: Vec<(u64, u8, u32, Vec<u8>)>,
+	/// (node id, seen, raw)
+	pub nodes: Vec<([u8; 33], u32, Vec<u8>)>,
+}
+
+/// The redb-backed gossip store.
+#[derive(Clone)]
+pub struct Store {
+	db: Arc<Database>,
+}
+
+impl Store {
+	/// Opens (or creates) the store in `path` for `network`, refusing another network's data.
+	pub fn open(path: &Path, network: Network) -> Result<Self, StoreError> {
+		let db = Database::create(path)?;
+		Self::from_database(Arc::new(db), network)
+	}
+
+	/// Uses an already open database (the daemon shares one file between parts).
+	pub fn from_database(db: Arc<Database>, network: Network) -> Result<Self, StoreError> {
+		let txn = db.begin_write()?;
+		{
+			let mut meta = txn.open_table(META)?;
+			let stored_network = meta.get("network")?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+			match stored_network {
+				Some(found) if found != network.to_string() => {
+					return Err(StoreError::WrongNetwork { found, expected: network.to_string() })
+				},
+				Some(_) => {},
+				None => {
+					meta.insert("network", network.to_string().as_bytes())?;
+				},
+			}
+			let version = meta.get("schema_version")?.map(|v| decode_u32(v.value()));
+			match version {
+				Some(Some(SCHEMA_VERSION)) => {},
+				Some(found) => return Err(StoreError::Schema { found: found.unwrap_or(0) }),
+				None => {
+					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
+				},
+			}
+			txn.open_table(CHANNELS)?;
+			txn.open_table(UPDATES)?;
+			txn.open_table(NODES)?;
+		}
+		txn.commit()?;
+		Ok(Self { db })
+	}
+
+	pub fn database(&self) -> &Arc<Database> {
+		&self.db
+	}
+
+	/// Reads the whole store.
+	pub fn load(&self) -> Result<Loaded, StoreError> {
+		let txn = self.db.begin_read()?;
+		let mut loaded = Loaded::default();
+		let channels = txn.open_table(CHANNELS)?;
+		loaded.channels.reserve(channels.len()? as usize);
+		for row in channels.iter()? {
+			let (scid, value) = row?;
+			loaded.channels.push(decode_channel(scid.value(), value.value())?);
+		}
+		let updates = txn.open_table(UPDATES)?;
+		loaded.updates.reserve(updates.len()? as usize);
+		for row in updates.iter()? {
+			let (key, value) = row?;
+			let (scid, direction) = key.value();
+			let (seen, raw) = split_seen(value.value(), "gossip_channel_updates")?;
+			loaded.updates.push((scid, direction, seen, raw.to_vec()));
+		}
+		let nodes = txn.open_table(NODES)?;
+		for row in nodes.iter()? {
+			let (key, value) = row?;
+			let node_id: [u8; 33] = key
+				.value()
+				.try_into()
+				.map_err(|_| StoreError::Corrupt { table: "gossip_nodes", reason: "node id not 33 bytes".into() })?;
+			let (seen, raw) = split_seen(value.value(), "gossip_nodes")?;
+			loaded.nodes.push((node_id, seen, raw.to_vec()));
+		}
+		Ok(loaded)
+	}
+
+	/// Row counts (channels, updates, nodes), for tests and status.
+	pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+		let txn = self.db.begin_read()?;
+		Ok((txn.open_table(CHANNELS)?.len()?, txn.open_table(UPDATES)?.len()?, txn.open_table(NODES)?.len()?))
+	}
+
+	/// Applies operations in one durable transaction.
+	pub fn apply(&self, ops: &[StoreOp]) -> Result<(), StoreError> {
+		let txn = self.db.begin_write()?;
+		{
+			let mut channels = txn.open_table(CHANNELS)?;
+			let mut updates = txn.open_table(UPDATES)?;
+			let mut nodes = txn.open_table(NODES)?;
+			for op in ops {
+				match op {
+					StoreOp::PutChannel(record) => {
+						channels.insert(record.scid, encode_channel(record).as_slice())?;
+					},
+					StoreOp::PutUpdate { scid, direction, seen, raw } => {
+						updates.insert((*scid, *direction), with_seen(*seen, raw).as_slice())?;
+					},
+					StoreOp::PutNode { node_id, seen, raw } => {
+						nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
+					},
+					StoreOp::RemoveChannel { scid } => {
+						channels.remove(*scid)?;
+						updates.remove((*scid, 0u8))?;
+						updates.remove((*scid, 1u8))?;
+					},
+					StoreOp::RemoveNode { node_id } => {
+						nodes.remove(node_id.as_slice())?;
+					},
+				}
+			}
+		}
+		txn.commit()?;
+		Ok(())
+	}
+
+	/// Starts the writer thread; `capacity` bounds the queue between handlers and the writer.
+	pub fn spawn_writer(&self, capacity: usize) -> (StoreHandle, JoinHandle<()>) {
+		let (tx, rx) = mpsc::channel(capacity);
+		let store = self.clone();
+		let thread = std::thread::Builder::new()
+			.name("herald-store".into())
+			.spawn(move || store.run_writer(rx))
+			.expect("spawning the store writer thread");
+		(StoreHandle { tx }, thread)
+	}
+
+	fn run_writer(self, mut rx: mpsc::Receiver<WriterMessage>) {
+		let metrics = herald_metrics::metrics();
+		let mut ops = Vec::with_capacity(MAX_BATCH);
+		let mut flushes = Vec::new();
+		while let Some(first) = rx.blocking_recv() {
+			let mut next = Some(first);
+			while let Some(message) = next.take() {
+				match message {
+					WriterMessage::Op(op) => ops.push(op),
+					WriterMessage::Flush(done) => flushes.push(done),
+				}
+				if ops.len() < MAX_BATCH {
+					next = rx.try_recv().ok();
+				}
+			}
+			metrics.store_queue_depth.set(rx.len() as i64);
+			if !ops.is_empty() {
+				let timer = metrics.store_commit_duration_seconds.start_timer();
+				match self.apply(&ops) {
+					Ok(()) => {
+						timer.stop();
+						metrics.store_batch_messages.observe(ops.len() as f64);
+					},
+					Err(e) => {
+						metrics.store_commit_errors.inc();
+						tracing::error!(error = %e, operations = ops.len(), "gossip store commit failed");
+					},
+				}
+				ops.clear();
+			}
+			for done in flushes.drain(..) {
+				let _ = done.send(());
+			}
+		}
+	}
+}
+
+enum WriterMessage {
+	Op(StoreOp),
+	Flush(oneshot::Sender<()>),
+}
+
+/// The handlers' side of the writer queue.
+#[derive(Clone)]
+pub struct StoreHandle {
+	tx: mpsc::Sender<WriterMessage>,
+}
+
+/// A reserved place in the writer queue: taking it before validating means an accepted message
+/// always has room to be stored, without ever blocking a handler.
+pub struct StorePermit(mpsc::OwnedPermit<WriterMessage>);
+
+impl StorePermit {
+	pub fn send(self, op: StoreOp) {
+		self.0.send(WriterMessage::Op(op));
+	}
+}
+
+/// The receiving end of [`StoreHandle::collector`]: gathers operations instead of writing them.
+pub struct Collector(mpsc::Receiver<WriterMessage>);
+
+impl Collector {
+	/// Everything queued so far (flush requests are answered at once).
+	pub fn drain(&mut self) -> Vec<StoreOp> {
+		let mut ops = Vec::new();
+		while let Ok(message) = self.0.try_recv() {
+			match message {
+				WriterMessage::Op(op) => ops.push(op),
+				WriterMessage::Flush(done) => {
+					let _ = done.send(());
+				},
+			}
+		}
+		ops
+	}
+}
+
+impl StoreHandle {
+	/// A handle whose operations are collected rather than written, for callers that commit
+	/// everything in one transaction (`herald import`).
+	pub fn collector(capacity: usize) -> (StoreHandle, Collector) {
+		let (tx, rx) = mpsc::channel(capacity);
+		(StoreHandle { tx }, Collector(rx))
+	}
+
+	/// A place in the queue if one is free now.
+	pub fn try_reserve(&self) -> Option<StorePermit> {
+		self.tx.clone().try_reserve_owned().ok().map(StorePermit)
+	}
+
+	/// A place in the queue, waiting for one (async callers only).
+	pub async fn reserve(&self) -> Result<StorePermit, StoreError> {
+		self.tx.clone().reserve_owned().await.map(StorePermit).map_err(|_| StoreError::WriterGone)
+	}
+
+	/// Queues without a permit, waiting for room (async callers only).
+	pub async fn send(&self, op: StoreOp) -> Result<(), StoreError> {
+		self.tx.send(WriterMessage::Op(op)).await.map_err(|_| StoreError::WriterGone)
+	}
+
+	/// Resolves once everything queued before it is committed.
+	pub async fn flush(&self) -> Result<(), StoreError> {
+		let (done, wait) = oneshot::channel();
+		self.tx.send(WriterMessage::Flush(done)).await.map_err(|_| StoreError::WriterGone)?;
+		wait.await.map_err(|_| StoreError::WriterGone)
+	}
+
+	/// Free places in the queue.
+	pub fn free(&self) -> usize {
+		self.tx.capacity()
+	}
+
+	/// The queue's size.
+	pub fn capacity(&self) -> usize {
+		self.tx.max_capacity()
+	}
+}
+
+// Channel record layout: version u8 (1) | seen u32 | flags u8 (bit0 verified, bit1 capacity,
+// bit2 funding) | capacity u64 | funding txid [32] | funding vout u32 | announcement bytes.
+const CHANNEL_HEADER: usize = 1 + 4 + 1 + 8 + 32 + 4;
+
+fn encode_channel(record: &ChannelRecord) -> Vec<u8> {
+	let mut out = Vec::with_capacity(CHANNEL_HEADER + record.announcement.len());
+	out.push(1);
+	out.extend_from_slice(&record.seen.to_be_bytes());
+	let flags =
+		record.verified as u8 | (record.capacity_sats.is_some() as u8) << 1 | (record.funding.is_some() as u8) << 2;
+	out.push(flags);
+	out.extend_from_slice(&record.capacity_sats.unwrap_or(0).to_be_bytes());
+	let funding = record.funding.unwrap_or(OutPoint::null());
+	out.extend_from_slice(funding.txid.as_byte_array());
+	out.extend_from_slice(&funding.vout.to_be_bytes());
+	out.extend_from_slice(&record.announcement);
+	out
+}
+
+fn decode_channel(scid: u64, value: &[u8]) -> Result<ChannelRecord, StoreError> {
+	let corrupt = |reason: &str| StoreError::Corrupt { table: "gossip_channels", reason: format!("{scid}: {reason}") };
+	if value.len() < CHANNEL_HEADER || value[0] != 1 {
+		return Err(corrupt("bad record header"));
+	}
+	let seen = u32::from_be_bytes(value[1..5].try_into().expect("4 bytes"));
+	let flags = value[5];
+	let capacity = u64::from_be_bytes(value[6..14].try_into().expect("8 bytes"));
+	let txid = Txid::from_byte_array(value[14..46].try_into().expect("32 bytes"));
+	let vout = u32::from_be_bytes(value[46..50].try_into().expect("4 bytes"));
+	Ok(ChannelRecord {
+		scid,
+		seen,
+		verified: flags & 1 != 0,
+		capacity_sats: (flags & 2 != 0).then_some(capacity),
+		funding: (flags & 4 != 0).then_some(OutPoint { txid, vout }),
+		announcement: value[CHANNEL_HEADER..].to_vec(),
+	})
+}
+
+fn with_seen(seen: u32, raw: &[u8]) -> Vec<u8> {
+	let mut out = Vec::with_capacity(4 + raw.len());
+	out.extend_from_slice(&seen.to_be_bytes());
+	out.extend_from_slice(raw);
+	out
+}
+
+fn split_seen<'a>(value: &'a [u8], table: &'static str) -> Result<(u32, &'a [u8]), StoreError> {
+	if value.len() < 4 {
+		return Err(StoreError::Corrupt { table, reason: "record shorter than its header".into() });
+	}
+	Ok((u32::from_be_bytes(value[..4].try_into().expect("4 bytes")), &value[4..]))
+}
+
+fn decode_u32(bytes: &[u8]) -> Option<u32> {
+	Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn record(scid: u64) -> ChannelRecord {
+		ChannelRecord {
+			scid,
+			seen: 77,
+			verified: scid % 2 == 0,
+			capacity_sats: (scid % 3 == 0).then_some(123_456),
+			funding: (scid % 2 == 0).then_some(OutPoint { txid: Txid::from_byte_array([scid as u8; 32]), vout: 3 }),
+			announcement: vec![1, 0, scid as u8],
+		}
+	}
+
+	#[test]
+	fn records_round_trip_and_removal_takes_updates() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("herald.redb"), Network::Regtest).unwrap();
+		let mut ops: Vec<StoreOp> = (1..=6).map(|s| StoreOp::PutChannel(record(s))).collect();
+		ops.push(StoreOp::PutUpdate { scid: 2, direction: 1, seen: 5, raw: vec![1, 2] });
+		ops.push(StoreOp::PutUpdate { scid: 3, direction: 0, seen: 6, raw: vec![3] });
+		ops.push(StoreOp::PutNode { node_id: [2; 33], seen: 9, raw: vec![1, 1] });
+		store.apply(&ops).unwrap();
+		store.apply(&[StoreOp::RemoveChannel { scid: 2 }]).unwrap();
+		let loaded = store.load().unwrap();
+		assert_eq!(loaded.channels, [1, 3, 4, 5, 6].map(record).to_vec());
+		assert_eq!(loaded.updates, vec![(3, 0, 6, vec![3])]);
+		assert_eq!(loaded.nodes, vec![([2; 33], 9, vec![1, 1])]);
+	}
+
+	#[test]
+	fn another_networks_store_is_refused() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("herald.redb");
+		drop(Store::open(&path, Network::Regtest).unwrap());
+		match Store::open(&path, Network::Bitcoin) {
+			Err(StoreError::WrongNetwork { found, .. }) => assert_eq!(found, "regtest"),
+			other => panic!("expected a network mismatch, got {:?}", other.err()),
+		}
+	}
+
+	#[tokio::test]
+	async fn the_writer_commits_everything_before_a_flush() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("herald.redb"), Network::Regtest).unwrap();
+		let (handle, thread) = store.spawn_writer(64);
+		for scid in 1..=500 {
+			handle.send(StoreOp::PutChannel(record(scid))).await.unwrap();
+		}
+		handle.flush().await.unwrap();
+		assert_eq!(store.counts().unwrap(), (500, 0, 0));
+		let permit = handle.try_reserve().expect("an empty queue has room");
+		permit.send(StoreOp::PutNode { node_id: [3; 33], seen: 1, raw: vec![] });
+		handle.flush().await.unwrap();
+		assert_eq!(store.counts().unwrap(), (500, 0, 1));
+		drop(handle);
+		thread.join().unwrap();
+	}
+}

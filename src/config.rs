@@ -1,0 +1,432 @@
+//! herald's configuration: built-in defaults, then a TOML file, then `HERALD_*` environment
+//! variables, then command-line flags (each overriding the one before).
+//!
+//! Every option is documented in docs/configuration.md. Environment variable names are derived
+//! from the option's path: `HERALD_` + the path joined by `_`, upper-cased
+//! (`[p2p] listen` → `HERALD_P2P_LISTEN`, `data_dir` → `HERALD_DATA_DIR`). List options take a
+//! comma-separated value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use bitcoin::Network;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+	#[error("reading {path}: {source}")]
+	Read { path: PathBuf, source: std::io::Error },
+	#[error("{path}: {message}")]
+	Parse { path: String, message: String },
+	#[error("{0}")]
+	Invalid(String),
+}
+
+/// The whole configuration (TOML layout).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+	/// bitcoin, testnet, testnet4, signet or regtest.
+	pub network: String,
+	/// Where the node key and the redb database live.
+	pub data_dir: PathBuf,
+	/// `tracing` filter, e.g. `info` or `info,herald_gossip=debug`.
+	pub log_filter: String,
+	/// `text` or `json`.
+	pub log_format: String,
+	pub p2p: P2pConfig,
+	pub http: HttpConfig,
+	pub chain: ChainConfig,
+	pub gossip: GossipSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+	/// Address the BOLT 8 listener binds.
+	pub listen: String,
+	/// Peers to keep connected, `node_id@host:port`.
+	pub peers: Vec<String>,
+	/// Most inbound connections in total.
+	pub max_inbound: usize,
+	/// Most inbound connections from one IP address.
+	pub max_inbound_per_ip: usize,
+	/// First reconnect delay to a configured peer, seconds (doubles up to the maximum).
+	pub reconnect_min_secs: u64,
+	pub reconnect_max_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+	/// Address of the HTTP server (API, metrics, health).
+	pub listen: String,
+	/// Bearer token for the admin API; required when `listen` is not a loopback address.
+	pub admin_token: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+	/// none, bitcoind-rest, bitcoind-rpc or esplora.
+	pub backend: String,
+	/// Backend URL: `http://host:8332/rest`, `http://user:pass@host:8332`, `http://host:3000`.
+	pub url: String,
+	/// bitcoind RPC cookie file (instead of credentials in the URL).
+	pub rpc_cookie: String,
+	/// Funding lookups run at once.
+	pub lookup_concurrency: usize,
+	/// Seconds between checks of the chain tip for spent channels.
+	pub poll_interval_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GossipSection {
+	/// Timestamps further than this in the future are rejected, seconds.
+	pub future_tolerance_secs: u64,
+	/// Extra bytes beyond the known fields of a gossip message that herald accepts.
+	pub max_excess_bytes: usize,
+	/// Invalid messages a peer may send per `invalid_window_secs` before it is disconnected.
+	pub max_invalid_per_peer: u32,
+	pub invalid_window_secs: u64,
+	/// Peers asked for a two-week backfill and range-queried on connect.
+	pub full_sync_peers: usize,
+	/// Short channel ids per query_short_channel_ids.
+	pub scids_per_query: usize,
+	/// Seconds to wait for a peer's answer to a query.
+	pub query_timeout_secs: u64,
+	/// Channel announcements waiting for a chain lookup at most.
+	pub max_pending_lookups: usize,
+	/// Store operations queued between handlers and the writer.
+	pub store_queue: usize,
+	/// Seconds between stale-channel prunes.
+	pub prune_interval_secs: u64,
+}
+
+impl Default for Config {
+	fn default() -> Self {
+		Self {
+			network: "bitcoin".into(),
+			data_dir: PathBuf::from("./herald-data"),
+			log_filter: "info".into(),
+			log_format: "text".into(),
+			p2p: P2pConfig::default(),
+			http: HttpConfig::default(),
+			chain: ChainConfig::default(),
+			gossip: GossipSection::default(),
+		}
+	}
+}
+
+impl Default for P2pConfig {
+	fn default() -> Self {
+		Self {
+			listen: "0.0.0.0:9735".into(),
+			peers: vec![],
+			max_inbound: 256,
+			max_inbound_per_ip: 8,
+			reconnect_min_secs: 1,
+			reconnect_max_secs: 300,
+		}
+	}
+}
+
+impl Default for HttpConfig {
+	fn default() -> Self {
+		Self { listen: "127.0.0.1:8080".into(), admin_token: String::new() }
+	}
+}
+
+impl Default for ChainConfig {
+	fn default() -> Self {
+		Self {
+			backend: "none".into(),
+			url: String::new(),
+			rpc_cookie: String::new(),
+			lookup_concurrency: 8,
+			poll_interval_secs: 30,
+		}
+	}
+}
+
+impl Default for GossipSection {
+	fn default() -> Self {
+		let g = herald_gossip::GossipConfig::new(Network::Bitcoin);
+		Self {
+			future_tolerance_secs: g.future_tolerance_secs,
+			max_excess_bytes: g.max_excess_bytes,
+			max_invalid_per_peer: g.max_invalid_per_peer,
+			invalid_window_secs: g.invalid_window_secs,
+			full_sync_peers: g.full_sync_peers,
+			scids_per_query: g.scids_per_query,
+			query_timeout_secs: g.query_timeout_secs,
+			max_pending_lookups: g.max_pending_lookups,
+			store_queue: 16384,
+			prune_interval_secs: 3600,
+		}
+	}
+}
+
+/// The chain backend choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+	None,
+	BitcoindRest,
+	BitcoindRpc,
+	Esplora,
+}
+
+impl Config {
+	/// Defaults, then `file` (if given), then the environment.
+	pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+		let mut tree = toml::Value::try_from(Config::default()).expect("defaults serialize");
+		if let Some(path) = file {
+			let text = std::fs::read_to_string(path)
+				.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+			let from_file: toml::Value = toml::from_str(&text)
+				.map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+			merge(&mut tree, from_file);
+		}
+		apply_env(&mut tree, env)?;
+		let config: Config = tree
+			.try_into()
+			.map_err(|e: toml::de::Error| ConfigError::Parse { path: "configuration".into(), message: e.to_string() })?;
+		config.validate()?;
+		Ok(config)
+	}
+
+	/// Checks values that parse but make no sense.
+	pub fn validate(&self) -> Result<(), ConfigError> {
+		self.network()?;
+		self.backend()?;
+		SocketAddr::from_str(&self.p2p.listen)
+			.map_err(|e| ConfigError::Invalid(format!("p2p.listen {:?}: {e}", self.p2p.listen)))?;
+		let http = SocketAddr::from_str(&self.http.listen)
+			.map_err(|e| ConfigError::Invalid(format!("http.listen {:?}: {e}", self.http.listen)))?;
+		if !http.ip().is_loopback() && self.http.admin_token.is_empty() {
+			return Err(ConfigError::Invalid(format!(
+				"http.listen {http} is not a loopback address: set http.admin_token (HERALD_HTTP_ADMIN_TOKEN) to protect the admin API"
+			)));
+		}
+		for peer in &self.p2p.peers {
+			crate::peers::PeerAddress::from_str(peer).map_err(ConfigError::Invalid)?;
+		}
+		if self.backend()? != Backend::None && self.chain.url.is_empty() {
+			return Err(ConfigError::Invalid(format!("chain.backend {} needs chain.url", self.chain.backend)));
+		}
+		if !matches!(self.log_format.as_str(), "text" | "json") {
+			return Err(ConfigError::Invalid(format!("log_format {:?}: use text or json", self.log_format)));
+		}
+		if self.p2p.max_inbound_per_ip == 0 || self.gossip.store_queue < 16 {
+			return Err(ConfigError::Invalid("p2p.max_inbound_per_ip must be > 0 and gossip.store_queue >= 16".into()));
+		}
+		Ok(())
+	}
+
+	pub fn network(&self) -> Result<Network, ConfigError> {
+		parse_network(&self.network)
+	}
+
+	pub fn backend(&self) -> Result<Backend, ConfigError> {
+		match self.chain.backend.as_str() {
+			"none" | "" => Ok(Backend::None),
+			"bitcoind-rest" => Ok(Backend::BitcoindRest),
+			"bitcoind-rpc" => Ok(Backend::BitcoindRpc),
+			"esplora" => Ok(Backend::Esplora),
+			other => Err(ConfigError::Invalid(format!(
+				"chain.backend {other:?}: use none, bitcoind-rest, bitcoind-rpc or esplora"
+			))),
+		}
+	}
+
+	pub fn p2p_listen(&self) -> SocketAddr {
+		self.p2p.listen.parse().expect("validated")
+	}
+
+	pub fn http_listen(&self) -> SocketAddr {
+		self.http.listen.parse().expect("validated")
+	}
+
+	/// The gossip handler's settings.
+	pub fn gossip_config(&self) -> herald_gossip::GossipConfig {
+		let g = &self.gossip;
+		herald_gossip::GossipConfig {
+			network: self.network().expect("validated"),
+			future_tolerance_secs: g.future_tolerance_secs,
+			max_excess_bytes: g.max_excess_bytes,
+			max_invalid_per_peer: g.max_invalid_per_peer,
+			invalid_window_secs: g.invalid_window_secs,
+			full_sync_peers: g.full_sync_peers,
+			scids_per_query: g.scids_per_query.clamp(1, 8000),
+			query_timeout_secs: g.query_timeout_secs,
+			max_pending_lookups: g.max_pending_lookups.max(1),
+			..herald_gossip::GossipConfig::new(self.network().expect("validated"))
+		}
+	}
+
+	/// Every option's environment variable name and TOML path (docs and `--help`).
+	pub fn env_names() -> Vec<(String, String)> {
+		let tree = toml::Value::try_from(Config::default()).expect("defaults serialize");
+		let mut out = Vec::new();
+		leaves(&tree, &mut Vec::new(), &mut out);
+		out.into_iter().map(|path| (env_name(&path), path.join("."))).collect()
+	}
+}
+
+/// Parses a network name as herald's CLI and config spell them.
+pub fn parse_network(name: &str) -> Result<Network, ConfigError> {
+	match name {
+		"bitcoin" | "mainnet" => Ok(Network::Bitcoin),
+		"testnet" => Ok(Network::Testnet),
+		"testnet4" => Ok(Network::Testnet4),
+		"signet" => Ok(Network::Signet),
+		"regtest" => Ok(Network::Regtest),
+		other => Err(ConfigError::Invalid(format!(
+			"network {other:?}: use bitcoin, testnet, testnet4, signet or regtest"
+		))),
+	}
+}
+
+fn merge(base: &mut toml::Value, over: toml::Value) {
+	match (base, over) {
+		(toml::Value::Table(base), toml::Value::Table(over)) => {
+			for (key, value) in over {
+				match base.get_mut(&key) {
+					Some(slot) if slot.is_table() && value.is_table() => merge(slot, value),
+					_ => {
+						base.insert(key, value);
+					},
+				}
+			}
+		},
+		(base, over) => *base = over,
+	}
+}
+
+fn leaves(value: &toml::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+	match value {
+		toml::Value::Table(table) => {
+			for (key, child) in table {
+				path.push(key.clone());
+				leaves(child, path, out);
+				path.pop();
+			}
+		},
+		_ => out.push(path.clone()),
+	}
+}
+
+fn env_name(path: &[String]) -> String {
+	format!("HERALD_{}", path.join("_").to_uppercase())
+}
+
+/// Overrides leaves of `tree` from `HERALD_*` variables, typed like the default value.
+fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+	let env: std::collections::HashMap<String, String> = env.filter(|(k, _)| k.starts_with("HERALD_")).collect();
+	if env.is_empty() {
+		return Ok(());
+	}
+	let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+	let mut paths = Vec::new();
+	leaves(&defaults, &mut Vec::new(), &mut paths);
+	for path in paths {
+		let name = env_name(&path);
+		let Some(raw) = env.get(&name) else { continue };
+		let template = lookup(&defaults, &path).expect("a leaf of the defaults");
+		let value = typed_like(template, raw).map_err(|e| ConfigError::Parse { path: name.clone(), message: e })?;
+		set(tree, &path, value);
+	}
+	Ok(())
+}
+
+fn lookup<'a>(tree: &'a toml::Value, path: &[String]) -> Option<&'a toml::Value> {
+	path.iter().try_fold(tree, |node, key| node.get(key))
+}
+
+fn set(tree: &mut toml::Value, path: &[String], value: toml::Value) {
+	let (last, parents) = path.split_last().expect("non-empty path");
+	let mut node = tree;
+	for key in parents {
+		let table = node.as_table_mut().expect("parent is a table");
+		node = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+	}
+	node.as_table_mut().expect("parent is a table").insert(last.clone(), value);
+}
+
+fn typed_like(template: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+	Ok(match template {
+		toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
+		toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
+		toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
+		toml::Value::Array(_) => toml::Value::Array(
+			raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+		),
+		_ => toml::Value::String(raw.to_string()),
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+		pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+	}
+
+	#[test]
+	fn defaults_need_no_file() {
+		let config = Config::load(None, env(&[])).unwrap();
+		assert_eq!(config, Config::default());
+		assert_eq!(config.p2p_listen().port(), 9735);
+		assert_eq!(config.http_listen().to_string(), "127.0.0.1:8080");
+		assert_eq!(config.data_dir, PathBuf::from("./herald-data"));
+	}
+
+	#[test]
+	fn file_then_environment_override_in_order() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("herald.toml");
+		std::fs::write(&path, "network = \"regtest\"\n[p2p]\nlisten = \"127.0.0.1:1\"\nmax_inbound = 3\n").unwrap();
+		let config = Config::load(
+			Some(&path),
+			env(&[("HERALD_P2P_MAX_INBOUND", "7"), ("HERALD_P2P_PEERS", "02aa@h:1, 03bb@h:2"), ("OTHER", "x")]),
+		);
+		// The peers are not valid node ids: validation names the option.
+		assert!(matches!(config, Err(ConfigError::Invalid(ref m)) if m.contains("02aa@h:1")), "{config:?}");
+		let config = Config::load(Some(&path), env(&[("HERALD_P2P_MAX_INBOUND", "7")])).unwrap();
+		assert_eq!(config.network().unwrap(), Network::Regtest);
+		assert_eq!(config.p2p.listen, "127.0.0.1:1");
+		assert_eq!(config.p2p.max_inbound, 7);
+		assert_eq!(config.p2p.max_inbound_per_ip, P2pConfig::default().max_inbound_per_ip);
+	}
+
+	#[test]
+	fn bad_values_are_named() {
+		let err = Config::load(None, env(&[("HERALD_P2P_MAX_INBOUND", "many")])).unwrap_err();
+		assert!(err.to_string().contains("HERALD_P2P_MAX_INBOUND"), "{err}");
+		let err = Config::load(None, env(&[("HERALD_NETWORK", "moon")])).unwrap_err();
+		assert!(err.to_string().contains("moon"), "{err}");
+		let err = Config::load(None, env(&[("HERALD_HTTP_LISTEN", "0.0.0.0:8080")])).unwrap_err();
+		assert!(err.to_string().contains("admin_token"), "{err}");
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("herald.toml");
+		std::fs::write(&path, "[p2p]\nlisen = \"x\"\n").unwrap();
+		let err = Config::load(Some(&path), env(&[])).unwrap_err();
+		assert!(err.to_string().contains("lisen"), "{err}");
+	}
+
+	#[test]
+	fn every_option_has_an_environment_name() {
+		let names = Config::env_names();
+		assert!(names.contains(&("HERALD_DATA_DIR".into(), "data_dir".into())));
+		assert!(names.contains(&("HERALD_CHAIN_RPC_COOKIE".into(), "chain.rpc_cookie".into())));
+		assert!(names.contains(&("HERALD_P2P_PEERS".into(), "p2p.peers".into())));
+		// docs/configuration.md documents every one of them.
+		let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+		for (env_name, path) in names {
+			assert!(doc.contains(&format!("`{env_name}`")), "docs/configuration.md lacks {env_name} ({path})");
+		}
+	}
+}

@@ -1,0 +1,256 @@
+//! The `herald` command: a channel-less Lightning Network peer that syncs, validates, stores
+//! and serves gossip.
+
+mod client;
+mod config;
+mod custom;
+mod http;
+mod import;
+mod node;
+mod peers;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use herald_gossip::import::Format;
+use hyper::Method;
+use serde_json::json;
+
+use crate::config::Config;
+
+/// herald: a Lightning Network gossip server.
+///
+/// herald is a BOLT 8 peer with no channels. It syncs the channel graph from its peers, checks
+/// every message (signatures, chain, funding outputs when a chain backend is configured),
+/// stores the exact bytes in redb and serves the graph to peers and over HTTP.
+///
+/// Configuration: built-in defaults, then the TOML file given with --config, then HERALD_*
+/// environment variables (see docs/configuration.md), then these flags.
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, propagate_version = true)]
+struct Cli {
+	#[command(flatten)]
+	global: GlobalArgs,
+	#[command(subcommand)]
+	command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct GlobalArgs {
+	/// TOML configuration file.
+	#[arg(long, global = true, value_name = "FILE")]
+	config: Option<PathBuf>,
+	/// Data directory (node key, redb database). Default ./herald-data.
+	#[arg(long, global = true, value_name = "DIR")]
+	data_dir: Option<PathBuf>,
+	/// Bitcoin network: bitcoin, testnet, testnet4, signet or regtest. Default bitcoin.
+	#[arg(long, global = true, value_name = "NETWORK")]
+	network: Option<String>,
+	/// Log output: text or json.
+	#[arg(long, global = true, value_name = "FORMAT")]
+	log_format: Option<String>,
+	/// Log filter (tracing syntax), e.g. info or debug,ldk=info.
+	#[arg(long, global = true, value_name = "FILTER")]
+	log: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+	/// Run herald: connect to peers, sync and serve the graph until SIGINT/SIGTERM.
+	Run(RunArgs),
+	/// Load gossip files into the store through the same validation as gossip from peers.
+	///
+	/// The whole import is one transaction: a corrupt file (reported with its offset) or an
+	/// interrupted import leaves the store as it was. Stop a running herald first.
+	Import(ImportArgs),
+	/// Ask a running herald to connect to a peer and keep the connection up.
+	Connect(ConnectArgs),
+	/// Show a running herald's node, peers and graph.
+	Status(ClientArgs),
+	/// Print the effective configuration (defaults, file, environment and flags merged).
+	Config,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+	/// BOLT 8 listen address. Default 0.0.0.0:9735.
+	#[arg(long, value_name = "HOST:PORT")]
+	p2p_listen: Option<String>,
+	/// HTTP listen address (API, /metrics, /health). Default 127.0.0.1:8080.
+	#[arg(long, value_name = "HOST:PORT")]
+	http_listen: Option<String>,
+	/// A peer to keep connected (repeatable), added to the configured ones.
+	#[arg(long = "peer", value_name = "NODE_ID@HOST:PORT")]
+	peers: Vec<String>,
+	/// Chain backend: none, bitcoind-rest, bitcoind-rpc or esplora.
+	#[arg(long, value_name = "BACKEND")]
+	chain_backend: Option<String>,
+	/// Chain backend URL.
+	#[arg(long, value_name = "URL")]
+	chain_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+	/// Input format: cln-gossip-store (Core Lightning's gossip_store), gsp (raw message streams),
+	/// or gossmap (the GOSSMAP_COMPRESSv1 topology, signed with generated keys).
+	#[arg(long, value_name = "FORMAT")]
+	format: Format,
+	/// Files to import (for gossmap: the .compressed file; its -node-map.xz is found beside it).
+	#[arg(required = true, value_name = "FILE")]
+	files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+	/// herald's HTTP API. Default: http:// + the configured http.listen.
+	#[arg(long, value_name = "URL")]
+	url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ConnectArgs {
+	/// The peer, NODE_ID@HOST:PORT.
+	#[arg(value_name = "NODE_ID@HOST:PORT")]
+	peer: String,
+	#[command(flatten)]
+	client: ClientArgs,
+}
+
+fn main() -> ExitCode {
+	let cli = Cli::parse();
+	let config = match load_config(&cli) {
+		Ok(config) => config,
+		Err(e) => {
+			eprintln!("herald: configuration: {e}");
+			return ExitCode::from(2);
+		},
+	};
+	init_logging(&config);
+	let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+	let result = runtime.block_on(execute(cli.command, config));
+	match result {
+		Ok(()) => ExitCode::SUCCESS,
+		Err(e) => {
+			tracing::error!("{e}");
+			eprintln!("herald: {e}");
+			ExitCode::FAILURE
+		},
+	}
+}
+
+fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
+	let mut config = Config::load(cli.global.config.as_deref(), std::env::vars())?;
+	let g = &cli.global;
+	if let Some(dir) = &g.data_dir {
+		config.data_dir = dir.clone();
+	}
+	if let Some(network) = &g.network {
+		config.network = network.clone();
+	}
+	if let Some(format) = &g.log_format {
+		config.log_format = format.clone();
+	}
+	if let Some(filter) = &g.log {
+		config.log_filter = filter.clone();
+	}
+	if let Command::Run(run) = &cli.command {
+		if let Some(listen) = &run.p2p_listen {
+			config.p2p.listen = listen.clone();
+		}
+		if let Some(listen) = &run.http_listen {
+			config.http.listen = listen.clone();
+		}
+		config.p2p.peers.extend(run.peers.iter().cloned());
+		if let Some(backend) = &run.chain_backend {
+			config.chain.backend = backend.clone();
+		}
+		if let Some(url) = &run.chain_url {
+			config.chain.url = url.clone();
+		}
+	}
+	config.validate()?;
+	Ok(config)
+}
+
+fn init_logging(config: &Config) {
+	let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+		.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+	let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+	if config.log_format == "json" {
+		builder.json().init();
+	} else {
+		builder.init();
+	}
+}
+
+async fn execute(command: Command, config: Config) -> Result<(), String> {
+	match command {
+		Command::Run(_) => node::run(config).await.map_err(|e| e.to_string()),
+		Command::Import(args) => {
+			let summary = import::run(&config, args.format, &args.files).await.map_err(|e| e.to_string())?;
+			print!("{summary}");
+			Ok(())
+		},
+		Command::Connect(args) => {
+			let base = api_base(&config, &args.client);
+			let answer =
+				client::call(&base, &config.http.admin_token, Method::POST, "/v1/peers", Some(json!({"peer": args.peer})))
+					.await?;
+			let added = answer["added"].as_bool().unwrap_or(false);
+			println!("{} {}", if added { "connecting to" } else { "already keeping" }, answer["peer"].as_str().unwrap_or(""));
+			Ok(())
+		},
+		Command::Status(args) => status(&config, &args).await,
+		Command::Config => {
+			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
+			Ok(())
+		},
+	}
+}
+
+fn api_base(config: &Config, args: &ClientArgs) -> String {
+	args.url.clone().unwrap_or_else(|| {
+		let listen = config.http_listen();
+		let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
+		if listen.is_ipv6() {
+			format!("http://[{host}]:{}", listen.port())
+		} else {
+			format!("http://{host}:{}", listen.port())
+		}
+	})
+}
+
+async fn status(config: &Config, args: &ClientArgs) -> Result<(), String> {
+	let base = api_base(config, args);
+	let token = &config.http.admin_token;
+	let node = client::call(&base, token, Method::GET, "/v1/node", None).await?;
+	let peers = client::call(&base, token, Method::GET, "/v1/peers", None).await?;
+	let graph = client::call(&base, token, Method::GET, "/v1/graph", None).await?;
+	println!("node");
+	for key in ["node_id", "network", "p2p_listen", "http_listen", "chain_backend", "version"] {
+		println!("  {key}: {}", node[key].as_str().unwrap_or("-"));
+	}
+	let peers = peers["peers"].as_array().cloned().unwrap_or_default();
+	println!("peers: {}", peers.len());
+	for peer in &peers {
+		let direction = if peer["inbound"].as_bool().unwrap_or(false) { "inbound" } else { "outbound" };
+		println!("  {} {direction} {}", peer["node_id"].as_str().unwrap_or("?"), peer["address"].as_str().unwrap_or("-"));
+	}
+	println!("graph");
+	for key in ["nodes", "channels", "channels_verified", "channels_unverified", "channel_updates", "last_update"] {
+		println!("  {key}: {}", graph[key]);
+	}
+	println!("sync");
+	for peer in graph["sync"].as_array().cloned().unwrap_or_default() {
+		println!(
+			"  {} {} announced={} requested={}",
+			peer["node_id"].as_str().unwrap_or("?"),
+			peer["phase"].as_str().unwrap_or("?"),
+			peer["scids_announced"],
+			peer["scids_requested"]
+		);
+	}
+	Ok(())
+}

@@ -1,0 +1,343 @@
+//! Wires herald's parts together and drives them: keys, store, gossip router, chain backend,
+//! LDK's `PeerManager` and its timers (there is no background processor without a
+//! ChannelManager), the HTTP server and graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::secp256k1::PublicKey;
+use herald_gossip::chain::bitcoind::{BitcoindRest, BitcoindRpc};
+use herald_gossip::chain::esplora::Esplora;
+use herald_gossip::chain::lookup::run_lookups;
+use herald_gossip::chain::watch::SpendWatcher;
+use herald_gossip::chain::ChainSource;
+use herald_gossip::logger::TracingLogger;
+use herald_gossip::store::{Store, StoreHandle};
+use herald_gossip::{GossipRouter, SystemClock};
+use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
+use lightning::sign::{KeysManager, NodeSigner, Recipient};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Backend, Config};
+use crate::custom::CustomMessages;
+use crate::peers::{accept_inbound, InboundLimits, OutboundPeers, PeerAddress};
+
+/// LDK's peer manager as herald configures it: no channels, herald's gossip router, herald's
+/// custom messages. Onion messages are not handled yet.
+pub type PeerManager = lightning::ln::peer_handler::PeerManager<
+	lightning_net_tokio::SocketDescriptor,
+	ErroringMessageHandler,
+	Arc<GossipRouter>,
+	IgnoringMessageHandler,
+	Arc<TracingLogger>,
+	Arc<CustomMessages>,
+	Arc<KeysManager>,
+	IgnoringMessageHandler,
+>;
+
+/// The file name of the one redb database in the data directory.
+pub const DATABASE_FILE: &str = "herald.redb";
+/// The file holding the 32-byte seed the node key derives from.
+pub const SEED_FILE: &str = "node_seed";
+
+/// Errors that stop herald from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+	#[error("data directory {path}: {source}")]
+	DataDir { path: PathBuf, source: std::io::Error },
+	#[error("node key {path}: {reason}")]
+	Key { path: PathBuf, reason: String },
+	#[error("{0}")]
+	Store(#[from] herald_gossip::store::StoreError),
+	#[error("the store at {path} is in use by another herald process (stop it first)")]
+	StoreLocked { path: PathBuf },
+	#[error("binding {what} on {addr}: {source}")]
+	Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+	#[error("chain backend: {0}")]
+	Chain(String),
+	#[error("{0}")]
+	Config(#[from] crate::config::ConfigError),
+}
+
+/// What the HTTP API reads and acts on.
+pub struct Node {
+	pub config: Config,
+	pub node_id: PublicKey,
+	pub p2p_listen: SocketAddr,
+	pub http_listen: SocketAddr,
+	pub peer_manager: Arc<PeerManager>,
+	pub router: Arc<GossipRouter>,
+	pub outbound: OutboundPeers,
+	pub chain_backend: Option<&'static str>,
+	pub started_at: u64,
+}
+
+pub fn unix_now() -> u64 {
+	SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Creates the data directory if needed (mode 0700 on Unix).
+pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+	let err = |source| StartError::DataDir { path: dir.to_path_buf(), source };
+	std::fs::create_dir_all(dir).map_err(err)?;
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+	}
+	Ok(())
+}
+
+/// Loads the node seed, creating it (mode 0600) on first start.
+pub fn load_or_create_seed(dir: &Path) -> Result<[u8; 32], StartError> {
+	let path = dir.join(SEED_FILE);
+	let key_err = |reason: String| StartError::Key { path: path.clone(), reason };
+	match std::fs::read(&path) {
+		Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| key_err(format!("{} bytes, expected 32", b.len()))),
+		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+			let mut seed = [0u8; 32];
+			getrandom::fill(&mut seed).map_err(|e| key_err(format!("no randomness: {e}")))?;
+			let mut options = std::fs::OpenOptions::new();
+			options.write(true).create_new(true);
+			#[cfg(unix)]
+			std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+			let mut file = options.open(&path).map_err(|e| key_err(e.to_string()))?;
+			file.write_all(&seed).and_then(|_| file.sync_all()).map_err(|e| key_err(e.to_string()))?;
+			tracing::info!(path = %path.display(), "created a new node key");
+			Ok(seed)
+		},
+		Err(e) => Err(key_err(e.to_string())),
+	}
+}
+
+/// Opens the data directory's database, naming a second herald as the cause of a lock failure.
+pub fn open_database(dir: &Path) -> Result<Arc<redb::Database>, StartError> {
+	let path = dir.join(DATABASE_FILE);
+	match redb::Database::create(&path) {
+		Ok(db) => Ok(Arc::new(db)),
+		Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StartError::StoreLocked { path }),
+		Err(e) => Err(StartError::Store(e.into())),
+	}
+}
+
+/// The chain backend the configuration names, if any.
+pub fn chain_backend(config: &Config) -> Result<Option<Arc<dyn ChainSource>>, StartError> {
+	let url = config.chain.url.as_str();
+	let chain = |e: herald_gossip::chain::bitcoind::EndpointError| StartError::Chain(e.0);
+	Ok(match config.backend()? {
+		Backend::None => None,
+		Backend::BitcoindRest => Some(Arc::new(BitcoindRest::new(url).map_err(chain)?)),
+		Backend::BitcoindRpc if !config.chain.rpc_cookie.is_empty() => {
+			Some(Arc::new(BitcoindRpc::with_cookie_file(url, &config.chain.rpc_cookie).map_err(chain)?))
+		},
+		Backend::BitcoindRpc => Some(Arc::new(BitcoindRpc::new(url).map_err(chain)?)),
+		Backend::Esplora => Some(Arc::new(Esplora::new(url).map_err(chain)?)),
+	})
+}
+
+/// Builds the gossip router over the store, loading what the store holds, and starts the chain
+/// lookup worker when a backend is configured.
+pub fn gossip_router(
+	config: &Config, store: &Store, handle: StoreHandle, chain: Option<Arc<dyn ChainSource>>,
+) -> Result<Arc<GossipRouter>, StartError> {
+	let (lookup_tx, lookup_rx) = match chain {
+		Some(_) => {
+			let (tx, rx) = mpsc::channel(config.gossip.max_pending_lookups.max(1));
+			(Some(tx), Some(rx))
+		},
+		None => (None, None),
+	};
+	let router = Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock), lookup_tx));
+	let started = std::time::Instant::now();
+	let counts = router.load(store.load()?);
+	tracing::info!(
+		channels = counts.channels,
+		nodes = counts.nodes,
+		updates = counts.channel_updates,
+		elapsed_ms = started.elapsed().as_millis() as u64,
+		"graph loaded from the store"
+	);
+	if let (Some(chain), Some(rx)) = (chain, lookup_rx) {
+		tokio::spawn(run_lookups(router.clone(), chain, rx, config.chain.lookup_concurrency));
+	}
+	Ok(router)
+}
+
+/// Runs herald until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+	let network = config.network()?;
+	prepare_data_dir(&config.data_dir)?;
+	let seed = load_or_create_seed(&config.data_dir)?;
+	let started_at = unix_now();
+	let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+	let keys = Arc::new(KeysManager::new(&seed, started_at, nanos, true));
+	let node_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
+
+	let db = open_database(&config.data_dir)?;
+	let store = Store::from_database(db, network)?;
+	let (store_handle, writer) = store.spawn_writer(config.gossip.store_queue);
+	let chain = chain_backend(&config)?;
+	let chain_name = chain.as_ref().map(|c| c.name());
+	let router = gossip_router(&config, &store, store_handle.clone(), chain.clone())?;
+
+	let custom = Arc::new(CustomMessages::new(router.clone()));
+	let mut ephemeral = [0u8; 32];
+	getrandom::fill(&mut ephemeral).map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
+	let peer_manager = Arc::new(PeerManager::new(
+		MessageHandler {
+			chan_handler: ErroringMessageHandler::new(),
+			route_handler: router.clone(),
+			onion_message_handler: IgnoringMessageHandler {},
+			custom_message_handler: custom,
+			send_only_message_handler: IgnoringMessageHandler {},
+		},
+		started_at as u32,
+		&ephemeral,
+		Arc::new(TracingLogger),
+		keys.clone(),
+	));
+
+	let (shutdown_tx, shutdown_rx) = watch::channel(false);
+	let p2p_addr = config.p2p_listen();
+	let p2p = TcpListener::bind(p2p_addr).await.map_err(|source| StartError::Bind { what: "p2p", addr: p2p_addr, source })?;
+	let p2p_listen = p2p.local_addr().expect("bound");
+	let http_addr = config.http_listen();
+	let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind { what: "http", addr: http_addr, source })?;
+	let http_listen = http.local_addr().expect("bound");
+
+	let limits = InboundLimits::new(config.p2p.max_inbound, config.p2p.max_inbound_per_ip);
+	tokio::spawn(accept_inbound(p2p, peer_manager.clone(), limits, shutdown_rx.clone()));
+	let outbound = OutboundPeers::new(
+		peer_manager.clone(),
+		Duration::from_secs(config.p2p.reconnect_min_secs.max(1)),
+		Duration::from_secs(config.p2p.reconnect_max_secs.max(1)),
+		shutdown_rx.clone(),
+	);
+	for peer in &config.p2p.peers {
+		outbound.add(peer.parse::<PeerAddress>().expect("validated"));
+	}
+
+	let node = Arc::new(Node {
+		config: config.clone(),
+		node_id,
+		p2p_listen,
+		http_listen,
+		peer_manager: peer_manager.clone(),
+		router: router.clone(),
+		outbound,
+		chain_backend: chain_name,
+		started_at,
+	});
+	tokio::spawn(crate::http::serve(http, node.clone(), shutdown_rx.clone()));
+	tokio::spawn(drive_peer_manager(peer_manager.clone(), router.clone(), shutdown_rx.clone()));
+	tokio::spawn(prune_periodically(router.clone(), config.gossip.prune_interval_secs, shutdown_rx.clone()));
+	if let Some(chain) = chain {
+		tokio::spawn({
+			let router = router.clone();
+			async move { router.verify_unverified().await }
+		});
+		tokio::spawn(watch_spends(chain, router.clone(), config.chain.poll_interval_secs, shutdown_rx.clone()));
+	}
+
+	tracing::info!(
+		node_id = %node_id,
+		network = %network,
+		p2p_listen = %p2p_listen,
+		http_listen = %http_listen,
+		chain_backend = chain_name.unwrap_or("none"),
+		data_dir = %config.data_dir.display(),
+		"herald started node_id={node_id} p2p_listen={p2p_listen} http_listen={http_listen}"
+	);
+
+	wait_for_signal().await;
+	tracing::info!("shutting down");
+	let _ = shutdown_tx.send(true);
+	peer_manager.disconnect_all_peers();
+	if let Err(e) = store_handle.flush().await {
+		tracing::error!(error = %e, "flushing the store at shutdown");
+	}
+	drop(node);
+	drop(router);
+	drop(store_handle);
+	// The writer ends when its last handle is gone; tasks still holding one are stopping.
+	let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join())).await;
+	tracing::info!("store flushed, bye");
+	Ok(())
+}
+
+/// Drives LDK: `process_events` whenever work is waiting (and at least every 100 ms), the
+/// peer manager's 10-second timer (pings, handshake timeouts), and the router's timer.
+async fn drive_peer_manager(peer_manager: Arc<PeerManager>, router: Arc<GossipRouter>, mut shutdown: watch::Receiver<bool>) {
+	let wake = router.wake_handle();
+	let mut tick = tokio::time::interval(Duration::from_secs(10));
+	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		let pacing = if router.has_outbound_messages() { Duration::from_millis(10) } else { Duration::from_millis(100) };
+		tokio::select! {
+			_ = wake.notified() => {},
+			_ = tokio::time::sleep(pacing) => {},
+			_ = tick.tick() => {
+				peer_manager.timer_tick_occurred();
+				router.timer_tick();
+				publish_peer_gauges(&peer_manager);
+			},
+			_ = shutdown.changed() => return,
+		}
+		let peer_manager = peer_manager.clone();
+		// process_events takes locks and does socket writes: keep it off the async workers.
+		let _ = tokio::task::spawn_blocking(move || peer_manager.process_events()).await;
+	}
+}
+
+fn publish_peer_gauges(peer_manager: &PeerManager) {
+	let peers = peer_manager.list_peers();
+	let inbound = peers.iter().filter(|p| p.is_inbound_connection).count();
+	let m = herald_metrics::metrics();
+	m.peers_connected.set(&["inbound"], inbound as i64);
+	m.peers_connected.set(&["outbound"], (peers.len() - inbound) as i64);
+}
+
+async fn prune_periodically(router: Arc<GossipRouter>, interval_secs: u64, mut shutdown: watch::Receiver<bool>) {
+	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(60)));
+	loop {
+		tokio::select! {
+			_ = tick.tick() => { router.prune_stale().await; },
+			_ = shutdown.changed() => return,
+		}
+	}
+}
+
+async fn watch_spends(
+	chain: Arc<dyn ChainSource>, router: Arc<GossipRouter>, interval_secs: u64, mut shutdown: watch::Receiver<bool>,
+) {
+	let mut watcher = SpendWatcher::new(chain, router);
+	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
+	loop {
+		tokio::select! {
+			_ = tick.tick() => {
+				if let Err(e) = watcher.poll(144).await {
+					tracing::warn!(error = %e, "checking the chain for spent channels");
+				}
+			},
+			_ = shutdown.changed() => return,
+		}
+	}
+}
+
+async fn wait_for_signal() {
+	#[cfg(unix)]
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+		tokio::select! {
+			_ = tokio::signal::ctrl_c() => {},
+			_ = term.recv() => {},
+		}
+	}
+	#[cfg(not(unix))]
+	let _ = tokio::signal::ctrl_c().await;
+}

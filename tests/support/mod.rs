@@ -1,0 +1,5 @@
+#![allow(dead_code)]
+//! Shared test fixtures. Each integration test compiles this module on its own and uses only
+//! part of it, hence `dead_code` is allowed.
+
+pub mod chain;
