@@ -69,7 +69,7 @@ enum Command {
 	/// Show a running herald's node, peers and graph.
 	Status(ClientArgs),
 	/// Print the effective configuration (defaults, file, environment and flags merged).
-	Config,
+	Config(ConfigArgs),
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +89,13 @@ struct RunArgs {
 	/// Chain backend URL.
 	#[arg(long, value_name = "URL")]
 	chain_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ConfigArgs {
+	/// List every option's HERALD_* environment variable instead.
+	#[arg(long)]
+	env: bool,
 }
 
 #[derive(Args, Debug)]
@@ -203,7 +210,13 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 			Ok(())
 		},
 		Command::Status(args) => status(&config, &args).await,
-		Command::Config => {
+		Command::Config(args) if args.env => {
+			for (env, path) in Config::env_names() {
+				println!("{env}\t{path}");
+			}
+			Ok(())
+		},
+		Command::Config(_) => {
 			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
 			Ok(())
 		},

@@ -3,3 +3,6 @@
 //! part of it, hence `dead_code` is allowed.
 
 pub mod chain;
+pub mod bolt8;
+pub mod herald;
+pub mod ldk;
