@@ -1143,3 +1143,22 @@ mod tests {
 		);
 	}
 }
+#[cfg(test)]
+mod probe {
+	#[test]
+	#[ignore]
+	fn probe_ec_cost() {
+		let secp = bitcoin::secp256k1::Secp256k1::new();
+		let sk = super::node_secret(1);
+		let msg = bitcoin::secp256k1::Message::from_digest([7; 32]);
+		let s = std::time::Instant::now();
+		for _ in 0..10_000 { std::hint::black_box(secp.sign_ecdsa(&msg, &sk)); }
+		println!("sign: {:?}/op", s.elapsed() / 10_000);
+		let s = std::time::Instant::now();
+		for i in 0..10_000u32 { std::hint::black_box(super::bitcoin_secret(i, 0).public_key(&secp)); }
+		println!("derive: {:?}/op", s.elapsed() / 10_000);
+		let s = std::time::Instant::now();
+		for i in 0..10_000u32 { std::hint::black_box(super::bitcoin_secret(i, 0)); }
+		println!("sha only: {:?}/op", s.elapsed() / 10_000);
+	}
+}
