@@ -470,3 +470,32 @@ fn restart_from_the_store_gives_the_same_graph() {
 		assert_eq!(direction.as_ref().unwrap().last_update, m.contents.timestamp);
 	}
 }
+
+#[tokio::test]
+async fn channels_without_updates_for_two_weeks_are_pruned() {
+	// herald's clock starts 13 days ago, and so do the graph's timestamps (LDK, which checks
+	// staleness against the real clock, still takes them); then herald's clock moves on.
+	let (handle, mut collector) = StoreHandle::collector(1024);
+	let start = now() - 13 * 86400;
+	let clock = Arc::new(ManualClock::new(start as u64));
+	let mut config = GossipConfig::new(NETWORK);
+	config.future_tolerance_secs = 30 * 86400;
+	let router = GossipRouter::new(config, handle, clock.clone(), None);
+	let graph = testkit::TestGraph::new("stale", chain_hash(), 4, 6, start);
+	load_graph(&router, &graph);
+	clock.advance(13 * 86400);
+	assert_eq!(router.prune_stale().await, 0, "thirteen days is not stale");
+	// One channel gets a fresh update; the others stay quiet.
+	let live = &graph.announcements[0];
+	let fresh = testkit::channel_update(chain_hash(), live.contents.short_channel_id, &graph.keys[0], 0, now(), Policy::default());
+	router.handle_channel_update(None, &fresh).unwrap();
+	clock.advance(2 * 86400);
+	let _ = collector.drain();
+	assert_eq!(router.prune_stale().await, 5);
+	assert_eq!(router.counts().channels, 1);
+	assert!(router.index().contains_channel(live.contents.short_channel_id));
+	let removed = collector.drain().iter().filter(|op| matches!(op, StoreOp::RemoveChannel { .. })).count();
+	assert_eq!(removed, 5);
+	assert!(herald_metrics::metrics().graph_pruned_channels.get(&["stale"]) >= 5);
+	assert!(router.network_graph().read_only().channel(graph.announcements[1].contents.short_channel_id).is_none());
+}

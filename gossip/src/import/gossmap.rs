@@ -458,7 +458,7 @@ pub fn short_channel_id(c: u32, channel_count: u32) -> u64 {
 	let block = SCID_FIRST_BLOCK + (c / per_block) * SCID_BLOCK_STRIDE;
 	let h = mix(c as u64 ^ SALT_SCID);
 	let tx_index = 1 + (c % per_block) * 1000 + (h % 1000) as u32;
-	let output = ((h >> 32) & 1) as u64;
+	let output = (h >> 32) & 1;
 	((block as u64) << 40) | ((tx_index as u64) << 16) | output
 }
 
@@ -534,6 +534,9 @@ fn sign_hash<T: Writeable>(
 	secp.sign_ecdsa(&Message::from_digest(hash.to_byte_array()), key)
 }
 
+/// A channel's signed announcement and its two updates (direction 0, 1).
+type SignedChannel = (Vec<u8>, [Vec<u8>; 2]);
+
 /// Runs `f` over `0..n` split into contiguous ranges, one per available core, in scoped threads;
 /// returns the results in order.
 fn parallel<T: Send>(n: usize, f: impl Fn(Range<usize>) -> Vec<T> + Sync) -> Vec<T> {
@@ -594,7 +597,7 @@ pub fn sign(topology: &Topology, network: bitcoin::Network, now: u32) -> Vec<Vec
 	let key = |n: u32| keys.get(n as usize);
 
 	// Per channel: the announcement and the two updates.
-	let signed: Vec<Option<(Vec<u8>, [Vec<u8>; 2])>> = parallel(topology.channels.len(), |range| {
+	let signed: Vec<Option<SignedChannel>> = parallel(topology.channels.len(), |range| {
 		range
 			.map(|c| {
 				let ch = &topology.channels[c];
@@ -1141,24 +1144,5 @@ mod tests {
 			elapsed,
 			std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 		);
-	}
-}
-#[cfg(test)]
-mod probe {
-	#[test]
-	#[ignore]
-	fn probe_ec_cost() {
-		let secp = bitcoin::secp256k1::Secp256k1::new();
-		let sk = super::node_secret(1);
-		let msg = bitcoin::secp256k1::Message::from_digest([7; 32]);
-		let s = std::time::Instant::now();
-		for _ in 0..10_000 { std::hint::black_box(secp.sign_ecdsa(&msg, &sk)); }
-		println!("sign: {:?}/op", s.elapsed() / 10_000);
-		let s = std::time::Instant::now();
-		for i in 0..10_000u32 { std::hint::black_box(super::bitcoin_secret(i, 0).public_key(&secp)); }
-		println!("derive: {:?}/op", s.elapsed() / 10_000);
-		let s = std::time::Instant::now();
-		for i in 0..10_000u32 { std::hint::black_box(super::bitcoin_secret(i, 0)); }
-		println!("sha only: {:?}/op", s.elapsed() / 10_000);
 	}
 }

@@ -663,7 +663,7 @@ mod tests {
 	fn signed_update(secp: &Secp256k1<bitcoin::secp256k1::All>, sk: &SecretKey, ts: u32) -> Vec<u8> {
 		let contents = UnsignedChannelUpdate {
 			chain_hash: ChainHash::using_genesis_block(bitcoin::Network::Bitcoin),
-			short_channel_id: 0x0a0a0a_0a0a0a_0a0a,
+			short_channel_id: 0x0a0a_0a0a_0a0a_0a0a,
 			timestamp: ts,
 			message_flags: 1,
 			channel_flags: 0x0a & 3,
