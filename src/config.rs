@@ -418,6 +418,12 @@ mod tests {
 	}
 
 	#[test]
+	fn the_example_file_is_the_defaults() {
+		let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/herald.example.toml"));
+		assert_eq!(Config::load(Some(path), env(&[])).unwrap(), Config::default());
+	}
+
+	#[test]
 	fn every_option_has_an_environment_name() {
 		let names = Config::env_names();
 		assert!(names.contains(&("HERALD_DATA_DIR".into(), "data_dir".into())));

@@ -291,6 +291,14 @@ impl GraphIndex {
 		Some((channel, orphans))
 	}
 
+	/// Forgets one direction's update (it went stale); false if there was none.
+	pub fn drop_update(&mut self, scid: u64, direction: u8) -> bool {
+		let Some(channel) = self.channels.get_mut(&scid) else { return false };
+		let dropped = channel.updates.get_mut(direction as usize).and_then(Option::take).is_some();
+		self.updates -= dropped as usize;
+		dropped
+	}
+
 	/// Marks a channel verified on chain (a backend became available after it was accepted).
 	pub fn mark_verified(&mut self, scid: u64, capacity_sats: u64, funding: OutPoint) -> bool {
 		let Some(channel) = self.channels.get_mut(&scid) else { return false };
@@ -301,16 +309,6 @@ impl GraphIndex {
 		channel.capacity_sats = Some(capacity_sats);
 		channel.funding = Some(funding);
 		true
-	}
-
-	/// Channels with no update newer than `cutoff` (and, without updates, announced before it).
-	/// BOLT 7: a node MAY prune a channel whose latest `channel_update`s are older than two weeks.
-	pub fn stale_channels(&self, cutoff: u32) -> Vec<u64> {
-		self.channels
-			.iter()
-			.filter(|(_, c)| c.last_update().unwrap_or(c.seen) < cutoff)
-			.map(|(scid, _)| *scid)
-			.collect()
 	}
 
 	/// Funding block height of every channel whose funding outpoint is known.
@@ -392,7 +390,7 @@ mod tests {
 	}
 
 	#[test]
-	fn block_ranges_and_staleness() {
+	fn block_ranges_and_dropped_updates() {
 		let mut index = GraphIndex::new();
 		for block in [5u64, 6, 9, 0xff_ffff] {
 			index.insert_channel(vec![].into(), &announcement(block << 40 | 1, 1, 2), 10, None, None, false);
@@ -402,6 +400,8 @@ mod tests {
 		let to_end: Vec<u64> = index.channels_in_blocks(9, u32::MAX).map(|(s, _)| s >> 40).collect();
 		assert_eq!(to_end, vec![9, 0xff_ffff]);
 		index.apply_update(6 << 40 | 1, update(50, 0));
-		assert_eq!(index.stale_channels(20), vec![5 << 40 | 1, 9 << 40 | 1, 0xff_ffff << 40 | 1]);
+		assert!(index.drop_update(6 << 40 | 1, 0));
+		assert!(!index.drop_update(6 << 40 | 1, 0));
+		assert_eq!(index.counts().channel_updates, 0);
 	}
 }

@@ -614,18 +614,45 @@ impl GossipRouter {
 		self.publish_graph_gauges(counts);
 	}
 
-	/// Removes channels with no update for two weeks (BOLT 7 "Recommendations for Channel
-	/// Pruning"). Returns how many were removed.
+	/// BOLT 7 "Pruning the Network View": a channel whose latest `channel_update` in either
+	/// direction is older than two weeks may be pruned. LDK applies that rule to its graph
+	/// (dropping stale directions, and channels missing a direction once their announcement is
+	/// two weeks old; it also ages out its removed-channel tracking); herald then mirrors LDK's
+	/// decisions into the index and the store, so the two can never disagree. Returns the number
+	/// of channels removed.
 	pub async fn prune_stale(&self) -> usize {
-		let cutoff = self.now().saturating_sub(TWO_WEEKS) as u32;
-		let stale = self.index().stale_channels(cutoff);
-		for scid in &stale {
+		let now = self.now();
+		self.graph.remove_stale_channels_and_tracking_with_time(now);
+		let (gone, dropped) = {
+			let ldk = self.graph.read_only();
+			let index = self.index();
+			let mut gone = Vec::new();
+			let mut dropped = Vec::new();
+			for (scid, channel) in index.channels() {
+				let Some(info) = ldk.channel(*scid) else {
+					gone.push(*scid);
+					continue;
+				};
+				for (direction, ldk_update) in [(0u8, &info.one_to_two), (1u8, &info.two_to_one)] {
+					if channel.updates[direction as usize].is_some() && ldk_update.is_none() {
+						dropped.push((*scid, direction));
+					}
+				}
+			}
+			(gone, dropped)
+		};
+		for (scid, direction) in &dropped {
+			if self.index.write().expect("index lock").drop_update(*scid, *direction) {
+				let _ = self.store.send(StoreOp::RemoveUpdate { scid: *scid, direction: *direction }).await;
+			}
+		}
+		for scid in &gone {
 			self.forget_channel(*scid, "stale").await;
 		}
-		if !stale.is_empty() {
-			tracing::info!(channels = stale.len(), "pruned stale channels");
+		if !gone.is_empty() || !dropped.is_empty() {
+			tracing::info!(channels = gone.len(), stale_updates = dropped.len(), "pruned stale gossip");
 		}
-		stale.len()
+		gone.len()
 	}
 
 	// ---------------------------------------------------------------------------------------

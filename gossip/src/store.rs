@@ -72,6 +72,8 @@ pub enum StoreOp {
 	PutNode { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
 	/// Removes a channel and both its updates.
 	RemoveChannel { scid: u64 },
+	/// Removes one direction's update (it went stale).
+	RemoveUpdate { scid: u64, direction: u8 },
 	RemoveNode { node_id: [u8; 33] },
 }
 
@@ -192,6 +194,9 @@ impl Store {
 						channels.remove(*scid)?;
 						updates.remove((*scid, 0u8))?;
 						updates.remove((*scid, 1u8))?;
+					},
+					StoreOp::RemoveUpdate { scid, direction } => {
+						updates.remove((*scid, *direction))?;
 					},
 					StoreOp::RemoveNode { node_id } => {
 						nodes.remove(node_id.as_slice())?;

@@ -472,11 +472,12 @@ fn restart_from_the_store_gives_the_same_graph() {
 }
 
 #[tokio::test]
-async fn channels_without_updates_for_two_weeks_are_pruned() {
-	// herald's clock starts 13 days ago, and so do the graph's timestamps (LDK, which checks
-	// staleness against the real clock, still takes them); then herald's clock moves on.
+async fn channels_with_a_stale_direction_are_pruned_as_ldk_prunes_them() {
+	// LDK stamps announcements with the real clock when they arrive, so herald's clock starts
+	// at real time and moves forward; fresh updates are dated 20 hours ahead (LDK accepts up to
+	// a day in the future; herald's tolerance is raised to match).
 	let (handle, mut collector) = StoreHandle::collector(1024);
-	let start = now() - 13 * 86400;
+	let start = now();
 	let clock = Arc::new(ManualClock::new(start as u64));
 	let mut config = GossipConfig::new(NETWORK);
 	config.future_tolerance_secs = 30 * 86400;
@@ -485,17 +486,49 @@ async fn channels_without_updates_for_two_weeks_are_pruned() {
 	load_graph(&router, &graph);
 	clock.advance(13 * 86400);
 	assert_eq!(router.prune_stale().await, 0, "thirteen days is not stale");
-	// One channel gets a fresh update; the others stay quiet.
-	let live = &graph.announcements[0];
-	let fresh = testkit::channel_update(chain_hash(), live.contents.short_channel_id, &graph.keys[0], 0, now(), Policy::default());
-	router.handle_channel_update(None, &fresh).unwrap();
-	clock.advance(2 * 86400);
+	// Channel 0 refreshes both directions, channel 1 only one; the others stay quiet.
+	let fresh_at = start + 20 * 3600;
+	for (c, directions) in [(0usize, vec![0u8, 1]), (1, vec![0])] {
+		let scid = graph.announcements[c].contents.short_channel_id;
+		for d in directions {
+			let fresh = testkit::channel_update(chain_hash(), scid, &graph.keys[c], d, fresh_at, Policy::default());
+			router.handle_channel_update(None, &fresh).unwrap();
+		}
+	}
+	clock.set(start as u64 + 14 * 86400 + 12 * 3600);
 	let _ = collector.drain();
-	assert_eq!(router.prune_stale().await, 5);
+	assert_eq!(router.prune_stale().await, 5, "BOLT 7: a stale update in either direction");
 	assert_eq!(router.counts().channels, 1);
-	assert!(router.index().contains_channel(live.contents.short_channel_id));
+	assert_eq!(router.counts().channel_updates, 2);
+	let live = graph.announcements[0].contents.short_channel_id;
+	assert!(router.index().contains_channel(live));
 	let removed = collector.drain().iter().filter(|op| matches!(op, StoreOp::RemoveChannel { .. })).count();
 	assert_eq!(removed, 5);
 	assert!(herald_metrics::metrics().graph_pruned_channels.get(&["stale"]) >= 5);
-	assert!(router.network_graph().read_only().channel(graph.announcements[1].contents.short_channel_id).is_none());
+	let ldk = router.network_graph().read_only();
+	assert_eq!(ldk.channels().len(), 1, "LDK's graph and herald's index agree");
+	assert!(ldk.channel(live).is_some());
+}
+
+#[tokio::test]
+async fn a_stale_direction_of_a_young_channel_is_dropped_alone() {
+	let (handle, mut collector) = StoreHandle::collector(1024);
+	let start = now() - 13 * 86400;
+	let clock = Arc::new(ManualClock::new(start as u64));
+	let mut config = GossipConfig::new(NETWORK);
+	config.future_tolerance_secs = 30 * 86400;
+	let router = GossipRouter::new(config, handle, clock.clone(), None);
+	// Announced "now" (real time) by herald's clock, with one update from 13 days ago.
+	clock.set(now() as u64);
+	let announcement = testkit::channel_announcement(chain_hash(), scid(1), &keys(1));
+	router.handle_channel_announcement(None, &announcement).unwrap();
+	router.handle_channel_update(None, &update(1, 0, start)).unwrap();
+	router.handle_channel_update(None, &update(1, 1, now())).unwrap();
+	clock.advance(2 * 86400);
+	let _ = collector.drain();
+	assert_eq!(router.prune_stale().await, 0, "the announcement is two days old: kept");
+	let index = router.index();
+	let channel = index.channel(scid(1)).unwrap();
+	assert!(channel.updates[0].is_none() && channel.updates[1].is_some());
+	assert_eq!(collector.drain(), vec![StoreOp::RemoveUpdate { scid: scid(1), direction: 0 }]);
 }
