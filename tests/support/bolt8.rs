@@ -125,7 +125,11 @@ impl RawPeer {
 	/// and exchanges `init` messages advertising `features` (big-endian feature bytes) and
 	/// `chain_hash` in the networks TLV.
 	pub async fn connect(
-		addr: std::net::SocketAddr, their_node_id: PublicKey, our_secret: SecretKey, features: &[u8], chain_hash: [u8; 32],
+		addr: std::net::SocketAddr,
+		their_node_id: PublicKey,
+		our_secret: SecretKey,
+		features: &[u8],
+		chain_hash: [u8; 32],
 	) -> Result<Self, String> {
 		let secp = Secp256k1::new();
 		let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
@@ -257,9 +261,9 @@ impl RawPeer {
 						Ok(Err(_)) => return true,
 						Ok(Ok(_)) => {
 							let _ = self.recv.decrypt(&body);
-						},
+						}
 					}
-				},
+				}
 			}
 		}
 	}

@@ -27,6 +27,10 @@
 //!   use for unknowns (bitcoind `src/rest.cpp`, `src/httprpc.cpp` legacy JSON-RPC 1.0 error
 //!   statuses, `src/rpc/blockchain.cpp` error codes; Blockstream electrs `src/rest.rs`).
 //!   [`serve_unresponsive`] accepts connections and never answers, for timeout tests.
+//!
+//! The servers share the chain through an `Arc<std::sync::Mutex<_>>`: tests change it between
+//! requests with short synchronous critical sections and must never hold the guard across an
+//! `.await` (a request would wait for it; after 20 s the server answers 503 instead of hanging).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -1096,6 +1100,33 @@ pub async fn serve_unresponsive() -> (SocketAddr, ServerHandle) {
 	(addr, ServerHandle { addr, shutdown: Some(shutdown), task: Some(task), log })
 }
 
+/// How long a request waits for the fixture's lock before answering 503.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `f` on the locked fixture state on tokio's blocking pool, so that a test which
+/// (wrongly) holds the lock across an `.await` gets a 503 after [`LOCK_WAIT`] and fails with a
+/// message instead of freezing its runtime thread forever.
+async fn with_locked<V, F>(state: Arc<Mutex<V>>, f: F) -> Reply
+where
+	V: Send + 'static,
+	F: FnOnce(&mut V) -> Reply + Send + 'static,
+{
+	let work = tokio::task::spawn_blocking(move || {
+		let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+		f(&mut guard)
+	});
+	match tokio::time::timeout(LOCK_WAIT, work).await {
+		Ok(Ok(reply)) => reply,
+		Ok(Err(panicked)) => {
+			rest_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("fixture panicked: {panicked}"))
+		}
+		Err(_) => rest_error(
+			StatusCode::SERVICE_UNAVAILABLE,
+			"fixture state stayed locked; is a test holding the chain lock across an await?",
+		),
+	}
+}
+
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
 	Response::builder()
 		.status(status)
@@ -1134,8 +1165,8 @@ pub async fn serve_bitcoind_rest(chain: Arc<Mutex<TestChain>>) -> (SocketAddr, S
 			if request.method() != Method::GET {
 				return rest_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is served");
 			}
-			let chain = chain.lock().unwrap();
-			rest_reply(&chain, request.uri().path())
+			let path = request.uri().path().to_string();
+			with_locked(chain, move |chain| rest_reply(chain, &path)).await
 		})
 	});
 	serve(handler, Arc::new(Mutex::new(Vec::new()))).await
@@ -1303,11 +1334,8 @@ pub async fn serve_bitcoind_rpc_with_auth(
 			};
 			log.lock().unwrap().push(format!("rpc {method}"));
 			let params = call.get("params").and_then(|p| p.as_array()).cloned().unwrap_or_default();
-			let result = {
-				let chain = chain.lock().unwrap();
-				rpc_call(&chain, method, &params)
-			};
-			rpc_reply(id, result)
+			let method = method.to_string();
+			with_locked(chain, move |chain| rpc_reply(id, rpc_call(chain, &method, &params))).await
 		})
 	});
 	serve(handler, log).await
@@ -1448,8 +1476,8 @@ pub async fn serve_esplora_at<V: EsploraView>(
 			if request.method() != Method::GET {
 				return esplora_error(StatusCode::METHOD_NOT_ALLOWED, "Invalid method");
 			}
-			let mut view = view.lock().unwrap();
-			esplora_reply(&mut *view, route)
+			let route = route.to_string();
+			with_locked(view, move |view| esplora_reply(view, &route)).await
 		})
 	});
 	serve(handler, Arc::new(Mutex::new(Vec::new()))).await

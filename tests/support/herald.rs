@@ -65,7 +65,7 @@ impl Herald {
 			Err(_) => {
 				let _ = child.kill();
 				panic!("herald did not start; logs:\n{}", logs.lock().unwrap().join("\n"));
-			},
+			}
 		};
 		Herald {
 			child,
@@ -89,7 +89,13 @@ impl Herald {
 	}
 
 	/// A raw HTTP/1.1 request; returns (status, body).
-	pub async fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> (u16, String) {
+	pub async fn request(
+		&self,
+		method: &str,
+		path: &str,
+		body: Option<&str>,
+		headers: &[(&str, &str)],
+	) -> (u16, String) {
 		http_request(self.http, method, path, body, headers).await
 	}
 
@@ -104,7 +110,11 @@ impl Herald {
 	}
 
 	/// Polls `/v1/graph` until `done` holds (or panics after `timeout`).
-	pub async fn wait_for_graph(&self, timeout: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+	pub async fn wait_for_graph(
+		&self,
+		timeout: Duration,
+		done: impl Fn(&serde_json::Value) -> bool,
+	) -> serde_json::Value {
 		let deadline = Instant::now() + timeout;
 		loop {
 			let graph = self.get_json("/v1/graph").await;
@@ -151,7 +161,8 @@ impl Drop for Herald {
 }
 
 pub fn signal(child: &Child, signal: &str) {
-	let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().expect("kill");
+	let status =
+		Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().expect("kill");
 	assert!(status.success());
 }
 
@@ -191,12 +202,19 @@ pub fn metric_value(text: &str, name_and_labels: &str) -> f64 {
 
 /// A minimal HTTP/1.1 client over a fresh connection (tests need exact control of headers).
 pub async fn http_request(
-	addr: SocketAddr, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)],
+	addr: SocketAddr,
+	method: &str,
+	path: &str,
+	body: Option<&str>,
+	headers: &[(&str, &str)],
 ) -> (u16, String) {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 	let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to herald http");
 	let body = body.unwrap_or("");
-	let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+	let mut request = format!(
+		"{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+		body.len()
+	);
 	for (name, value) in headers {
 		request.push_str(&format!("{name}: {value}\r\n"));
 	}
@@ -204,7 +222,10 @@ pub async fn http_request(
 	request.push_str(body);
 	stream.write_all(request.as_bytes()).await.unwrap();
 	let mut response = Vec::new();
-	tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response)).await.expect("http timeout").unwrap();
+	tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+		.await
+		.expect("http timeout")
+		.unwrap();
 	let text = String::from_utf8_lossy(&response).into_owned();
 	let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
 	let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();

@@ -56,7 +56,13 @@ impl LdkNode {
 		let logger = Arc::new(TestLogger(label));
 		let graph = Arc::new(NetworkGraph::new(network, logger.clone()));
 		let gossip: Arc<Gossip> = Arc::new(P2PGossipSync::new(graph.clone(), None, logger.clone()));
-		let peer_manager = Arc::new(PeerManager::new_routing_only(gossip.clone(), now.as_secs() as u32, &seed, logger, keys.clone()));
+		let peer_manager = Arc::new(PeerManager::new_routing_only(
+			gossip.clone(),
+			now.as_secs() as u32,
+			&seed,
+			logger,
+			keys.clone(),
+		));
 		let node_id = keys.get_node_id(Recipient::Node).unwrap();
 		let driver = {
 			let pm = peer_manager.clone();
@@ -78,7 +84,12 @@ impl LdkNode {
 
 	/// Gives the node a graph it learned "from the network": each message through its
 	/// `P2PGossipSync`, exactly as if a peer had sent it.
-	pub fn learn(&self, announcements: &[ChannelAnnouncement], updates: &[ChannelUpdate], nodes: &[NodeAnnouncement]) {
+	pub fn learn(
+		&self,
+		announcements: &[ChannelAnnouncement],
+		updates: &[ChannelUpdate],
+		nodes: &[NodeAnnouncement],
+	) {
 		for m in announcements {
 			self.gossip.handle_channel_announcement(None, m).expect("LDK accepts the announcement");
 		}
@@ -109,7 +120,11 @@ impl LdkNode {
 		while !done(&self.graph) {
 			if Instant::now() > deadline {
 				let ro = self.graph.read_only();
-				panic!("LDK node: {what} never happened ({} channels, {} nodes)", ro.channels().len(), ro.nodes().len());
+				panic!(
+					"LDK node: {what} never happened ({} channels, {} nodes)",
+					ro.channels().len(),
+					ro.nodes().len()
+				);
 			}
 			tokio::time::sleep(Duration::from_millis(20)).await;
 		}
@@ -160,7 +175,8 @@ pub fn graph_summary(graph: &Graph) -> (Vec<String>, Vec<String>) {
 		.nodes()
 		.unordered_iter()
 		.map(|(id, n)| {
-			let announcement = n.announcement_info.as_ref().map(|a| format!("{} {:?}", a.last_update(), a.addresses()));
+			let announcement =
+				n.announcement_info.as_ref().map(|a| format!("{} {:?}", a.last_update(), a.addresses()));
 			format!("{id} {announcement:?}")
 		})
 		.collect();

@@ -2,7 +2,7 @@
 //! Shared test fixtures. Each integration test compiles this module on its own and uses only
 //! part of it, hence `dead_code` is allowed.
 
-pub mod chain;
 pub mod bolt8;
+pub mod chain;
 pub mod herald;
 pub mod ldk;
