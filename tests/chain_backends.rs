@@ -710,13 +710,3 @@ fn open_outpoint_txid(outpoints: &[OutPoint], announcements: &[Announcement], sc
 	let index = announcements.iter().position(|a| a.scid == scid).unwrap();
 	outpoints[index].txid
 }
-
-#[tokio::test]
-async fn tmp_lock_held_across_await() {
-	let servers = Servers::start(TestChain::new()).await;
-	let rest = rest_backend(servers.rest.addr());
-	let guard = servers.chain.lock().unwrap();
-	let r = rest.best_block().await;
-	drop(guard);
-	println!("RESULT {r:?}");
-}
