@@ -198,3 +198,19 @@ async fn sigkill_during_a_large_import_leaves_the_store_consistent() {
 	assert_eq!(counts.0, 50808 + before.0);
 	assert_eq!(counts.1, 2 * 50808);
 }
+
+/// A real gossip_store written by Core Lightning (its regtest 3x3 mesh test file): every
+/// announcement is imported; its 2025 channel_updates are older than two weeks and rejected as
+/// stale, as any node would.
+#[test]
+fn a_core_lightning_gossip_store_imports() {
+	let Some(file) = support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else { return };
+	let dir = tempfile::tempdir().unwrap();
+	let (ok, stdout, stderr) =
+		run_command(&import_args(dir.path().to_str().unwrap(), "cln-gossip-store", file.to_str().unwrap(), "regtest"));
+	assert!(ok, "{stderr}");
+	assert!(stdout.contains("accepted channel_announcement: 12"), "{stdout}");
+	assert!(stdout.contains("accepted node_announcement: 9"), "{stdout}");
+	assert!(stdout.contains("rejected channel_update (stale): 24"), "{stdout}");
+	assert!(!stdout.contains("bad_signature"), "{stdout}");
+}

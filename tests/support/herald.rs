@@ -231,3 +231,18 @@ pub async fn http_request(
 	let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
 	(status, body)
 }
+
+/// A file fetched by `.ci/fetch-test-data` (registry data, never committed), e.g.
+/// `cln-gossip-store/gossip_store.mesh-3x3.xz`. Required in CI (`CI` set); elsewhere `None`,
+/// with a line saying the test was skipped.
+pub fn fetched_test_data(relative: &str) -> Option<PathBuf> {
+	let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-data").join(relative);
+	if path.exists() {
+		return Some(path);
+	}
+	if std::env::var_os("CI").is_some() {
+		panic!("{} is missing: run .ci/fetch-test-data", path.display());
+	}
+	eprintln!("SKIPPED: {} is absent; run .ci/fetch-test-data to include this test", path.display());
+	None
+}
