@@ -28,8 +28,10 @@ use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
 use lightning::util::logger::{Logger, Record};
 
-const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 const ROUNDS: usize = 3;
 
 struct Quiet;
@@ -53,7 +55,8 @@ fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
 fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
 	let logger = Arc::new(Quiet);
 	let graph = Arc::new(NetworkGraph::new(Network::Bitcoin, logger.clone()));
-	let gossip: P2PGossipSync<_, Arc<dyn UtxoLookup + Send + Sync>, _> = P2PGossipSync::new(graph.clone(), None, logger);
+	let gossip: P2PGossipSync<_, Arc<dyn UtxoLookup + Send + Sync>, _> =
+		P2PGossipSync::new(graph.clone(), None, logger);
 	let started = Instant::now();
 	let accepted = feed(&gossip, messages);
 	(started.elapsed(), accepted)
@@ -63,7 +66,8 @@ fn herald_path(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> (Durat
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
 	let (handle, writer) = store.spawn_writer(16384);
-	let router = GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
+	let router =
+		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
 	let started = Instant::now();
 	let mut accepted = 0;
 	// The handler sheds when the store queue is full (as it would tell LDK to stop reading):
@@ -80,7 +84,7 @@ fn herald_path(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> (Durat
 				Ok(_) => {
 					accepted += 1;
 					break;
-				},
+				}
 				Err(_) => break,
 			}
 		}
@@ -112,7 +116,17 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 fn restart(data_dir: &Path) -> (Duration, u64, u64, u64) {
 	let started = Instant::now();
 	let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-		.args(["run", "--network", "bitcoin", "--p2p-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"])
+		.args([
+			"run",
+			"--network",
+			"bitcoin",
+			"--p2p-listen",
+			"127.0.0.1:0",
+			"--http-listen",
+			"127.0.0.1:0",
+			"--log-format",
+			"json",
+		])
 		.arg("--data-dir")
 		.arg(data_dir)
 		.stderr(Stdio::piped())
@@ -171,7 +185,10 @@ fn main() {
 				let (elapsed, accepted) = herald_path(&messages, &runtime);
 				assert_eq!(accepted, messages.len(), "herald accepts the whole dataset");
 				herald_rates.push(messages.len() as f64 / elapsed.as_secs_f64());
-				println!("round {round}: herald (validate + index + redb, durable): {:.2} s", elapsed.as_secs_f64());
+				println!(
+					"round {round}: herald (validate + index + redb, durable): {:.2} s",
+					elapsed.as_secs_f64()
+				);
 			}
 		}
 	}
@@ -201,8 +218,18 @@ fn main() {
 	println!("| LDK `P2PGossipSync` alone | {:.0} msg/s |", ldk);
 	println!("| herald full path (validation + persistence, durable) | {:.0} msg/s |", herald);
 	println!("| ratio herald / LDK | {:.2} |", herald / ldk);
-	println!("| `herald import --format gossmap` end to end (sign + validate + commit) | {:.1} s |", import.as_secs_f64());
+	println!(
+		"| `herald import --format gossmap` end to end (sign + validate + commit) | {:.1} s |",
+		import.as_secs_f64()
+	);
 	println!("| store size on disk | {:.1} MiB |", store_bytes as f64 / 1048576.0);
-	println!("| restart: spawn → listening, full graph | {:.0} ms (graph load {load_ms} ms) |", up.as_secs_f64() * 1000.0);
-	println!("| resident memory holding the full graph (VmRSS / VmHWM) | {:.0} MiB / {:.0} MiB |", rss as f64 / 1024.0, peak as f64 / 1024.0);
+	println!(
+		"| restart: spawn → listening, full graph | {:.0} ms (graph load {load_ms} ms) |",
+		up.as_secs_f64() * 1000.0
+	);
+	println!(
+		"| resident memory holding the full graph (VmRSS / VmHWM) | {:.0} MiB / {:.0} MiB |",
+		rss as f64 / 1024.0,
+		peak as f64 / 1024.0
+	);
 }

@@ -12,7 +12,11 @@ use hyper_util::rt::TokioExecutor;
 /// Calls `method path` on the herald at `base` (`http://host:port`) and returns the JSON body,
 /// or an error carrying the API's error message.
 pub async fn call(
-	base: &str, token: &str, method: Method, path: &str, body: Option<serde_json::Value>,
+	base: &str,
+	token: &str,
+	method: Method,
+	path: &str,
+	body: Option<serde_json::Value>,
 ) -> Result<serde_json::Value, String> {
 	let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
 	let mut request = Request::builder().method(method).uri(format!("{}{path}", base.trim_end_matches('/')));
@@ -23,7 +27,7 @@ pub async fn call(
 		Some(json) => {
 			request = request.header(CONTENT_TYPE, "application/json");
 			Full::new(Bytes::from(json.to_string()))
-		},
+		}
 		None => Full::new(Bytes::new()),
 	};
 	let request = request.body(body).map_err(|e| e.to_string())?;

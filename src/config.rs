@@ -180,19 +180,25 @@ pub enum Backend {
 
 impl Config {
 	/// Defaults, then `file` (if given), then the environment.
-	pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+	pub fn load(
+		file: Option<&Path>,
+		env: impl Iterator<Item = (String, String)>,
+	) -> Result<Self, ConfigError> {
 		let mut tree = toml::Value::try_from(Config::default()).expect("defaults serialize");
 		if let Some(path) = file {
 			let text = std::fs::read_to_string(path)
 				.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-			let from_file: toml::Value = toml::from_str(&text)
-				.map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+			let from_file: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+				path: path.display().to_string(),
+				message: e.to_string(),
+			})?;
 			merge(&mut tree, from_file);
 		}
 		apply_env(&mut tree, env)?;
-		let config: Config = tree
-			.try_into()
-			.map_err(|e: toml::de::Error| ConfigError::Parse { path: "configuration".into(), message: e.to_string() })?;
+		let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+			path: "configuration".into(),
+			message: e.to_string(),
+		})?;
 		config.validate()?;
 		Ok(config)
 	}
@@ -214,13 +220,18 @@ impl Config {
 			crate::peers::PeerAddress::from_str(peer).map_err(ConfigError::Invalid)?;
 		}
 		if self.backend()? != Backend::None && self.chain.url.is_empty() {
-			return Err(ConfigError::Invalid(format!("chain.backend {} needs chain.url", self.chain.backend)));
+			return Err(ConfigError::Invalid(format!(
+				"chain.backend {} needs chain.url",
+				self.chain.backend
+			)));
 		}
 		if !matches!(self.log_format.as_str(), "text" | "json") {
 			return Err(ConfigError::Invalid(format!("log_format {:?}: use text or json", self.log_format)));
 		}
 		if self.p2p.max_inbound_per_ip == 0 || self.gossip.store_queue < 16 {
-			return Err(ConfigError::Invalid("p2p.max_inbound_per_ip must be > 0 and gossip.store_queue >= 16".into()));
+			return Err(ConfigError::Invalid(
+				"p2p.max_inbound_per_ip must be > 0 and gossip.store_queue >= 16".into(),
+			));
 		}
 		Ok(())
 	}
@@ -297,10 +308,10 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
 					Some(slot) if slot.is_table() && value.is_table() => merge(slot, value),
 					_ => {
 						base.insert(key, value);
-					},
+					}
 				}
 			}
-		},
+		}
 		(base, over) => *base = over,
 	}
 }
@@ -313,7 +324,7 @@ fn leaves(value: &toml::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>
 				leaves(child, path, out);
 				path.pop();
 			}
-		},
+		}
 		_ => out.push(path.clone()),
 	}
 }
@@ -324,7 +335,8 @@ fn env_name(path: &[String]) -> String {
 
 /// Overrides leaves of `tree` from `HERALD_*` variables, typed like the default value.
 fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
-	let env: std::collections::HashMap<String, String> = env.filter(|(k, _)| k.starts_with("HERALD_")).collect();
+	let env: std::collections::HashMap<String, String> =
+		env.filter(|(k, _)| k.starts_with("HERALD_")).collect();
 	if env.is_empty() {
 		return Ok(());
 	}
@@ -335,7 +347,8 @@ fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>
 		let name = env_name(&path);
 		let Some(raw) = env.get(&name) else { continue };
 		let template = lookup(&defaults, &path).expect("a leaf of the defaults");
-		let value = typed_like(template, raw).map_err(|e| ConfigError::Parse { path: name.clone(), message: e })?;
+		let value =
+			typed_like(template, raw).map_err(|e| ConfigError::Parse { path: name.clone(), message: e })?;
 		set(tree, &path, value);
 	}
 	Ok(())
@@ -357,11 +370,19 @@ fn set(tree: &mut toml::Value, path: &[String], value: toml::Value) {
 
 fn typed_like(template: &toml::Value, raw: &str) -> Result<toml::Value, String> {
 	Ok(match template {
-		toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
-		toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
+		toml::Value::Integer(_) => {
+			toml::Value::Integer(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?)
+		}
+		toml::Value::Boolean(_) => {
+			toml::Value::Boolean(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?)
+		}
 		toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|e| format!("{raw:?}: {e}"))?),
 		toml::Value::Array(_) => toml::Value::Array(
-			raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+			raw.split(',')
+				.map(str::trim)
+				.filter(|s| !s.is_empty())
+				.map(|s| toml::Value::String(s.into()))
+				.collect(),
 		),
 		_ => toml::Value::String(raw.to_string()),
 	})
@@ -388,10 +409,15 @@ mod tests {
 	fn file_then_environment_override_in_order() {
 		let dir = tempfile::tempdir().unwrap();
 		let path = dir.path().join("herald.toml");
-		std::fs::write(&path, "network = \"regtest\"\n[p2p]\nlisten = \"127.0.0.1:1\"\nmax_inbound = 3\n").unwrap();
+		std::fs::write(&path, "network = \"regtest\"\n[p2p]\nlisten = \"127.0.0.1:1\"\nmax_inbound = 3\n")
+			.unwrap();
 		let config = Config::load(
 			Some(&path),
-			env(&[("HERALD_P2P_MAX_INBOUND", "7"), ("HERALD_P2P_PEERS", "02aa@h:1, 03bb@h:2"), ("OTHER", "x")]),
+			env(&[
+				("HERALD_P2P_MAX_INBOUND", "7"),
+				("HERALD_P2P_PEERS", "02aa@h:1, 03bb@h:2"),
+				("OTHER", "x"),
+			]),
 		);
 		// The peers are not valid node ids: validation names the option.
 		assert!(matches!(config, Err(ConfigError::Invalid(ref m)) if m.contains("02aa@h:1")), "{config:?}");
@@ -430,9 +456,13 @@ mod tests {
 		assert!(names.contains(&("HERALD_CHAIN_RPC_COOKIE".into(), "chain.rpc_cookie".into())));
 		assert!(names.contains(&("HERALD_P2P_PEERS".into(), "p2p.peers".into())));
 		// docs/configuration.md documents every one of them.
-		let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+		let doc =
+			std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
 		for (env_name, path) in names {
-			assert!(doc.contains(&format!("`{env_name}`")), "docs/configuration.md lacks {env_name} ({path})");
+			assert!(
+				doc.contains(&format!("`{env_name}`")),
+				"docs/configuration.md lacks {env_name} ({path})"
+			);
 		}
 	}
 }

@@ -31,7 +31,11 @@ impl CustomMessageReader for CustomMessages {
 
 	/// No part consumes an inbound custom message yet: unknown odd types are ignored and unknown
 	/// even types make LDK close the connection, as BOLT 1 requires.
-	fn read<R: LengthLimitedRead>(&self, _message_type: u16, _buffer: &mut R) -> Result<Option<RawMessage>, DecodeError> {
+	fn read<R: LengthLimitedRead>(
+		&self,
+		_message_type: u16,
+		_buffer: &mut R,
+	) -> Result<Option<RawMessage>, DecodeError> {
 		Ok(None)
 	}
 }

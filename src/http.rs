@@ -39,7 +39,9 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>, mut shutdown: watch::
 				let node = node.clone();
 				async move { Ok::<_, Infallible>(handle(&node, remote, req).await) }
 			});
-			let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+			let _ = hyper::server::conn::http1::Builder::new()
+				.serve_connection(TokioIo::new(stream), service)
+				.await;
 		});
 	}
 }
@@ -65,15 +67,18 @@ async fn route(node: &Node, _remote: SocketAddr, req: Request<Incoming>) -> Rout
 	let method = req.method().clone();
 	let routed = |route, response| Routed { route, response };
 	match (method, path.as_str()) {
-		(Method::GET, "/health") => routed("/health", json_response(StatusCode::OK, &json!({"status": "ok"}))),
+		(Method::GET, "/health") => {
+			routed("/health", json_response(StatusCode::OK, &json!({"status": "ok"})))
+		}
 		(Method::GET, "/metrics") => routed("/metrics", metrics_response()),
 		(Method::GET, "/v1/node") => routed("/v1/node", json_response(StatusCode::OK, &node_view(node))),
 		(Method::GET, "/v1/graph") => routed("/v1/graph", json_response(StatusCode::OK, &graph_view(node))),
 		(Method::GET, "/v1/peers") => routed("/v1/peers", json_response(StatusCode::OK, &peers_view(node))),
 		(Method::POST, "/v1/peers") => routed("/v1/peers", add_peer(node, req).await),
-		(_, "/health" | "/metrics" | "/v1/node" | "/v1/graph" | "/v1/peers") => {
-			routed("other", error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"))
-		},
+		(_, "/health" | "/metrics" | "/v1/node" | "/v1/graph" | "/v1/peers") => routed(
+			"other",
+			error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"),
+		),
 		_ => routed("other", error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {path}"))),
 	}
 }
@@ -135,13 +140,19 @@ async fn add_peer(node: &Node, req: Request<Incoming>) -> Response<Body> {
 	}
 	let request: AddPeer = match serde_json::from_slice(&body) {
 		Ok(request) => request,
-		Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", &format!("expected {{\"peer\": \"NODE_ID@HOST:PORT\"}}: {e}")),
+		Err(e) => {
+			return error(
+				StatusCode::BAD_REQUEST,
+				"bad_request",
+				&format!("expected {{\"peer\": \"NODE_ID@HOST:PORT\"}}: {e}"),
+			)
+		}
 	};
 	match request.peer.parse::<PeerAddress>() {
 		Ok(peer) => {
 			let added = node.outbound.add(peer.clone());
 			json_response(StatusCode::OK, &json!({"peer": peer.to_string(), "added": added}))
-		},
+		}
 		Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", &e),
 	}
 }

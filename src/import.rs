@@ -44,7 +44,12 @@ pub struct ImportSummary {
 impl std::fmt::Display for ImportSummary {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
 		let rate = self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9);
-		writeln!(f, "imported {} messages in {:.2} s ({rate:.0} msg/s)", self.messages, self.elapsed.as_secs_f64())?;
+		writeln!(
+			f,
+			"imported {} messages in {:.2} s ({rate:.0} msg/s)",
+			self.messages,
+			self.elapsed.as_secs_f64()
+		)?;
 		for (kind, n) in &self.accepted {
 			writeln!(f, "  accepted {kind}: {n}")?;
 		}
@@ -59,7 +64,11 @@ impl std::fmt::Display for ImportSummary {
 }
 
 /// Imports `files` of `format` into the store in `config.data_dir`.
-pub async fn run(config: &Config, format: Format, files: &[PathBuf]) -> Result<ImportSummary, ImportCommandError> {
+pub async fn run(
+	config: &Config,
+	format: Format,
+	files: &[PathBuf],
+) -> Result<ImportSummary, ImportCommandError> {
 	let started = Instant::now();
 	let network = config.network().map_err(StartError::from)?;
 	let now = node::unix_now() as u32;
@@ -92,7 +101,7 @@ pub async fn run(config: &Config, format: Format, files: &[PathBuf]) -> Result<I
 					summary.malformed += 1;
 					herald_metrics::metrics().import_messages.inc(&[format.as_str(), "malformed"]);
 					tracing::debug!(file = %file.display(), offset = message.offset, error = ?e, "undecodable message");
-				},
+				}
 			}
 			ops.extend(collector.drain());
 			progress.step();

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
 		Err(e) => {
 			eprintln!("herald: configuration: {e}");
 			return ExitCode::from(2);
-		},
+		}
 	};
 	init_logging(&config);
 	let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
 			tracing::error!("{e}");
 			eprintln!("herald: {e}");
 			ExitCode::FAILURE
-		},
+		}
 	}
 }
 
@@ -199,34 +199,44 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 			let summary = import::run(&config, args.format, &args.files).await.map_err(|e| e.to_string())?;
 			print!("{summary}");
 			Ok(())
-		},
+		}
 		Command::Connect(args) => {
 			let base = api_base(&config, &args.client);
-			let answer =
-				client::call(&base, &config.http.admin_token, Method::POST, "/v1/peers", Some(json!({"peer": args.peer})))
-					.await?;
+			let answer = client::call(
+				&base,
+				&config.http.admin_token,
+				Method::POST,
+				"/v1/peers",
+				Some(json!({"peer": args.peer})),
+			)
+			.await?;
 			let added = answer["added"].as_bool().unwrap_or(false);
-			println!("{} {}", if added { "connecting to" } else { "already keeping" }, answer["peer"].as_str().unwrap_or(""));
+			println!(
+				"{} {}",
+				if added { "connecting to" } else { "already keeping" },
+				answer["peer"].as_str().unwrap_or("")
+			);
 			Ok(())
-		},
+		}
 		Command::Status(args) => status(&config, &args).await,
 		Command::Config(args) if args.env => {
 			for (env, path) in Config::env_names() {
 				println!("{env}\t{path}");
 			}
 			Ok(())
-		},
+		}
 		Command::Config(_) => {
 			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
 			Ok(())
-		},
+		}
 	}
 }
 
 fn api_base(config: &Config, args: &ClientArgs) -> String {
 	args.url.clone().unwrap_or_else(|| {
 		let listen = config.http_listen();
-		let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
+		let host =
+			if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
 		if listen.is_ipv6() {
 			format!("http://[{host}]:{}", listen.port())
 		} else {
@@ -249,10 +259,16 @@ async fn status(config: &Config, args: &ClientArgs) -> Result<(), String> {
 	println!("peers: {}", peers.len());
 	for peer in &peers {
 		let direction = if peer["inbound"].as_bool().unwrap_or(false) { "inbound" } else { "outbound" };
-		println!("  {} {direction} {}", peer["node_id"].as_str().unwrap_or("?"), peer["address"].as_str().unwrap_or("-"));
+		println!(
+			"  {} {direction} {}",
+			peer["node_id"].as_str().unwrap_or("?"),
+			peer["address"].as_str().unwrap_or("-")
+		);
 	}
 	println!("graph");
-	for key in ["nodes", "channels", "channels_verified", "channels_unverified", "channel_updates", "last_update"] {
+	for key in
+		["nodes", "channels", "channels_verified", "channels_unverified", "channel_updates", "last_update"]
+	{
 		println!("  {key}: {}", graph[key]);
 	}
 	println!("sync");

@@ -97,7 +97,9 @@ pub fn load_or_create_seed(dir: &Path) -> Result<[u8; 32], StartError> {
 	let path = dir.join(SEED_FILE);
 	let key_err = |reason: String| StartError::Key { path: path.clone(), reason };
 	match std::fs::read(&path) {
-		Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| key_err(format!("{} bytes, expected 32", b.len()))),
+		Ok(bytes) => {
+			bytes.try_into().map_err(|b: Vec<u8>| key_err(format!("{} bytes, expected 32", b.len())))
+		}
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
 			let mut seed = [0u8; 32];
 			getrandom::fill(&mut seed).map_err(|e| key_err(format!("no randomness: {e}")))?;
@@ -109,15 +111,20 @@ pub fn load_or_create_seed(dir: &Path) -> Result<[u8; 32], StartError> {
 			file.write_all(&seed).and_then(|_| file.sync_all()).map_err(|e| key_err(e.to_string()))?;
 			tracing::info!(path = %path.display(), "created a new node key");
 			Ok(seed)
-		},
+		}
 		Err(e) => Err(key_err(e.to_string())),
 	}
 }
 
+/// redb's page cache. herald reads the whole store once at start-up and serves from its
+/// in-memory index afterwards, so the cache only has to hold a write batch's pages; redb's
+/// 1 GiB default would keep the start-up read resident for nothing.
+const DATABASE_CACHE_BYTES: usize = 32 << 20;
+
 /// Opens the data directory's database, naming a second herald as the cause of a lock failure.
 pub fn open_database(dir: &Path) -> Result<Arc<redb::Database>, StartError> {
 	let path = dir.join(DATABASE_FILE);
-	match redb::Database::create(&path) {
+	match redb::Database::builder().set_cache_size(DATABASE_CACHE_BYTES).create(&path) {
 		Ok(db) => Ok(Arc::new(db)),
 		Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StartError::StoreLocked { path }),
 		Err(e) => Err(StartError::Store(e.into())),
@@ -133,7 +140,7 @@ pub fn chain_backend(config: &Config) -> Result<Option<Arc<dyn ChainSource>>, St
 		Backend::BitcoindRest => Some(Arc::new(BitcoindRest::new(url).map_err(chain)?)),
 		Backend::BitcoindRpc if !config.chain.rpc_cookie.is_empty() => {
 			Some(Arc::new(BitcoindRpc::with_cookie_file(url, &config.chain.rpc_cookie).map_err(chain)?))
-		},
+		}
 		Backend::BitcoindRpc => Some(Arc::new(BitcoindRpc::new(url).map_err(chain)?)),
 		Backend::Esplora => Some(Arc::new(Esplora::new(url).map_err(chain)?)),
 	})
@@ -142,18 +149,22 @@ pub fn chain_backend(config: &Config) -> Result<Option<Arc<dyn ChainSource>>, St
 /// Builds the gossip router over the store, loading what the store holds, and starts the chain
 /// lookup worker when a backend is configured.
 pub fn gossip_router(
-	config: &Config, store: &Store, handle: StoreHandle, chain: Option<Arc<dyn ChainSource>>,
+	config: &Config,
+	store: &Store,
+	handle: StoreHandle,
+	chain: Option<Arc<dyn ChainSource>>,
 ) -> Result<Arc<GossipRouter>, StartError> {
 	let (lookup_tx, lookup_rx) = match chain {
 		Some(_) => {
 			let (tx, rx) = mpsc::channel(config.gossip.max_pending_lookups.max(1));
 			(Some(tx), Some(rx))
-		},
+		}
 		None => (None, None),
 	};
-	let router = Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock), lookup_tx));
+	let router =
+		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock), lookup_tx));
 	let started = std::time::Instant::now();
-	let counts = router.load(store.load()?);
+	let counts = router.load_store(store)?;
 	tracing::info!(
 		channels = counts.channels,
 		nodes = counts.nodes,
@@ -186,7 +197,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
 	let custom = Arc::new(CustomMessages::new(router.clone()));
 	let mut ephemeral = [0u8; 32];
-	getrandom::fill(&mut ephemeral).map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
+	getrandom::fill(&mut ephemeral)
+		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
 	let peer_manager = Arc::new(PeerManager::new(
 		MessageHandler {
 			chan_handler: ErroringMessageHandler::new(),
@@ -203,10 +215,18 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
 	let (shutdown_tx, shutdown_rx) = watch::channel(false);
 	let p2p_addr = config.p2p_listen();
-	let p2p = TcpListener::bind(p2p_addr).await.map_err(|source| StartError::Bind { what: "p2p", addr: p2p_addr, source })?;
+	let p2p = TcpListener::bind(p2p_addr).await.map_err(|source| StartError::Bind {
+		what: "p2p",
+		addr: p2p_addr,
+		source,
+	})?;
 	let p2p_listen = p2p.local_addr().expect("bound");
 	let http_addr = config.http_listen();
-	let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind { what: "http", addr: http_addr, source })?;
+	let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind {
+		what: "http",
+		addr: http_addr,
+		source,
+	})?;
 	let http_listen = http.local_addr().expect("bound");
 
 	let limits = InboundLimits::new(config.p2p.max_inbound, config.p2p.max_inbound_per_ip);
@@ -240,7 +260,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 			let router = router.clone();
 			async move { router.verify_unverified().await }
 		});
-		tokio::spawn(watch_spends(chain, router.clone(), config.chain.poll_interval_secs, shutdown_rx.clone()));
+		tokio::spawn(watch_spends(
+			chain,
+			router.clone(),
+			config.chain.poll_interval_secs,
+			shutdown_rx.clone(),
+		));
 	}
 
 	tracing::info!(
@@ -264,19 +289,28 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	drop(router);
 	drop(store_handle);
 	// The writer ends when its last handle is gone; tasks still holding one are stopping.
-	let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join())).await;
+	let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join()))
+		.await;
 	tracing::info!("store flushed, bye");
 	Ok(())
 }
 
 /// Drives LDK: `process_events` whenever work is waiting (and at least every 100 ms), the
 /// peer manager's 10-second timer (pings, handshake timeouts), and the router's timer.
-async fn drive_peer_manager(peer_manager: Arc<PeerManager>, router: Arc<GossipRouter>, mut shutdown: watch::Receiver<bool>) {
+async fn drive_peer_manager(
+	peer_manager: Arc<PeerManager>,
+	router: Arc<GossipRouter>,
+	mut shutdown: watch::Receiver<bool>,
+) {
 	let wake = router.wake_handle();
 	let mut tick = tokio::time::interval(Duration::from_secs(10));
 	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
-		let pacing = if router.has_outbound_messages() { Duration::from_millis(10) } else { Duration::from_millis(100) };
+		let pacing = if router.has_outbound_messages() {
+			Duration::from_millis(10)
+		} else {
+			Duration::from_millis(100)
+		};
 		tokio::select! {
 			_ = wake.notified() => {},
 			_ = tokio::time::sleep(pacing) => {},
@@ -301,7 +335,11 @@ fn publish_peer_gauges(peer_manager: &PeerManager) {
 	m.peers_connected.set(&["outbound"], (peers.len() - inbound) as i64);
 }
 
-async fn prune_periodically(router: Arc<GossipRouter>, interval_secs: u64, mut shutdown: watch::Receiver<bool>) {
+async fn prune_periodically(
+	router: Arc<GossipRouter>,
+	interval_secs: u64,
+	mut shutdown: watch::Receiver<bool>,
+) {
 	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(60)));
 	loop {
 		tokio::select! {
@@ -312,7 +350,10 @@ async fn prune_periodically(router: Arc<GossipRouter>, interval_secs: u64, mut s
 }
 
 async fn watch_spends(
-	chain: Arc<dyn ChainSource>, router: Arc<GossipRouter>, interval_secs: u64, mut shutdown: watch::Receiver<bool>,
+	chain: Arc<dyn ChainSource>,
+	router: Arc<GossipRouter>,
+	interval_secs: u64,
+	mut shutdown: watch::Receiver<bool>,
 ) {
 	let mut watcher = SpendWatcher::new(chain, router);
 	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));

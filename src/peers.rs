@@ -99,7 +99,10 @@ impl Drop for InboundSlot {
 
 /// Accepts BOLT 8 connections until `shutdown` flips.
 pub async fn accept_inbound(
-	listener: TcpListener, peer_manager: Arc<PeerManager>, limits: InboundLimits, mut shutdown: watch::Receiver<bool>,
+	listener: TcpListener,
+	peer_manager: Arc<PeerManager>,
+	limits: InboundLimits,
+	mut shutdown: watch::Receiver<bool>,
 ) {
 	let m = herald_metrics::metrics();
 	loop {
@@ -113,7 +116,7 @@ pub async fn accept_inbound(
 				tracing::warn!(error = %e, "accepting a connection failed");
 				tokio::time::sleep(Duration::from_millis(100)).await;
 				continue;
-			},
+			}
 		};
 		let slot = match limits.admit(remote.ip()) {
 			Ok(slot) => slot,
@@ -121,7 +124,7 @@ pub async fn accept_inbound(
 				m.peer_connections.inc(&["inbound", outcome]);
 				tracing::debug!(%remote, outcome, "inbound connection refused");
 				continue;
-			},
+			}
 		};
 		let Ok(stream) = stream.into_std() else { continue };
 		m.peer_connections.inc(&["inbound", "accepted"]);
@@ -144,7 +147,10 @@ pub struct OutboundPeers {
 
 impl OutboundPeers {
 	pub fn new(
-		peer_manager: Arc<PeerManager>, min_backoff: Duration, max_backoff: Duration, shutdown: watch::Receiver<bool>,
+		peer_manager: Arc<PeerManager>,
+		min_backoff: Duration,
+		max_backoff: Duration,
+		shutdown: watch::Receiver<bool>,
 	) -> Self {
 		Self { peer_manager, known: Arc::default(), backoff: (min_backoff, max_backoff), shutdown }
 	}
@@ -178,28 +184,32 @@ impl OutboundPeers {
 			}
 			let started = Instant::now();
 			match resolve(&peer).await {
-				Some(addr) => match lightning_net_tokio::connect_outbound(self.peer_manager.clone(), peer.node_id, addr).await {
-					Some(connection) => {
-						m.peer_connections.inc(&["outbound", "accepted"]);
-						tracing::info!(peer = %peer, "connected");
-						tokio::select! {
-							_ = connection => {},
-							_ = shutdown.changed() => return,
+				Some(addr) => {
+					match lightning_net_tokio::connect_outbound(self.peer_manager.clone(), peer.node_id, addr)
+						.await
+					{
+						Some(connection) => {
+							m.peer_connections.inc(&["outbound", "accepted"]);
+							tracing::info!(peer = %peer, "connected");
+							tokio::select! {
+								_ = connection => {},
+								_ = shutdown.changed() => return,
+							}
+							tracing::info!(peer = %peer, "disconnected");
+							if started.elapsed() > Duration::from_secs(60) {
+								delay = min;
+							}
 						}
-						tracing::info!(peer = %peer, "disconnected");
-						if started.elapsed() > Duration::from_secs(60) {
-							delay = min;
+						None => {
+							m.peer_connections.inc(&["outbound", "failed"]);
+							tracing::debug!(peer = %peer, retry_in = ?delay, "connection failed");
 						}
-					},
-					None => {
-						m.peer_connections.inc(&["outbound", "failed"]);
-						tracing::debug!(peer = %peer, retry_in = ?delay, "connection failed");
-					},
-				},
+					}
+				}
 				None => {
 					m.peer_connections.inc(&["outbound", "failed"]);
 					tracing::warn!(peer = %peer, "cannot resolve the peer's host");
-				},
+				}
 			}
 			tokio::select! {
 				_ = tokio::time::sleep(delay) => {},
@@ -226,7 +236,9 @@ mod tests {
 		let v6: PeerAddress = format!("{id}@[::1]:9736").parse().unwrap();
 		assert_eq!(v6.host, "::1");
 		assert_eq!(v6.to_string(), format!("{id}@[::1]:9736"));
-		for bad in ["nonsense", &format!("{id}@host"), &format!("{id}@:1"), "02ab@host:1", &format!("{id}@h:99999")] {
+		for bad in
+			["nonsense", &format!("{id}@host"), &format!("{id}@:1"), "02ab@host:1", &format!("{id}@h:99999")]
+		{
 			assert!(PeerAddress::from_str(bad).is_err(), "{bad}");
 		}
 	}

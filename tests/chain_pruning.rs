@@ -26,7 +26,8 @@ async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {
 		node: [testkit::key("carol"), testkit::key("dave")],
 		bitcoin: [testkit::key("carol/funding"), testkit::key("dave/funding")],
 	};
-	let (scid, outpoint) = chain.lock().unwrap().fund_channel_with_secrets(&keys.bitcoin[0], &keys.bitcoin[1], 2_500_000);
+	let (scid, outpoint) =
+		chain.lock().unwrap().fund_channel_with_secrets(&keys.bitcoin[0], &keys.bitcoin[1], 2_500_000);
 	chain.lock().unwrap().mine_empty(6);
 	let (addr, _server) = serve_bitcoind_rest(chain.clone()).await;
 
@@ -39,24 +40,35 @@ async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {
 		&["--config", config.to_str().unwrap(), "--chain-backend", "bitcoind-rest", "--chain-url", &url],
 	);
 	let tip = chain.lock().unwrap().tip_height() as f64;
-	wait_until(Duration::from_secs(20), || async { herald.metric("herald_chain_tip_height").await == tip }).await;
+	wait_until(Duration::from_secs(20), || async { herald.metric("herald_chain_tip_height").await == tip })
+		.await;
 
 	let chain_hash = ChainHash::using_genesis_block(Network::Regtest);
-	let mut peer = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("eve"), &[], chain_hash.to_bytes()).await.unwrap();
+	let mut peer =
+		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("eve"), &[], chain_hash.to_bytes())
+			.await
+			.unwrap();
 	peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash, scid, &keys))).await.unwrap();
 	for direction in 0..2 {
-		let update = testkit::channel_update(chain_hash, scid, &keys, direction, now() - 5, Policy::default());
+		let update =
+			testkit::channel_update(chain_hash, scid, &keys, direction, now() - 5, Policy::default());
 		peer.send(&encode_with_type(258, &update)).await.unwrap();
 	}
 	// A channel whose scid names the funding block's coinbase: not a P2WSH of these keys.
 	let wrong = scid & !(0xff_ffff << 16);
 	let wrong_keys = ChannelKeys { node: keys.node, bitcoin: [testkit::key("x1"), testkit::key("x2")] };
-	peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash, wrong, &wrong_keys))).await.unwrap();
+	peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash, wrong, &wrong_keys)))
+		.await
+		.unwrap();
 	// And one pointing past the tip.
 	let beyond = (tip as u64 + 100) << 40 | 1 << 16;
-	peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash, beyond, &wrong_keys))).await.unwrap();
+	peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash, beyond, &wrong_keys)))
+		.await
+		.unwrap();
 
-	let graph = herald.wait_for_graph(Duration::from_secs(20), |g| g["channels_verified"] == 1 && g["channel_updates"] == 2).await;
+	let graph = herald
+		.wait_for_graph(Duration::from_secs(20), |g| g["channels_verified"] == 1 && g["channel_updates"] == 2)
+		.await;
 	assert_eq!(graph["channels"], 1);
 	wait_until(Duration::from_secs(20), || async {
 		herald.metric("herald_gossip_messages_rejected_total{reason=\"unknown_funding_output\",type=\"channel_announcement\"}").await == 1.0
@@ -64,7 +76,9 @@ async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {
 				== 1.0
 	})
 	.await;
-	assert!(herald.metric("herald_chain_lookups_total{backend=\"bitcoind-rest\",outcome=\"found\"}").await >= 1.0);
+	assert!(
+		herald.metric("herald_chain_lookups_total{backend=\"bitcoind-rest\",outcome=\"found\"}").await >= 1.0
+	);
 
 	// Close the channel; 11 blocks later it is still there, at 12 it is gone.
 	let close_height = {
@@ -73,7 +87,10 @@ async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {
 		chain.mine_empty(11);
 		chain.tip_height()
 	};
-	wait_until(Duration::from_secs(20), || async { herald.metric("herald_chain_tip_height").await == close_height as f64 }).await;
+	wait_until(Duration::from_secs(20), || async {
+		herald.metric("herald_chain_tip_height").await == close_height as f64
+	})
+	.await;
 	tokio::time::sleep(Duration::from_millis(1500)).await;
 	assert_eq!(herald.get_json("/v1/graph").await["channels"], 1, "kept until the spend is 12 blocks deep");
 	chain.lock().unwrap().mine_empty(1);

@@ -10,7 +10,9 @@ use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::store::Store;
 use herald_gossip::testkit::{self, TestGraph};
-use herald_gossip::wire::{self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange};
+use herald_gossip::wire::{
+	self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
+};
 use support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use support::herald::Herald;
 
@@ -23,7 +25,10 @@ fn msg_type(m: &[u8]) -> u16 {
 }
 
 async fn feed(herald: &Herald, graph: &TestGraph, chain_hash: ChainHash) {
-	let mut peer = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("feeder"), &[], chain_hash.to_bytes()).await.unwrap();
+	let mut peer =
+		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("feeder"), &[], chain_hash.to_bytes())
+			.await
+			.unwrap();
 	for message in graph.raw_messages() {
 		peer.send(&message).await.unwrap();
 	}
@@ -49,11 +54,23 @@ async fn every_query_gets_a_complete_answer() {
 		.map(|a| (a.contents.short_channel_id, herald_gossip::message::encode_with_type(256, a)))
 		.collect();
 
-	let mut peer =
-		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("querier"), GOSSIP_QUERIES, chain_hash.to_bytes()).await.unwrap();
+	let mut peer = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("querier"),
+		GOSSIP_QUERIES,
+		chain_hash.to_bytes(),
+	)
+	.await
+	.unwrap();
 
 	// query_channel_range over everything, asking for timestamps and checksums.
-	let query = QueryChannelRange { chain_hash, first_blocknum: 0, number_of_blocks: u32::MAX, query_option: Some(3) };
+	let query = QueryChannelRange {
+		chain_hash,
+		first_blocknum: 0,
+		number_of_blocks: u32::MAX,
+		query_option: Some(3),
+	};
 	peer.send(&query.encode()).await.unwrap();
 	let mut replies: Vec<ReplyChannelRange> = Vec::new();
 	loop {
@@ -73,7 +90,11 @@ async fn every_query_gets_a_complete_answer() {
 	for (i, reply) in replies.iter().enumerate() {
 		if i > 0 {
 			let previous = &replies[i - 1];
-			assert_eq!(reply.first_blocknum, previous.first_blocknum + previous.number_of_blocks, "contiguous replies");
+			assert_eq!(
+				reply.first_blocknum,
+				previous.first_blocknum + previous.number_of_blocks,
+				"contiguous replies"
+			);
 		}
 		let timestamps = reply.timestamps.clone().expect("timestamps TLV");
 		let checksums = reply.checksums.clone().expect("checksums TLV");
@@ -102,17 +123,28 @@ async fn every_query_gets_a_complete_answer() {
 	assert!(!node_messages.is_empty());
 
 	// An unknown chain gets an empty, incomplete answer.
-	let other = QueryShortChannelIds { chain_hash: ChainHash::BITCOIN, short_channel_ids: vec![sample[0]], query_flags: None };
+	let other = QueryShortChannelIds {
+		chain_hash: ChainHash::BITCOIN,
+		short_channel_ids: vec![sample[0]],
+		query_flags: None,
+	};
 	peer.send(&other.encode()).await.unwrap();
 	let answer = peer.recv_until(wire::REPLY_SHORT_CHANNEL_IDS_END).await.unwrap();
 	assert_eq!(answer.len(), 1);
 	assert!(!wire::ReplyShortChannelIdsEnd::decode(&answer[0]).unwrap().full_information);
 
 	// gossip_timestamp_filter two weeks back: the backfill is the whole graph.
-	let mut dumped = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("filterer"), GOSSIP_QUERIES, chain_hash.to_bytes())
-		.await
-		.unwrap();
-	let filter = GossipTimestampFilter { chain_hash, first_timestamp: now() - 14 * 86400, timestamp_range: u32::MAX };
+	let mut dumped = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("filterer"),
+		GOSSIP_QUERIES,
+		chain_hash.to_bytes(),
+	)
+	.await
+	.unwrap();
+	let filter =
+		GossipTimestampFilter { chain_hash, first_timestamp: now() - 14 * 86400, timestamp_range: u32::MAX };
 	dumped.send(&filter.encode()).await.unwrap();
 	let mut seen_channels = HashSet::new();
 	let mut seen_nodes = 0;
@@ -121,12 +153,14 @@ async fn every_query_gets_a_complete_answer() {
 		match msg_type(&message) {
 			256 => assert!(seen_channels.insert(message)),
 			257 => seen_nodes += 1,
-			_ => {},
+			_ => {}
 		}
 	}
 	drop(peer);
 	drop(dumped);
-	assert!(herald.metric("herald_gossip_queries_received_total{query=\"query_short_channel_ids\"}").await >= 2.0);
+	assert!(
+		herald.metric("herald_gossip_queries_received_total{query=\"query_short_channel_ids\"}").await >= 2.0
+	);
 	assert!(herald.stop().success());
 
 	// The answers matched the store: timestamps and checksums of every stored update.
@@ -136,7 +170,8 @@ async fn every_query_gets_a_complete_answer() {
 	let mut stored: BTreeMap<u64, [(u32, u32); 2]> = BTreeMap::new();
 	for (scid, direction, _seen, raw) in &loaded.updates {
 		let timestamp = u32::from_be_bytes(raw[2 + 64 + 32 + 8..2 + 64 + 32 + 8 + 4].try_into().unwrap());
-		stored.entry(*scid).or_default()[*direction as usize] = (timestamp, wire::channel_update_checksum(raw));
+		stored.entry(*scid).or_default()[*direction as usize] =
+			(timestamp, wire::channel_update_checksum(raw));
 	}
 	for (scid, ((t1, t2), (c1, c2))) in range_answer {
 		assert_eq!(stored[&scid], [(t1, c1), (t2, c2)], "{scid}");

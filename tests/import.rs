@@ -15,15 +15,26 @@ use herald_gossip::store::Store;
 use support::chain::{funding_txout, serve_scripted_esplora, ScriptedChain};
 use support::herald::{run_command, signal, wait_with_timeout, Herald, BIN};
 
-const SIGNED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/signed-gossip/mainnet-channel-announcements-2018-2020.gsp");
-const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+const SIGNED: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/signed-gossip/mainnet-channel-announcements-2018-2020.gsp"
+);
+const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 
 fn import_args<'a>(dir: &'a str, format: &'a str, file: &'a str, network: &'a str) -> Vec<&'a str> {
 	vec!["import", "--network", network, "--data-dir", dir, "--format", format, file]
 }
 
-async fn import_with_env(dir: &Path, format: &str, file: &str, network: &str, env: Vec<(String, String)>) -> (bool, String, String) {
+async fn import_with_env(
+	dir: &Path,
+	format: &str,
+	file: &str,
+	network: &str,
+	env: Vec<(String, String)>,
+) -> (bool, String, String) {
 	let dir = dir.to_str().unwrap().to_string();
 	let (format, file, network) = (format.to_string(), file.to_string(), network.to_string());
 	tokio::task::spawn_blocking(move || {
@@ -33,7 +44,11 @@ async fn import_with_env(dir: &Path, format: &str, file: &str, network: &str, en
 			.env_remove("RUST_LOG")
 			.output()
 			.unwrap();
-		(output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+		(
+			output.status.success(),
+			String::from_utf8_lossy(&output.stdout).into_owned(),
+			String::from_utf8_lossy(&output.stderr).into_owned(),
+		)
 	})
 	.await
 	.unwrap()
@@ -76,14 +91,18 @@ async fn scripted_backend(spent: bool) -> (std::net::SocketAddr, support::chain:
 	let mut chain = ScriptedChain::new();
 	for a in announcements() {
 		let key = |id: &lightning::routing::gossip::NodeId| PublicKey::from_slice(id.as_slice()).unwrap();
-		let txout = funding_txout(&key(&a.contents.bitcoin_key_1), &key(&a.contents.bitcoin_key_2), 1_000_000);
+		let txout =
+			funding_txout(&key(&a.contents.bitcoin_key_1), &key(&a.contents.bitcoin_key_2), 1_000_000);
 		chain.insert(a.contents.short_channel_id, txout, spent);
 	}
 	serve_scripted_esplora(Arc::new(Mutex::new(chain))).await
 }
 
 fn esplora_env(addr: std::net::SocketAddr) -> Vec<(String, String)> {
-	vec![("HERALD_CHAIN_BACKEND".into(), "esplora".into()), ("HERALD_CHAIN_URL".into(), format!("http://{addr}"))]
+	vec![
+		("HERALD_CHAIN_BACKEND".into(), "esplora".into()),
+		("HERALD_CHAIN_URL".into(), format!("http://{addr}")),
+	]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +125,10 @@ async fn unspent_funding_outputs_verify_the_channels() {
 	assert!(stdout.contains("accepted channel_announcement: 93"), "{stdout}");
 	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
 	let loaded = store.load().unwrap();
-	assert!(loaded.channels.iter().all(|c| c.verified && c.capacity_sats == Some(1_000_000) && c.funding.is_some()));
+	assert!(loaded
+		.channels
+		.iter()
+		.all(|c| c.verified && c.capacity_sats == Some(1_000_000) && c.funding.is_some()));
 }
 
 #[test]
@@ -204,10 +226,16 @@ async fn sigkill_during_a_large_import_leaves_the_store_consistent() {
 /// stale, as any node would.
 #[test]
 fn a_core_lightning_gossip_store_imports() {
-	let Some(file) = support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else { return };
+	let Some(file) = support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else {
+		return;
+	};
 	let dir = tempfile::tempdir().unwrap();
-	let (ok, stdout, stderr) =
-		run_command(&import_args(dir.path().to_str().unwrap(), "cln-gossip-store", file.to_str().unwrap(), "regtest"));
+	let (ok, stdout, stderr) = run_command(&import_args(
+		dir.path().to_str().unwrap(),
+		"cln-gossip-store",
+		file.to_str().unwrap(),
+		"regtest",
+	));
 	assert!(ok, "{stderr}");
 	assert!(stdout.contains("accepted channel_announcement: 12"), "{stdout}");
 	assert!(stdout.contains("accepted node_announcement: 9"), "{stdout}");

@@ -52,13 +52,29 @@ async fn ldk_nodes_sync_through_herald() {
 	// Live relay: a newer update sent to herald by another peer reaches B.
 	let keys = graph.keys[7];
 	let scid = graph.announcements[7].contents.short_channel_id;
-	let newer = testkit::channel_update(chain_hash, scid, &keys, 0, now(), Policy { fee_base_msat: 4242, ..Policy::default() });
-	let mut raw = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("relayer"), GOSSIP_QUERIES, chain_hash.to_bytes())
-		.await
-		.unwrap();
+	let newer = testkit::channel_update(
+		chain_hash,
+		scid,
+		&keys,
+		0,
+		now(),
+		Policy { fee_base_msat: 4242, ..Policy::default() },
+	);
+	let mut raw = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("relayer"),
+		GOSSIP_QUERIES,
+		chain_hash.to_bytes(),
+	)
+	.await
+	.unwrap();
 	raw.send(&encode_with_type(258, &newer)).await.unwrap();
 	b.wait_for(Duration::from_secs(30), "the relayed update", |g| {
-		g.read_only().channel(scid).and_then(|c| c.one_to_two.as_ref()).is_some_and(|u| u.fees.base_msat == 4242)
+		g.read_only()
+			.channel(scid)
+			.and_then(|c| c.one_to_two.as_ref())
+			.is_some_and(|u| u.fees.base_msat == 4242)
 	})
 	.await;
 	assert!(herald.metric("herald_gossip_messages_accepted_total{type=\"channel_update\"}").await >= 241.0);

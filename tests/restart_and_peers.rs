@@ -23,9 +23,21 @@ fn chain_hash() -> ChainHash {
 }
 
 async fn range_answer(herald: &Herald) -> Vec<ReplyChannelRange> {
-	let mut peer =
-		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("range"), GOSSIP_QUERIES, chain_hash().to_bytes()).await.unwrap();
-	let query = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: 0, number_of_blocks: u32::MAX, query_option: Some(3) };
+	let mut peer = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("range"),
+		GOSSIP_QUERIES,
+		chain_hash().to_bytes(),
+	)
+	.await
+	.unwrap();
+	let query = QueryChannelRange {
+		chain_hash: chain_hash(),
+		first_blocknum: 0,
+		number_of_blocks: u32::MAX,
+		query_option: Some(3),
+	};
 	peer.send(&query.encode()).await.unwrap();
 	let mut replies = Vec::new();
 	loop {
@@ -46,11 +58,18 @@ async fn a_restart_keeps_the_node_key_and_the_graph() {
 	let dir = tempfile::tempdir().unwrap();
 	let herald = Herald::start(dir.path(), &[]);
 	let graph = TestGraph::new("restart", chain_hash(), 30, 90, now());
-	let mut feeder = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("feeder"), &[], chain_hash().to_bytes()).await.unwrap();
+	let mut feeder =
+		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("feeder"), &[], chain_hash().to_bytes())
+			.await
+			.unwrap();
 	for m in graph.raw_messages() {
 		feeder.send(&m).await.unwrap();
 	}
-	let before = herald.wait_for_graph(Duration::from_secs(30), |g| g["channel_updates"] == 180 && g["nodes_announced"] == 30).await;
+	let before = herald
+		.wait_for_graph(Duration::from_secs(30), |g| {
+			g["channel_updates"] == 180 && g["nodes_announced"] == 30
+		})
+		.await;
 	let answer_before = range_answer(&herald).await;
 	let node_id = herald.node_id;
 	drop(feeder);
@@ -66,7 +85,9 @@ async fn a_restart_keeps_the_node_key_and_the_graph() {
 	let herald = Herald::start(dir.path(), &[]);
 	assert_eq!(herald.node_id, node_id, "the node key survives restarts");
 	let after = herald.get_json("/v1/graph").await;
-	for key in ["nodes", "nodes_announced", "channels", "channel_updates", "channels_unverified", "last_update"] {
+	for key in
+		["nodes", "nodes_announced", "channels", "channel_updates", "channels_unverified", "last_update"]
+	{
 		assert_eq!(after[key], before[key], "{key}");
 	}
 	assert_eq!(range_answer(&herald).await, answer_before);
@@ -82,14 +103,29 @@ async fn a_peer_that_keeps_sending_invalid_gossip_is_disconnected() {
 	let config = dir.path().join("herald.toml");
 	std::fs::write(&config, "[gossip]\nmax_invalid_per_peer = 5\n").unwrap();
 	let herald = Herald::start(dir.path(), &["--config", config.to_str().unwrap()]);
-	let mut honest =
-		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("honest"), GOSSIP_QUERIES, chain_hash().to_bytes()).await.unwrap();
-	let mut mallory =
-		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("mallory"), GOSSIP_QUERIES, chain_hash().to_bytes()).await.unwrap();
+	let mut honest = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("honest"),
+		GOSSIP_QUERIES,
+		chain_hash().to_bytes(),
+	)
+	.await
+	.unwrap();
+	let mut mallory = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("mallory"),
+		GOSSIP_QUERIES,
+		chain_hash().to_bytes(),
+	)
+	.await
+	.unwrap();
 
 	for i in 0..6u64 {
 		let scid = (800_000 + i) << 40;
-		let mut forged = testkit::channel_announcement(chain_hash(), scid, &testkit::ChannelKeys::new("m1", "m2", scid));
+		let mut forged =
+			testkit::channel_announcement(chain_hash(), scid, &testkit::ChannelKeys::new("m1", "m2", scid));
 		forged.contents.short_channel_id += 1; // signatures no longer match
 		mallory.send(&encode_with_type(256, &forged)).await.unwrap();
 	}
@@ -118,16 +154,28 @@ async fn inbound_connections_are_capped_per_ip() {
 	let mut peers = Vec::new();
 	for i in 0..2 {
 		let key = testkit::key(&format!("peer{i}"));
-		peers.push(RawPeer::connect(herald.p2p, herald.node_id, key, &[], chain_hash().to_bytes()).await.unwrap());
+		peers.push(
+			RawPeer::connect(herald.p2p, herald.node_id, key, &[], chain_hash().to_bytes()).await.unwrap(),
+		);
 	}
-	let third = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("peer3"), &[], chain_hash().to_bytes()).await;
+	let third =
+		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("peer3"), &[], chain_hash().to_bytes())
+			.await;
 	assert!(third.is_err(), "the third connection from one IP is refused");
-	assert_eq!(herald.metric("herald_peer_connections_total{direction=\"inbound\",outcome=\"rejected_per_ip\"}").await, 1.0);
+	assert_eq!(
+		herald
+			.metric("herald_peer_connections_total{direction=\"inbound\",outcome=\"rejected_per_ip\"}")
+			.await,
+		1.0
+	);
 	drop(peers);
 	// Slots free up when connections end.
 	let mut connected = false;
 	for _ in 0..100 {
-		if RawPeer::connect(herald.p2p, herald.node_id, testkit::key("peer4"), &[], chain_hash().to_bytes()).await.is_ok() {
+		if RawPeer::connect(herald.p2p, herald.node_id, testkit::key("peer4"), &[], chain_hash().to_bytes())
+			.await
+			.is_ok()
+		{
 			connected = true;
 			break;
 		}
@@ -156,11 +204,16 @@ async fn herald_connects_to_configured_and_runtime_added_peers() {
 	let peer = format!("{}@{addr}", ldk.node_id);
 	let d = dir.path().to_str().unwrap().to_string();
 	let url = herald.url("");
-	let (ok, stdout, stderr) =
-		tokio::task::spawn_blocking(move || run_command(&["connect", &peer, "--url", &url, "--data-dir", &d])).await.unwrap();
+	let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+		run_command(&["connect", &peer, "--url", &url, "--data-dir", &d])
+	})
+	.await
+	.unwrap();
 	assert!(ok, "{stderr}");
 	assert!(stdout.contains("connecting to"), "{stdout}");
-	herald.wait_for_graph(Duration::from_secs(30), |g| g["channels"] == 8 && g["channel_updates"] == 16).await;
+	herald
+		.wait_for_graph(Duration::from_secs(30), |g| g["channels"] == 8 && g["channel_updates"] == 16)
+		.await;
 	let peers = herald.get_json("/v1/peers").await;
 	assert_eq!(peers["peers"][0]["node_id"], ldk.node_id.to_string());
 	assert_eq!(peers["peers"][0]["inbound"], false);
@@ -176,7 +229,8 @@ async fn herald_connects_to_configured_and_runtime_added_peers() {
 
 	// `herald status` shows the sections an operator reads.
 	let url = herald.url("");
-	let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
+	let (ok, stdout, stderr) =
+		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
 	assert!(ok, "{stderr}");
 	for section in ["node", "peers: 1", "graph", "channels: 8", "sync"] {
 		assert!(stdout.contains(section), "{section} missing from:\n{stdout}");

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use bitcoin::OutPoint;
-use lightning::ln::msgs::{SocketAddress, UnsignedChannelAnnouncement, UnsignedChannelUpdate, UnsignedNodeAnnouncement};
+use lightning::ln::msgs::{
+	SocketAddress, UnsignedChannelAnnouncement, UnsignedChannelUpdate, UnsignedNodeAnnouncement,
+};
 use lightning::routing::gossip::NodeId;
 use lightning::types::features::{ChannelFeatures, NodeFeatures};
 
@@ -103,7 +105,13 @@ pub struct NodeAnnouncementEntry {
 
 impl NodeAnnouncementEntry {
 	pub fn new(raw: Box<[u8]>, seen: u32, msg: &UnsignedNodeAnnouncement) -> Self {
-		Self { raw, seen, timestamp: msg.timestamp, features: msg.features.clone(), addresses: msg.addresses.clone() }
+		Self {
+			raw,
+			seen,
+			timestamp: msg.timestamp,
+			features: msg.features.clone(),
+			addresses: msg.addresses.clone(),
+		}
 	}
 }
 
@@ -177,7 +185,11 @@ impl GraphIndex {
 	}
 
 	/// Channels whose funding block lies in `[first_block, first_block + blocks)`.
-	pub fn channels_in_blocks(&self, first_block: u32, blocks: u32) -> impl Iterator<Item = (&u64, &ChannelEntry)> {
+	pub fn channels_in_blocks(
+		&self,
+		first_block: u32,
+		blocks: u32,
+	) -> impl Iterator<Item = (&u64, &ChannelEntry)> {
 		let start = if first_block > 0xff_ffff { u64::MAX } else { (first_block as u64) << 40 };
 		let end_block = first_block as u64 + blocks as u64;
 		// Block heights have 24 bits: a range reaching 2^24 runs to the end of the id space (and
@@ -216,8 +228,13 @@ impl GraphIndex {
 
 	/// Adds a channel from its announcement; `NotNewer` if the short channel id is known.
 	pub fn insert_channel(
-		&mut self, raw: Box<[u8]>, msg: &UnsignedChannelAnnouncement, seen: u32, capacity_sats: Option<u64>,
-		funding: Option<OutPoint>, verified: bool,
+		&mut self,
+		raw: Box<[u8]>,
+		msg: &UnsignedChannelAnnouncement,
+		seen: u32,
+		capacity_sats: Option<u64>,
+		funding: Option<OutPoint>,
+		verified: bool,
 	) -> Applied {
 		if self.channels.contains_key(&msg.short_channel_id) {
 			return Applied::NotNewer;
@@ -366,15 +383,24 @@ mod tests {
 	#[test]
 	fn updates_only_move_forward_and_counts_follow() {
 		let mut index = GraphIndex::new();
-		assert_eq!(index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false), Applied::Applied);
-		assert_eq!(index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false), Applied::NotNewer);
+		assert_eq!(
+			index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false),
+			Applied::Applied
+		);
+		assert_eq!(
+			index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false),
+			Applied::NotNewer
+		);
 		assert_eq!(index.apply_update(7 << 40, update(100, 0)), Applied::Applied);
 		assert_eq!(index.apply_update(7 << 40, update(100, 0)), Applied::NotNewer);
 		assert_eq!(index.apply_update(7 << 40, update(99, 0)), Applied::NotNewer);
 		assert_eq!(index.apply_update(7 << 40, update(101, 1)), Applied::Applied);
 		assert_eq!(index.apply_update(8 << 40, update(101, 1)), Applied::Unknown);
 		let counts = index.counts();
-		assert_eq!((counts.channels, counts.nodes, counts.channel_updates, counts.last_update), (1, 2, 2, 101));
+		assert_eq!(
+			(counts.channels, counts.nodes, counts.channel_updates, counts.last_update),
+			(1, 2, 2, 101)
+		);
 		assert_eq!(counts.channels_unverified, 1);
 	}
 

@@ -14,11 +14,19 @@ impl Logger for TracingLogger {
 		match record.level {
 			Level::Gossip | Level::Trace => {
 				tracing::trace!(target: "ldk", peer, module = record.module_path, "{}", record.args)
-			},
-			Level::Debug => tracing::debug!(target: "ldk", peer, module = record.module_path, "{}", record.args),
-			Level::Info => tracing::info!(target: "ldk", peer, module = record.module_path, "{}", record.args),
-			Level::Warn => tracing::warn!(target: "ldk", peer, module = record.module_path, "{}", record.args),
-			Level::Error => tracing::error!(target: "ldk", peer, module = record.module_path, "{}", record.args),
+			}
+			Level::Debug => {
+				tracing::debug!(target: "ldk", peer, module = record.module_path, "{}", record.args)
+			}
+			Level::Info => {
+				tracing::info!(target: "ldk", peer, module = record.module_path, "{}", record.args)
+			}
+			Level::Warn => {
+				tracing::warn!(target: "ldk", peer, module = record.module_path, "{}", record.args)
+			}
+			Level::Error => {
+				tracing::error!(target: "ldk", peer, module = record.module_path, "{}", record.args)
+			}
 		}
 	}
 }

@@ -68,12 +68,19 @@ pub enum Gossip {
 impl Gossip {
 	/// Decodes a raw message (type prefix included) with LDK's decoders.
 	pub fn decode(raw: &[u8]) -> Result<Self, DecodeError> {
-		let kind = message_type(raw).and_then(GossipKind::from_type).ok_or(DecodeError::UnknownRequiredFeature)?;
+		let kind =
+			message_type(raw).and_then(GossipKind::from_type).ok_or(DecodeError::UnknownRequiredFeature)?;
 		let mut body = &raw[2..];
 		Ok(match kind {
-			GossipKind::ChannelAnnouncement => Self::ChannelAnnouncement(LengthReadable::read_from_fixed_length_buffer(&mut body)?),
-			GossipKind::ChannelUpdate => Self::ChannelUpdate(LengthReadable::read_from_fixed_length_buffer(&mut body)?),
-			GossipKind::NodeAnnouncement => Self::NodeAnnouncement(LengthReadable::read_from_fixed_length_buffer(&mut body)?),
+			GossipKind::ChannelAnnouncement => {
+				Self::ChannelAnnouncement(LengthReadable::read_from_fixed_length_buffer(&mut body)?)
+			}
+			GossipKind::ChannelUpdate => {
+				Self::ChannelUpdate(LengthReadable::read_from_fixed_length_buffer(&mut body)?)
+			}
+			GossipKind::NodeAnnouncement => {
+				Self::NodeAnnouncement(LengthReadable::read_from_fixed_length_buffer(&mut body)?)
+			}
 		})
 	}
 

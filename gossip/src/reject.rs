@@ -99,7 +99,8 @@ impl RejectReason {
 		matches!(
 			self,
 			Self::BadSignature
-				| Self::BadKey | Self::WrongChain
+				| Self::BadKey
+				| Self::WrongChain
 				| Self::UnknownFundingOutput
 				| Self::BadFundingScript
 				| Self::FutureTimestamp
@@ -117,7 +118,9 @@ impl RejectReason {
 			Self::BadSignature
 		} else if e.starts_with("Invalid public key") || e.starts_with("Couldn't parse source node pubkey") {
 			Self::BadKey
-		} else if e.contains("chain hash does not match") || e.starts_with("Channel announced on an unknown chain") {
+		} else if e.contains("chain hash does not match")
+			|| e.starts_with("Channel announced on an unknown chain")
+		{
 			Self::WrongChain
 		} else if e.starts_with("Channel announced without corresponding UTXO entry") {
 			Self::UnknownFundingOutput

@@ -238,7 +238,10 @@ impl GossipRouter {
 	/// A router over an empty LDK graph. With `lookups` (a chain backend is configured) new
 	/// channel announcements wait for their funding output; without, they are accepted unverified.
 	pub fn new(
-		config: GossipConfig, store: StoreHandle, clock: Arc<dyn Clock>, lookups: Option<mpsc::Sender<LookupRequest>>,
+		config: GossipConfig,
+		store: StoreHandle,
+		clock: Arc<dyn Clock>,
+		lookups: Option<mpsc::Sender<LookupRequest>>,
 	) -> Self {
 		let logger = Arc::new(TracingLogger);
 		let graph = Arc::new(NetworkGraph::new(config.network, logger.clone()));
@@ -286,54 +289,31 @@ impl GossipRouter {
 		self.wake.clone()
 	}
 
-	/// Rebuilds LDK's graph and the index from the store, without re-verifying signatures: the
-	/// store only holds messages that passed validation. Returns the counts loaded.
+	/// Rebuilds LDK's graph and the index from the store, streaming it, without re-verifying
+	/// signatures: the store only holds messages that passed validation. Returns the counts.
+	pub fn load_store(&self, store: &crate::store::Store) -> Result<GraphCounts, crate::store::StoreError> {
+		let mut loader = Loader { router: self, index: self.index.write().expect("index lock") };
+		store.visit(&mut loader)?;
+		let counts = loader.index.counts();
+		drop(loader);
+		self.publish_graph_gauges(counts);
+		Ok(counts)
+	}
+
+	/// [`GossipRouter::load_store`] from records already in memory.
 	pub fn load(&self, loaded: Loaded) -> GraphCounts {
-		let mut index = self.index.write().expect("index lock");
+		let mut loader = Loader { router: self, index: self.index.write().expect("index lock") };
 		for record in loaded.channels {
-			let Ok(msg) = decode::<ChannelAnnouncement>(&record.announcement) else {
-				tracing::warn!(scid = record.scid, "skipping an undecodable stored channel_announcement");
-				continue;
-			};
-			let c = &msg.contents;
-			if let Err(e) = self.graph.add_channel_from_partial_announcement(
-				c.short_channel_id,
-				record.capacity_sats,
-				record.seen as u64,
-				c.features.clone(),
-				c.node_id_1,
-				c.node_id_2,
-			) {
-				tracing::warn!(scid = record.scid, error = e.err, "LDK refused a stored channel");
-				continue;
-			}
-			index.insert_channel(
-				record.announcement.into(),
-				c,
-				record.seen,
-				record.capacity_sats,
-				record.funding,
-				record.verified,
-			);
+			crate::store::StoreVisitor::channel(&mut loader, record);
 		}
-		for (scid, _direction, seen, raw) in loaded.updates {
-			let Ok(msg) = decode::<ChannelUpdate>(&raw) else {
-				tracing::warn!(scid, "skipping an undecodable stored channel_update");
-				continue;
-			};
-			if self.graph.update_channel_unsigned(&msg.contents).is_ok() {
-				index.apply_update(scid, UpdateEntry::new(raw.into(), seen, &msg.contents));
-			}
+		for (scid, direction, seen, raw) in loaded.updates {
+			crate::store::StoreVisitor::update(&mut loader, scid, direction, seen, &raw);
 		}
-		for (_node, seen, raw) in loaded.nodes {
-			let Ok(msg) = decode::<NodeAnnouncement>(&raw) else { continue };
-			if self.graph.update_node_from_unsigned_announcement(&msg.contents).is_ok() {
-				let entry = NodeAnnouncementEntry::new(raw.into(), seen, &msg.contents);
-				index.apply_node_announcement(msg.contents.node_id, entry);
-			}
+		for (node, seen, raw) in loaded.nodes {
+			crate::store::StoreVisitor::node(&mut loader, node, seen, &raw);
 		}
-		let counts = index.counts();
-		drop(index);
+		let counts = loader.index.counts();
+		drop(loader);
 		self.publish_graph_gauges(counts);
 		counts
 	}
@@ -348,7 +328,11 @@ impl GossipRouter {
 	/// Counts and logs a rejection; scores the peer and escalates to a disconnect when it has
 	/// sent too much invalid gossip.
 	fn reject(
-		&self, peer: Option<PublicKey>, kind: GossipKind, reason: RejectReason, detail: &str,
+		&self,
+		peer: Option<PublicKey>,
+		kind: GossipKind,
+		reason: RejectReason,
+		detail: &str,
 		ldk_action: Option<ErrorAction>,
 	) -> LightningError {
 		let m = herald_metrics::metrics();
@@ -400,19 +384,40 @@ impl GossipRouter {
 		herald_metrics::metrics().gossip_accepted.inc(&[kind.as_str()]);
 	}
 
-	fn reserve_store(&self, peer: Option<PublicKey>, kind: GossipKind) -> Result<StorePermit, LightningError> {
+	fn reserve_store(
+		&self,
+		peer: Option<PublicKey>,
+		kind: GossipKind,
+	) -> Result<StorePermit, LightningError> {
 		self.store.try_reserve().ok_or_else(|| {
 			self.reject(peer, kind, RejectReason::Backlog, "store queue full", Some(ErrorAction::IgnoreError))
 		})
 	}
 
-	fn check_timestamp(&self, peer: Option<PublicKey>, kind: GossipKind, timestamp: u32) -> Result<(), LightningError> {
+	fn check_timestamp(
+		&self,
+		peer: Option<PublicKey>,
+		kind: GossipKind,
+		timestamp: u32,
+	) -> Result<(), LightningError> {
 		let now = self.now();
 		if timestamp as u64 > now + self.config.future_tolerance_secs {
-			return Err(self.reject(peer, kind, RejectReason::FutureTimestamp, &format!("timestamp {timestamp}, now {now}"), None));
+			return Err(self.reject(
+				peer,
+				kind,
+				RejectReason::FutureTimestamp,
+				&format!("timestamp {timestamp}, now {now}"),
+				None,
+			));
 		}
 		if kind == GossipKind::ChannelUpdate && (timestamp as u64) + TWO_WEEKS < now {
-			return Err(self.reject(peer, kind, RejectReason::Stale, &format!("timestamp {timestamp}, now {now}"), None));
+			return Err(self.reject(
+				peer,
+				kind,
+				RejectReason::Stale,
+				&format!("timestamp {timestamp}, now {now}"),
+				None,
+			));
 		}
 		Ok(())
 	}
@@ -426,13 +431,19 @@ impl GossipRouter {
 	}
 
 	fn store_channel(
-		&self, msg: &ChannelAnnouncement, capacity_sats: Option<u64>, funding: Option<bitcoin::OutPoint>,
-		verified: bool, permit: StorePermit,
+		&self,
+		msg: &ChannelAnnouncement,
+		capacity_sats: Option<u64>,
+		funding: Option<bitcoin::OutPoint>,
+		verified: bool,
+		permit: StorePermit,
 	) {
 		let raw = encode_with_type(CHANNEL_ANNOUNCEMENT, msg);
 		let seen = self.now() as u32;
 		let mut index = self.index.write().expect("index lock");
-		if index.insert_channel(raw.clone().into(), &msg.contents, seen, capacity_sats, funding, verified) == Applied::Applied {
+		if index.insert_channel(raw.clone().into(), &msg.contents, seen, capacity_sats, funding, verified)
+			== Applied::Applied
+		{
 			permit.send(StoreOp::PutChannel(ChannelRecord {
 				scid: msg.contents.short_channel_id,
 				seen,
@@ -499,39 +510,53 @@ impl GossipRouter {
 
 	async fn complete_announcement(&self, scid: u64, result: Result<FundingOutput, ChainError>) {
 		let Some(pending) = self.pending.lock().expect("pending lock").remove(&scid) else { return };
-		herald_metrics::metrics().gossip_pending_chain_lookups.set(self.pending.lock().expect("pending lock").len() as i64);
+		herald_metrics::metrics()
+			.gossip_pending_chain_lookups
+			.set(self.pending.lock().expect("pending lock").len() as i64);
 		let kind = GossipKind::ChannelAnnouncement;
 		let funding = match result {
 			Ok(funding) if funding.spent => {
-				self.reject(pending.from, kind, RejectReason::SpentFundingOutput, &format!("{scid}: {}", funding.outpoint), None);
+				self.reject(
+					pending.from,
+					kind,
+					RejectReason::SpentFundingOutput,
+					&format!("{scid}: {}", funding.outpoint),
+					None,
+				);
 				return;
-			},
+			}
 			Ok(funding) => funding,
 			Err(ChainError::NotFound(detail)) => {
 				self.reject(pending.from, kind, RejectReason::UnknownFundingOutput, &detail, None);
 				return;
-			},
+			}
 			Err(ChainError::Unavailable(detail)) => {
 				self.reject(pending.from, kind, RejectReason::ChainUnavailable, &detail, None);
 				return;
-			},
+			}
 		};
 		let Ok(permit) = self.store.reserve().await else { return };
 		let resolved = Resolved(Ok(funding.txout.clone()));
 		match self.graph.update_channel_from_announcement(&pending.announcement, &Some(&resolved)) {
 			Ok(()) => {
 				let capacity = funding.txout.value.to_sat();
-				self.store_channel(&pending.announcement, Some(capacity), Some(funding.outpoint), true, permit);
+				self.store_channel(
+					&pending.announcement,
+					Some(capacity),
+					Some(funding.outpoint),
+					true,
+					permit,
+				);
 				self.broadcast(MessageSendEvent::BroadcastChannelAnnouncement {
 					msg: pending.announcement.clone(),
 					update_msg: None,
 				});
-			},
+			}
 			Err(e) => {
 				let reason = RejectReason::from_ldk(kind, &e);
 				self.reject(pending.from, kind, reason, &e.err, None);
 				return;
-			},
+			}
 		}
 		for update in pending.updates.into_iter().flatten() {
 			if let Ok(true) = self.handle_channel_update(None, &update) {
@@ -566,10 +591,10 @@ impl GossipRouter {
 				let _ = self.store.send(StoreOp::PutChannel(record)).await;
 				let counts = self.counts();
 				self.publish_graph_gauges(counts);
-			},
+			}
 			Ok(_) => self.forget_channel(scid, "spent").await,
 			Err(ChainError::NotFound(_)) => self.forget_channel(scid, "unknown_funding_output").await,
-			Err(ChainError::Unavailable(_)) => {},
+			Err(ChainError::Unavailable(_)) => {}
 		}
 	}
 
@@ -584,7 +609,10 @@ impl GossipRouter {
 		let unverified: Vec<u64> =
 			self.index().channels().filter(|(_, c)| !c.verified).map(|(scid, _)| *scid).collect();
 		if !unverified.is_empty() {
-			tracing::info!(channels = unverified.len(), "verifying channels accepted without a chain backend");
+			tracing::info!(
+				channels = unverified.len(),
+				"verifying channels accepted without a chain backend"
+			);
 		}
 		for scid in unverified {
 			self.lookups_in_flight.fetch_add(1, Ordering::AcqRel);
@@ -726,8 +754,14 @@ impl GossipRouter {
 				let [one, two] = &channel.updates;
 				wire::RangeEntry {
 					short_channel_id: *scid,
-					timestamps: (one.as_ref().map_or(0, |u| u.timestamp), two.as_ref().map_or(0, |u| u.timestamp)),
-					checksums: (one.as_ref().map_or(0, |u| u.checksum), two.as_ref().map_or(0, |u| u.checksum)),
+					timestamps: (
+						one.as_ref().map_or(0, |u| u.timestamp),
+						two.as_ref().map_or(0, |u| u.timestamp),
+					),
+					checksums: (
+						one.as_ref().map_or(0, |u| u.checksum),
+						two.as_ref().map_or(0, |u| u.checksum),
+					),
 				}
 			})
 			.collect()
@@ -752,7 +786,11 @@ impl GossipRouter {
 		let sync = if full {
 			events.push(MessageSendEvent::SendChannelRangeQuery {
 				node_id: peer,
-				msg: QueryChannelRange { chain_hash: self.chain_hash, first_blocknum: 0, number_of_blocks: u32::MAX },
+				msg: QueryChannelRange {
+					chain_hash: self.chain_hash,
+					first_blocknum: 0,
+					number_of_blocks: u32::MAX,
+				},
 			});
 			PeerSync::range_query_sent(now)
 		} else {
@@ -765,7 +803,8 @@ impl GossipRouter {
 	fn request_next_batch(&self, peer: PublicKey, state: &mut PeerState) {
 		let now = self.now();
 		let index = self.index();
-		let batch = state.sync.next_batch(self.config.scids_per_query, now, |scid| !index.contains_channel(scid));
+		let batch =
+			state.sync.next_batch(self.config.scids_per_query, now, |scid| !index.contains_channel(scid));
 		drop(index);
 		if let Some(batch) = batch {
 			herald_metrics::metrics().sync_scids_requested.inc_by(batch.len() as u64);
@@ -823,6 +862,56 @@ impl GossipRouter {
 	}
 }
 
+/// Feeds stored records into LDK's graph (unsigned paths: the store holds validated messages)
+/// and the index.
+struct Loader<'a> {
+	router: &'a GossipRouter,
+	index: std::sync::RwLockWriteGuard<'a, GraphIndex>,
+}
+
+impl crate::store::StoreVisitor for Loader<'_> {
+	fn channel(&mut self, record: ChannelRecord) {
+		let Ok(msg) = decode::<ChannelAnnouncement>(&record.announcement) else {
+			tracing::warn!(scid = record.scid, "skipping an undecodable stored channel_announcement");
+			return;
+		};
+		let c = &msg.contents;
+		let graph = &self.router.graph;
+		let added = graph.add_channel_from_partial_announcement(
+			c.short_channel_id,
+			record.capacity_sats,
+			record.seen as u64,
+			c.features.clone(),
+			c.node_id_1,
+			c.node_id_2,
+		);
+		if let Err(e) = added {
+			tracing::warn!(scid = record.scid, error = e.err, "LDK refused a stored channel");
+			return;
+		}
+		let raw = record.announcement.into_boxed_slice();
+		self.index.insert_channel(raw, c, record.seen, record.capacity_sats, record.funding, record.verified);
+	}
+
+	fn update(&mut self, scid: u64, _direction: u8, seen: u32, raw: &[u8]) {
+		let Ok(msg) = decode::<ChannelUpdate>(raw) else {
+			tracing::warn!(scid, "skipping an undecodable stored channel_update");
+			return;
+		};
+		if self.router.graph.update_channel_unsigned(&msg.contents).is_ok() {
+			self.index.apply_update(scid, UpdateEntry::new(raw.into(), seen, &msg.contents));
+		}
+	}
+
+	fn node(&mut self, _node: [u8; 33], seen: u32, raw: &[u8]) {
+		let Ok(msg) = decode::<NodeAnnouncement>(raw) else { return };
+		if self.router.graph.update_node_from_unsigned_announcement(&msg.contents).is_ok() {
+			let entry = NodeAnnouncementEntry::new(raw.into(), seen, &msg.contents);
+			self.index.apply_node_announcement(msg.contents.node_id, entry);
+		}
+	}
+}
+
 fn decode<M: lightning::util::ser::LengthReadable>(raw: &[u8]) -> Result<M, msgs::DecodeError> {
 	let mut body = raw.get(2..).ok_or(msgs::DecodeError::ShortRead)?;
 	M::read_from_fixed_length_buffer(&mut body)
@@ -870,7 +959,12 @@ impl BaseMessageHandler for GossipRouter {
 		let state = if init.features.supports_gossip_queries() {
 			self.start_sync(their_node_id, inbound)
 		} else {
-			PeerState { sync: PeerSync::idle(), inbound, invalid_window_start: self.now(), invalid_in_window: 0 }
+			PeerState {
+				sync: PeerSync::idle(),
+				inbound,
+				invalid_window_start: self.now(),
+				invalid_in_window: 0,
+			}
 		};
 		self.peers.lock().expect("peers lock").insert(their_node_id, state);
 		Ok(())
@@ -879,7 +973,9 @@ impl BaseMessageHandler for GossipRouter {
 
 impl RoutingMessageHandler for GossipRouter {
 	fn handle_node_announcement(
-		&self, their_node_id: Option<PublicKey>, msg: &NodeAnnouncement,
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &NodeAnnouncement,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::NodeAnnouncement;
 		self.received(kind);
@@ -895,11 +991,23 @@ impl RoutingMessageHandler for GossipRouter {
 				None => false,
 				Some(node) => match &node.announcement {
 					Some(held) if held.timestamp == c.timestamp => {
-						return Err(self.reject(their_node_id, kind, RejectReason::Duplicate, "same timestamp", None))
-					},
+						return Err(self.reject(
+							their_node_id,
+							kind,
+							RejectReason::Duplicate,
+							"same timestamp",
+							None,
+						))
+					}
 					Some(held) if held.timestamp > c.timestamp => {
-						return Err(self.reject(their_node_id, kind, RejectReason::Outdated, "older than held", None))
-					},
+						return Err(self.reject(
+							their_node_id,
+							kind,
+							RejectReason::Outdated,
+							"older than held",
+							None,
+						))
+					}
 					_ => true,
 				},
 			}
@@ -912,26 +1020,54 @@ impl RoutingMessageHandler for GossipRouter {
 			Ok(relay) => {
 				self.store_node(msg, permit);
 				Ok(relay)
-			},
-			Err(e) => Err(self.reject(their_node_id, kind, RejectReason::from_ldk(kind, &e), &e.err, Some(e.action))),
+			}
+			Err(e) => Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::from_ldk(kind, &e),
+				&e.err,
+				Some(e.action),
+			)),
 		}
 	}
 
 	fn handle_channel_announcement(
-		&self, their_node_id: Option<PublicKey>, msg: &ChannelAnnouncement,
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &ChannelAnnouncement,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelAnnouncement;
 		self.received(kind);
 		let c = &msg.contents;
 		let scid = c.short_channel_id;
 		if c.chain_hash != self.chain_hash {
-			return Err(self.reject(their_node_id, kind, RejectReason::WrongChain, &c.chain_hash.to_string(), None));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::WrongChain,
+				&c.chain_hash.to_string(),
+				None,
+			));
 		}
 		if c.excess_data.len() > self.config.max_excess_bytes {
-			return Err(self.reject(their_node_id, kind, RejectReason::Oversized, &format!("{} excess bytes", c.excess_data.len()), None));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::Oversized,
+				&format!("{} excess bytes", c.excess_data.len()),
+				None,
+			));
 		}
-		if self.index().contains_channel(scid) || self.pending.lock().expect("pending lock").contains_key(&scid) {
-			return Err(self.reject(their_node_id, kind, RejectReason::Duplicate, &format!("{scid} known"), None));
+		if self.index().contains_channel(scid)
+			|| self.pending.lock().expect("pending lock").contains_key(&scid)
+		{
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::Duplicate,
+				&format!("{scid} known"),
+				None,
+			));
 		}
 		let Some(lookups) = &self.lookups else {
 			let permit = self.reserve_store(their_node_id, kind)?;
@@ -939,46 +1075,94 @@ impl RoutingMessageHandler for GossipRouter {
 				Ok(relay) => {
 					self.store_channel(msg, None, None, false, permit);
 					Ok(relay)
-				},
-				Err(e) => Err(self.reject(their_node_id, kind, RejectReason::from_ldk(kind, &e), &e.err, Some(e.action))),
+				}
+				Err(e) => Err(self.reject(
+					their_node_id,
+					kind,
+					RejectReason::from_ldk(kind, &e),
+					&e.err,
+					Some(e.action),
+				)),
 			};
 		};
 		// Signatures before the network round trip: garbage must not cost herald a lookup.
 		if let Err(e) = lightning::routing::gossip::verify_channel_announcement(msg, &self.secp) {
-			return Err(self.reject(their_node_id, kind, RejectReason::from_ldk(kind, &e), &e.err, Some(e.action)));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::from_ldk(kind, &e),
+				&e.err,
+				Some(e.action),
+			));
 		}
 		let mut pending = self.pending.lock().expect("pending lock");
 		if pending.len() >= self.config.max_pending_lookups {
 			drop(pending);
-			return Err(self.reject(their_node_id, kind, RejectReason::Backlog, "chain lookup queue full", Some(ErrorAction::IgnoreError)));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::Backlog,
+				"chain lookup queue full",
+				Some(ErrorAction::IgnoreError),
+			));
 		}
 		self.lookups_in_flight.fetch_add(1, Ordering::AcqRel);
 		if lookups.try_send(LookupRequest::Announcement(scid)).is_err() {
 			self.lookups_in_flight.fetch_sub(1, Ordering::AcqRel);
 			drop(pending);
-			return Err(self.reject(their_node_id, kind, RejectReason::Backlog, "chain lookup queue full", Some(ErrorAction::IgnoreError)));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::Backlog,
+				"chain lookup queue full",
+				Some(ErrorAction::IgnoreError),
+			));
 		}
 		pending.insert(
 			scid,
-			PendingChannel { announcement: msg.clone(), from: their_node_id, updates: [None, None], node_announcements: vec![] },
+			PendingChannel {
+				announcement: msg.clone(),
+				from: their_node_id,
+				updates: [None, None],
+				node_announcements: vec![],
+			},
 		);
 		herald_metrics::metrics().gossip_pending_chain_lookups.set(pending.len() as i64);
 		Err(awaiting_lookup())
 	}
 
-	fn handle_channel_update(&self, their_node_id: Option<PublicKey>, msg: &ChannelUpdate) -> Result<bool, LightningError> {
+	fn handle_channel_update(
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &ChannelUpdate,
+	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelUpdate;
 		self.received(kind);
 		let c = &msg.contents;
 		if c.chain_hash != self.chain_hash {
-			return Err(self.reject(their_node_id, kind, RejectReason::WrongChain, &c.chain_hash.to_string(), None));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::WrongChain,
+				&c.chain_hash.to_string(),
+				None,
+			));
 		}
 		if c.excess_data.len() > self.config.max_excess_bytes {
-			return Err(self.reject(their_node_id, kind, RejectReason::Oversized, &format!("{} excess bytes", c.excess_data.len()), None));
+			return Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::Oversized,
+				&format!("{} excess bytes", c.excess_data.len()),
+				None,
+			));
 		}
 		self.check_timestamp(their_node_id, kind, c.timestamp)?;
 		let direction = (c.channel_flags & 1) as usize;
-		let held = self.index().channel(c.short_channel_id).map(|ch| ch.updates[direction].as_ref().map(|u| u.timestamp));
+		let held = self
+			.index()
+			.channel(c.short_channel_id)
+			.map(|ch| ch.updates[direction].as_ref().map(|u| u.timestamp));
 		match held {
 			None => {
 				if self.hold_for_pending_channel_update(msg, direction) {
@@ -986,29 +1170,36 @@ impl RoutingMessageHandler for GossipRouter {
 				}
 				let detail = format!("{}", c.short_channel_id);
 				return Err(self.reject(their_node_id, kind, RejectReason::UnknownChannel, &detail, None));
-			},
+			}
 			Some(Some(ts)) if ts == c.timestamp => {
 				return Err(self.reject(their_node_id, kind, RejectReason::Duplicate, "same timestamp", None))
-			},
+			}
 			Some(Some(ts)) if ts > c.timestamp => {
 				return Err(self.reject(their_node_id, kind, RejectReason::Outdated, "older than held", None))
-			},
-			Some(_) => {},
+			}
+			Some(_) => {}
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
 		match self.ldk.handle_channel_update(their_node_id, msg) {
 			Ok(relay) => {
 				self.store_update(msg, permit);
 				Ok(relay)
-			},
-			Err(e) => Err(self.reject(their_node_id, kind, RejectReason::from_ldk(kind, &e), &e.err, Some(e.action))),
+			}
+			Err(e) => Err(self.reject(
+				their_node_id,
+				kind,
+				RejectReason::from_ldk(kind, &e),
+				&e.err,
+				Some(e.action),
+			)),
 		}
 	}
 
 	/// Serves LDK's initial-sync dump (peers that sent an old `gossip_timestamp_filter`, or set
 	/// `initial_routing_sync`) from herald's index, in short channel id order.
 	fn get_next_channel_announcement(
-		&self, starting_point: u64,
+		&self,
+		starting_point: u64,
 	) -> Option<(ChannelAnnouncement, Option<ChannelUpdate>, Option<ChannelUpdate>)> {
 		let index = self.index();
 		let mut from = starting_point;
@@ -1020,7 +1211,9 @@ impl RoutingMessageHandler for GossipRouter {
 				let two = two.as_ref().and_then(|u| decode::<ChannelUpdate>(&u.raw).ok());
 				let m = herald_metrics::metrics();
 				m.gossip_query_replies.inc(&["channel_announcement"]);
-				m.gossip_query_replies.with(&["channel_update"]).inc_by(one.is_some() as u64 + two.is_some() as u64);
+				m.gossip_query_replies
+					.with(&["channel_update"])
+					.inc_by(one.is_some() as u64 + two.is_some() as u64);
 				return Some((announcement, one, two));
 			}
 			from = scid.checked_add(1)?;
@@ -1040,7 +1233,11 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 	}
 
-	fn handle_reply_channel_range(&self, their_node_id: PublicKey, msg: ReplyChannelRange) -> Result<(), LightningError> {
+	fn handle_reply_channel_range(
+		&self,
+		their_node_id: PublicKey,
+		msg: ReplyChannelRange,
+	) -> Result<(), LightningError> {
 		herald_metrics::metrics().sync_range_replies.inc();
 		if msg.chain_hash != self.chain_hash {
 			return Ok(());
@@ -1055,7 +1252,10 @@ impl RoutingMessageHandler for GossipRouter {
 		{
 			let index = self.index();
 			let pending = self.pending.lock().expect("pending lock");
-			let missing = msg.short_channel_ids.iter().filter(|s| !index.contains_channel(**s) && !pending.contains_key(s));
+			let missing = msg
+				.short_channel_ids
+				.iter()
+				.filter(|s| !index.contains_channel(**s) && !pending.contains_key(s));
 			state.sync.wanted.extend(missing);
 		}
 		if msg.sync_complete {
@@ -1071,7 +1271,9 @@ impl RoutingMessageHandler for GossipRouter {
 	}
 
 	fn handle_reply_short_channel_ids_end(
-		&self, their_node_id: PublicKey, msg: ReplyShortChannelIdsEnd,
+		&self,
+		their_node_id: PublicKey,
+		msg: ReplyShortChannelIdsEnd,
 	) -> Result<(), LightningError> {
 		let mut peers = self.peers.lock().expect("peers lock");
 		let Some(state) = peers.get_mut(&their_node_id) else { return Ok(()) };
@@ -1085,7 +1287,11 @@ impl RoutingMessageHandler for GossipRouter {
 	/// BOLT 7: answers with every channel whose funding block is in the range, with the
 	/// timestamps and checksums TLVs (LDK hides the peer's `query_option`, so both are always
 	/// included: odd TLVs, ignored by peers that did not ask).
-	fn handle_query_channel_range(&self, their_node_id: PublicKey, msg: QueryChannelRange) -> Result<(), LightningError> {
+	fn handle_query_channel_range(
+		&self,
+		their_node_id: PublicKey,
+		msg: QueryChannelRange,
+	) -> Result<(), LightningError> {
 		herald_metrics::metrics().gossip_queries_received.inc(&["query_channel_range"]);
 		let query = wire::QueryChannelRange {
 			chain_hash: msg.chain_hash,
@@ -1093,8 +1299,11 @@ impl RoutingMessageHandler for GossipRouter {
 			number_of_blocks: msg.number_of_blocks,
 			query_option: None,
 		};
-		let entries =
-			if msg.chain_hash == self.chain_hash { self.range_entries(msg.first_blocknum, msg.number_of_blocks) } else { vec![] };
+		let entries = if msg.chain_hash == self.chain_hash {
+			self.range_entries(msg.first_blocknum, msg.number_of_blocks)
+		} else {
+			vec![]
+		};
 		let replies = wire::split_reply(&query, msg.chain_hash, &entries, true, true);
 		self.queue_raw(their_node_id, replies.into_iter().map(|r| raw(r.encode())));
 		Ok(())
@@ -1104,7 +1313,9 @@ impl RoutingMessageHandler for GossipRouter {
 	/// direction and the node announcements of its nodes (each node once per query), then
 	/// `reply_short_channel_ids_end`. LDK 0.2 does not answer this query at all.
 	fn handle_query_short_channel_ids(
-		&self, their_node_id: PublicKey, msg: QueryShortChannelIds,
+		&self,
+		their_node_id: PublicKey,
+		msg: QueryShortChannelIds,
 	) -> Result<(), LightningError> {
 		herald_metrics::metrics().gossip_queries_received.inc(&["query_short_channel_ids"]);
 		let mut outbox = self.outbox.lock().expect("outbox lock");
@@ -1128,7 +1339,8 @@ impl RoutingMessageHandler for GossipRouter {
 	}
 
 	fn processing_queue_high(&self) -> bool {
-		let lookups_high = self.pending.lock().expect("pending lock").len() >= self.config.max_pending_lookups / 2;
+		let lookups_high =
+			self.pending.lock().expect("pending lock").len() >= self.config.max_pending_lookups / 2;
 		// Less than an eighth of the store queue free (in integers: free * 8 < capacity).
 		lookups_high || self.store.free() * 8 < self.store.capacity()
 	}
@@ -1140,7 +1352,9 @@ impl GossipRouter {
 		let mut pending = self.pending.lock().expect("pending lock");
 		let node = msg.contents.node_id;
 		let Some(channel) = pending.channel_of_node(&node) else { return false };
-		channel.node_announcements.retain(|held| held.contents.node_id != node || held.contents.timestamp > msg.contents.timestamp);
+		channel
+			.node_announcements
+			.retain(|held| held.contents.node_id != node || held.contents.timestamp > msg.contents.timestamp);
 		if !channel.node_announcements.iter().any(|held| held.contents.node_id == node) {
 			channel.node_announcements.push(msg.clone());
 		}

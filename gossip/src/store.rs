@@ -68,13 +68,29 @@ pub struct ChannelRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOp {
 	PutChannel(ChannelRecord),
-	PutUpdate { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
-	PutNode { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	PutUpdate {
+		scid: u64,
+		direction: u8,
+		seen: u32,
+		raw: Vec<u8>,
+	},
+	PutNode {
+		node_id: [u8; 33],
+		seen: u32,
+		raw: Vec<u8>,
+	},
 	/// Removes a channel and both its updates.
-	RemoveChannel { scid: u64 },
+	RemoveChannel {
+		scid: u64,
+	},
 	/// Removes one direction's update (it went stale).
-	RemoveUpdate { scid: u64, direction: u8 },
-	RemoveNode { node_id: [u8; 33] },
+	RemoveUpdate {
+		scid: u64,
+		direction: u8,
+	},
+	RemoveNode {
+		node_id: [u8; 33],
+	},
 }
 
 /// Everything in the store, as loaded at start-up.
@@ -85,6 +101,25 @@ pub struct Loaded {
 	pub updates: Vec<(u64, u8, u32, Vec<u8>)>,
 	/// (node id, seen, raw)
 	pub nodes: Vec<([u8; 33], u32, Vec<u8>)>,
+}
+
+/// Receives the store's records from [`Store::visit`].
+pub trait StoreVisitor {
+	fn channel(&mut self, record: ChannelRecord);
+	fn update(&mut self, scid: u64, direction: u8, seen: u32, raw: &[u8]);
+	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]);
+}
+
+impl StoreVisitor for Loaded {
+	fn channel(&mut self, record: ChannelRecord) {
+		self.channels.push(record);
+	}
+	fn update(&mut self, scid: u64, direction: u8, seen: u32, raw: &[u8]) {
+		self.updates.push((scid, direction, seen, raw.to_vec()));
+	}
+	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]) {
+		self.nodes.push((node_id, seen, raw.to_vec()));
+	}
 }
 
 /// The redb-backed gossip store.
@@ -105,23 +140,24 @@ impl Store {
 		let txn = db.begin_write()?;
 		{
 			let mut meta = txn.open_table(META)?;
-			let stored_network = meta.get("network")?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+			let stored_network =
+				meta.get("network")?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
 			match stored_network {
 				Some(found) if found != network.to_string() => {
 					return Err(StoreError::WrongNetwork { found, expected: network.to_string() })
-				},
-				Some(_) => {},
+				}
+				Some(_) => {}
 				None => {
 					meta.insert("network", network.to_string().as_bytes())?;
-				},
+				}
 			}
 			let version = meta.get("schema_version")?.map(|v| decode_u32(v.value()));
 			match version {
-				Some(Some(SCHEMA_VERSION)) => {},
+				Some(Some(SCHEMA_VERSION)) => {}
 				Some(found) => return Err(StoreError::Schema { found: found.unwrap_or(0) }),
 				None => {
 					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
-				},
+				}
 			}
 			txn.open_table(CHANNELS)?;
 			txn.open_table(UPDATES)?;
@@ -135,35 +171,38 @@ impl Store {
 		&self.db
 	}
 
-	/// Reads the whole store.
+	/// Reads the whole store into memory (tests, tools). herald itself streams it with
+	/// [`Store::visit`].
 	pub fn load(&self) -> Result<Loaded, StoreError> {
-		let txn = self.db.begin_read()?;
 		let mut loaded = Loaded::default();
-		let channels = txn.open_table(CHANNELS)?;
-		loaded.channels.reserve(channels.len()? as usize);
-		for row in channels.iter()? {
+		self.visit(&mut loaded)?;
+		Ok(loaded)
+	}
+
+	/// Hands every record to `visitor`, channels first, then updates, then nodes, without
+	/// holding the whole store in memory.
+	pub fn visit(&self, visitor: &mut impl StoreVisitor) -> Result<(), StoreError> {
+		let txn = self.db.begin_read()?;
+		for row in txn.open_table(CHANNELS)?.iter()? {
 			let (scid, value) = row?;
-			loaded.channels.push(decode_channel(scid.value(), value.value())?);
+			visitor.channel(decode_channel(scid.value(), value.value())?);
 		}
-		let updates = txn.open_table(UPDATES)?;
-		loaded.updates.reserve(updates.len()? as usize);
-		for row in updates.iter()? {
+		for row in txn.open_table(UPDATES)?.iter()? {
 			let (key, value) = row?;
 			let (scid, direction) = key.value();
 			let (seen, raw) = split_seen(value.value(), "gossip_channel_updates")?;
-			loaded.updates.push((scid, direction, seen, raw.to_vec()));
+			visitor.update(scid, direction, seen, raw);
 		}
-		let nodes = txn.open_table(NODES)?;
-		for row in nodes.iter()? {
+		for row in txn.open_table(NODES)?.iter()? {
 			let (key, value) = row?;
-			let node_id: [u8; 33] = key
-				.value()
-				.try_into()
-				.map_err(|_| StoreError::Corrupt { table: "gossip_nodes", reason: "node id not 33 bytes".into() })?;
+			let node_id: [u8; 33] = key.value().try_into().map_err(|_| StoreError::Corrupt {
+				table: "gossip_nodes",
+				reason: "node id not 33 bytes".into(),
+			})?;
 			let (seen, raw) = split_seen(value.value(), "gossip_nodes")?;
-			loaded.nodes.push((node_id, seen, raw.to_vec()));
+			visitor.node(node_id, seen, raw);
 		}
-		Ok(loaded)
+		Ok(())
 	}
 
 	/// Row counts (channels, updates, nodes), for tests and status.
@@ -183,24 +222,24 @@ impl Store {
 				match op {
 					StoreOp::PutChannel(record) => {
 						channels.insert(record.scid, encode_channel(record).as_slice())?;
-					},
+					}
 					StoreOp::PutUpdate { scid, direction, seen, raw } => {
 						updates.insert((*scid, *direction), with_seen(*seen, raw).as_slice())?;
-					},
+					}
 					StoreOp::PutNode { node_id, seen, raw } => {
 						nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
-					},
+					}
 					StoreOp::RemoveChannel { scid } => {
 						channels.remove(*scid)?;
 						updates.remove((*scid, 0u8))?;
 						updates.remove((*scid, 1u8))?;
-					},
+					}
 					StoreOp::RemoveUpdate { scid, direction } => {
 						updates.remove((*scid, *direction))?;
-					},
+					}
 					StoreOp::RemoveNode { node_id } => {
 						nodes.remove(node_id.as_slice())?;
-					},
+					}
 				}
 			}
 		}
@@ -241,11 +280,11 @@ impl Store {
 					Ok(()) => {
 						timer.stop();
 						metrics.store_batch_messages.observe(ops.len() as f64);
-					},
+					}
 					Err(e) => {
 						metrics.store_commit_errors.inc();
 						tracing::error!(error = %e, operations = ops.len(), "gossip store commit failed");
-					},
+					}
 				}
 				ops.clear();
 			}
@@ -289,7 +328,7 @@ impl Collector {
 				WriterMessage::Op(op) => ops.push(op),
 				WriterMessage::Flush(done) => {
 					let _ = done.send(());
-				},
+				}
 			}
 		}
 		ops
@@ -345,8 +384,9 @@ fn encode_channel(record: &ChannelRecord) -> Vec<u8> {
 	let mut out = Vec::with_capacity(CHANNEL_HEADER + record.announcement.len());
 	out.push(1);
 	out.extend_from_slice(&record.seen.to_be_bytes());
-	let flags =
-		record.verified as u8 | (record.capacity_sats.is_some() as u8) << 1 | (record.funding.is_some() as u8) << 2;
+	let flags = record.verified as u8
+		| (record.capacity_sats.is_some() as u8) << 1
+		| (record.funding.is_some() as u8) << 2;
 	out.push(flags);
 	out.extend_from_slice(&record.capacity_sats.unwrap_or(0).to_be_bytes());
 	let funding = record.funding.unwrap_or(OutPoint::null());
@@ -357,7 +397,8 @@ fn encode_channel(record: &ChannelRecord) -> Vec<u8> {
 }
 
 fn decode_channel(scid: u64, value: &[u8]) -> Result<ChannelRecord, StoreError> {
-	let corrupt = |reason: &str| StoreError::Corrupt { table: "gossip_channels", reason: format!("{scid}: {reason}") };
+	let corrupt =
+		|reason: &str| StoreError::Corrupt { table: "gossip_channels", reason: format!("{scid}: {reason}") };
 	if value.len() < CHANNEL_HEADER || value[0] != 1 {
 		return Err(corrupt("bad record header"));
 	}
@@ -404,7 +445,8 @@ mod tests {
 			seen: 77,
 			verified: scid % 2 == 0,
 			capacity_sats: (scid % 3 == 0).then_some(123_456),
-			funding: (scid % 2 == 0).then_some(OutPoint { txid: Txid::from_byte_array([scid as u8; 32]), vout: 3 }),
+			funding: (scid % 2 == 0)
+				.then_some(OutPoint { txid: Txid::from_byte_array([scid as u8; 32]), vout: 3 }),
 			announcement: vec![1, 0, scid as u8],
 		}
 	}

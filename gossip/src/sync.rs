@@ -27,7 +27,8 @@ pub enum SyncPhase {
 }
 
 impl SyncPhase {
-	pub const ALL: [SyncPhase; 5] = [Self::Idle, Self::RangeQuery, Self::Fetching, Self::Synced, Self::Unanswered];
+	pub const ALL: [SyncPhase; 5] =
+		[Self::Idle, Self::RangeQuery, Self::Fetching, Self::Synced, Self::Unanswered];
 
 	pub fn as_str(self) -> &'static str {
 		match self {
@@ -81,7 +82,7 @@ impl PeerSync {
 		while batch.len() < max {
 			match self.wanted.pop_front() {
 				Some(scid) if missing(scid) => batch.push(scid),
-				Some(_) => {},
+				Some(_) => {}
 				None => break,
 			}
 		}

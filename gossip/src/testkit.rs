@@ -77,7 +77,10 @@ pub fn channel_announcement(chain_hash: ChainHash, scid: u64, keys: &ChannelKeys
 }
 
 /// Signs (again) an announcement whose contents a test changed.
-pub fn resign_channel_announcement(contents: UnsignedChannelAnnouncement, k: &ChannelKeys) -> ChannelAnnouncement {
+pub fn resign_channel_announcement(
+	contents: UnsignedChannelAnnouncement,
+	k: &ChannelKeys,
+) -> ChannelAnnouncement {
 	ChannelAnnouncement {
 		node_signature_1: sign(&contents, &k.node[0]),
 		node_signature_2: sign(&contents, &k.node[1]),
@@ -114,7 +117,12 @@ impl Default for Policy {
 /// A signed `channel_update` for `direction` (0: from the BOLT 7 `node_id_1`), signed by that
 /// direction's node of `keys`.
 pub fn channel_update(
-	chain_hash: ChainHash, scid: u64, keys: &ChannelKeys, direction: u8, timestamp: u32, policy: Policy,
+	chain_hash: ChainHash,
+	scid: u64,
+	keys: &ChannelKeys,
+	direction: u8,
+	timestamp: u32,
+	policy: Policy,
 ) -> ChannelUpdate {
 	let contents = UnsignedChannelUpdate {
 		chain_hash,
@@ -138,7 +146,12 @@ pub fn resign_channel_update(contents: UnsignedChannelUpdate, signer: &SecretKey
 }
 
 /// A signed `node_announcement`.
-pub fn node_announcement(secret: &SecretKey, timestamp: u32, alias: &str, addresses: Vec<SocketAddress>) -> NodeAnnouncement {
+pub fn node_announcement(
+	secret: &SecretKey,
+	timestamp: u32,
+	alias: &str,
+	addresses: Vec<SocketAddress>,
+) -> NodeAnnouncement {
 	let mut alias_bytes = [0u8; 32];
 	let len = alias.len().min(32);
 	alias_bytes[..len].copy_from_slice(&alias.as_bytes()[..len]);
@@ -177,7 +190,8 @@ impl TestGraph {
 	/// Deterministic for a given `label`; `now` anchors the timestamps (within the last hour).
 	pub fn new(label: &str, chain_hash: ChainHash, nodes: usize, channels: usize, now: u32) -> Self {
 		let names: Vec<String> = (0..nodes.max(2)).map(|i| format!("{label}/node/{i}")).collect();
-		let mut graph = TestGraph { chain_hash, announcements: vec![], updates: vec![], nodes: vec![], keys: vec![] };
+		let mut graph =
+			TestGraph { chain_hash, announcements: vec![], updates: vec![], nodes: vec![], keys: vec![] };
 		for c in 0..channels {
 			let a = c % names.len();
 			let b = (c * 7 + 1 + c / names.len()) % names.len();

@@ -17,8 +17,8 @@ use herald_gossip::testkit::{self, ChannelKeys, Policy};
 use herald_gossip::wire;
 use herald_gossip::ManualClock;
 use lightning::ln::msgs::{
-	BaseMessageHandler, ErrorAction, Init, LightningError, MessageSendEvent, QueryChannelRange, QueryShortChannelIds,
-	RoutingMessageHandler,
+	BaseMessageHandler, ErrorAction, Init, LightningError, MessageSendEvent, QueryChannelRange,
+	QueryShortChannelIds, RoutingMessageHandler,
 };
 use lightning::types::features::InitFeatures;
 use tokio::sync::mpsc;
@@ -92,7 +92,10 @@ fn accepted_gossip_reaches_the_store_as_exact_bytes() {
 	assert!(matches!(&ops[1], StoreOp::PutUpdate { scid: s, direction: 0, .. } if *s == scid(1)));
 	assert!(matches!(&ops[2], StoreOp::PutNode { .. }));
 	let counts = h.router.counts();
-	assert_eq!((counts.channels, counts.channels_unverified, counts.nodes, counts.channel_updates), (1, 1, 2, 1));
+	assert_eq!(
+		(counts.channels, counts.channels_unverified, counts.nodes, counts.channel_updates),
+		(1, 1, 2, 1)
+	);
 }
 
 #[test]
@@ -117,7 +120,8 @@ fn each_rejection_has_its_reason() {
 	// wrong_chain
 	let mainnet = testkit::channel_announcement(ChainHash::BITCOIN, scid(4), &keys(4));
 	assert_eq!(rejected(r.handle_channel_announcement(None, &mainnet)), "wrong_chain");
-	let mainnet_update = testkit::channel_update(ChainHash::BITCOIN, scid(1), &keys(1), 0, now(), Policy::default());
+	let mainnet_update =
+		testkit::channel_update(ChainHash::BITCOIN, scid(1), &keys(1), 0, now(), Policy::default());
 	assert_eq!(rejected(r.handle_channel_update(None, &mainnet_update)), "wrong_chain");
 
 	// duplicate and outdated
@@ -132,10 +136,14 @@ fn each_rejection_has_its_reason() {
 	assert_eq!(rejected(r.handle_node_announcement(None, &future_node)), "future_timestamp");
 
 	// oversized: excess data beyond what herald keeps, correctly signed.
-	let mut big = testkit::channel_update(chain_hash(), scid(1), &keys(1), 1, now(), Policy::default()).contents;
+	let mut big =
+		testkit::channel_update(chain_hash(), scid(1), &keys(1), 1, now(), Policy::default()).contents;
 	big.excess_data = vec![7; 2000];
 	let signer = keys(1).ordered().node[1];
-	assert_eq!(rejected(r.handle_channel_update(None, &testkit::resign_channel_update(big, &signer))), "oversized");
+	assert_eq!(
+		rejected(r.handle_channel_update(None, &testkit::resign_channel_update(big, &signer))),
+		"oversized"
+	);
 
 	// unknown_channel and unknown_node
 	assert_eq!(rejected(r.handle_channel_update(None, &update(9, 0, now()))), "unknown_channel");
@@ -160,7 +168,8 @@ fn each_rejection_has_its_reason() {
 #[test]
 fn a_full_store_queue_sheds_instead_of_accepting_unstored() {
 	let (handle, mut collector) = StoreHandle::collector(1);
-	let router = GossipRouter::new(GossipConfig::new(NETWORK), handle, Arc::new(ManualClock::new(now() as u64)), None);
+	let router =
+		GossipRouter::new(GossipConfig::new(NETWORK), handle, Arc::new(ManualClock::new(now() as u64)), None);
 	let first = testkit::channel_announcement(chain_hash(), scid(1), &keys(1));
 	router.handle_channel_announcement(None, &first).unwrap();
 	let second = testkit::channel_announcement(chain_hash(), scid(2), &keys(2));
@@ -282,13 +291,18 @@ async fn funding_lookups_verify_and_reject_with_reasons() {
 	assert!(channel.verified);
 	assert_eq!(channel.capacity_sats, Some(1_000_000));
 	assert!(channel.updates[1].is_some(), "held update applied");
-	assert!(index.node(&bob.contents.node_id).unwrap().announcement.is_some(), "held node announcement applied");
+	assert!(
+		index.node(&bob.contents.node_id).unwrap().announcement.is_some(),
+		"held node announcement applied"
+	);
 	for n in 2..=5 {
 		assert!(!index.contains_channel(scid(n)), "{n}");
 	}
 	drop(index);
 	let m = herald_metrics::metrics();
-	for reason in ["spent_funding_output", "bad_funding_script", "chain_unavailable", "unknown_funding_output"] {
+	for reason in
+		["spent_funding_output", "bad_funding_script", "chain_unavailable", "unknown_funding_output"]
+	{
 		assert!(m.gossip_rejected.get(&["channel_announcement", reason]) >= 1, "{reason}");
 	}
 	let ops = h.ops();
@@ -297,7 +311,14 @@ async fn funding_lookups_verify_and_reject_with_reasons() {
 	let events = r.get_and_clear_pending_msg_events();
 	let broadcasts = events
 		.iter()
-		.filter(|e| matches!(e, MessageSendEvent::BroadcastChannelAnnouncement { .. } | MessageSendEvent::BroadcastChannelUpdate { .. } | MessageSendEvent::BroadcastNodeAnnouncement { .. }))
+		.filter(|e| {
+			matches!(
+				e,
+				MessageSendEvent::BroadcastChannelAnnouncement { .. }
+					| MessageSendEvent::BroadcastChannelUpdate { .. }
+					| MessageSendEvent::BroadcastNodeAnnouncement { .. }
+			)
+		})
 		.count();
 	assert_eq!(broadcasts, 3);
 }
@@ -309,7 +330,12 @@ async fn unverified_channels_are_checked_once_a_backend_exists() {
 	chain.set(scid(2), Ok(funding(&keys(2), 5_000, true)));
 	let (tx, rx) = mpsc::channel(64);
 	let (handle, _collector) = StoreHandle::collector(1024);
-	let router = Arc::new(GossipRouter::new(GossipConfig::new(NETWORK), handle, Arc::new(ManualClock::new(now() as u64)), Some(tx)));
+	let router = Arc::new(GossipRouter::new(
+		GossipConfig::new(NETWORK),
+		handle,
+		Arc::new(ManualClock::new(now() as u64)),
+		Some(tx),
+	));
 	// Load channels as a store written without a backend would hold them.
 	let loaded = herald_gossip::store::Loaded {
 		channels: (1..=2)
@@ -319,7 +345,10 @@ async fn unverified_channels_are_checked_once_a_backend_exists() {
 				verified: false,
 				capacity_sats: None,
 				funding: None,
-				announcement: herald_gossip::message::encode_with_type(256, &testkit::channel_announcement(chain_hash(), scid(n), &keys(n))),
+				announcement: herald_gossip::message::encode_with_type(
+					256,
+					&testkit::channel_announcement(chain_hash(), scid(n), &keys(n)),
+				),
 			})
 			.collect(),
 		..Default::default()
@@ -336,7 +365,9 @@ fn connect(router: &GossipRouter, name: &str) -> PublicKey {
 	let peer = testkit::public(&testkit::key(name));
 	let mut features = InitFeatures::empty();
 	features.set_gossip_queries_optional();
-	router.peer_connected(peer, &Init { features, networks: None, remote_network_address: None }, false).unwrap();
+	router
+		.peer_connected(peer, &Init { features, networks: None, remote_network_address: None }, false)
+		.unwrap();
 	peer
 }
 
@@ -402,11 +433,15 @@ fn short_channel_id_queries_get_announcements_updates_nodes_then_the_end() {
 	let graph = testkit::TestGraph::new("ids", chain_hash(), 10, 40, now());
 	load_graph(&h.router, &graph);
 	let peer = connect(&h.router, "querier");
-	let wanted: Vec<u64> = graph.announcements.iter().step_by(3).map(|a| a.contents.short_channel_id).collect();
+	let wanted: Vec<u64> =
+		graph.announcements.iter().step_by(3).map(|a| a.contents.short_channel_id).collect();
 	let mut query = wanted.clone();
 	query.push(scid(12345)); // unknown: skipped
 	h.router
-		.handle_query_short_channel_ids(peer, QueryShortChannelIds { chain_hash: chain_hash(), short_channel_ids: query })
+		.handle_query_short_channel_ids(
+			peer,
+			QueryShortChannelIds { chain_hash: chain_hash(), short_channel_ids: query },
+		)
 		.unwrap();
 	let first_batch = h.router.take_outbound_messages();
 	// Paced: the budget, plus at most the rest of one channel's messages.
@@ -424,15 +459,16 @@ fn short_channel_id_queries_get_announcements_updates_nodes_then_the_end() {
 				let a = herald_gossip::message::Gossip::decode(m).unwrap();
 				let herald_gossip::message::Gossip::ChannelAnnouncement(a) = a else { unreachable!() };
 				announced.push(a.contents.short_channel_id);
-			},
+			}
 			258 => updates += 1,
 			257 => {
-				let herald_gossip::message::Gossip::NodeAnnouncement(n) = herald_gossip::message::Gossip::decode(m).unwrap()
+				let herald_gossip::message::Gossip::NodeAnnouncement(n) =
+					herald_gossip::message::Gossip::decode(m).unwrap()
 				else {
 					unreachable!()
 				};
 				assert!(nodes.insert(n.contents.node_id), "each node once per query");
-			},
+			}
 			other => panic!("unexpected type {other}"),
 		}
 	}
@@ -451,7 +487,8 @@ fn restart_from_the_store_gives_the_same_graph() {
 	store.apply(&h.ops()).unwrap();
 
 	let (handle, _c) = StoreHandle::collector(16);
-	let reloaded = GossipRouter::new(GossipConfig::new(NETWORK), handle, Arc::new(ManualClock::new(now() as u64)), None);
+	let reloaded =
+		GossipRouter::new(GossipConfig::new(NETWORK), handle, Arc::new(ManualClock::new(now() as u64)), None);
 	let counts = reloaded.load(store.load().unwrap());
 	assert_eq!(counts, h.router.counts());
 	let a = h.router.index();
@@ -491,7 +528,8 @@ async fn channels_with_a_stale_direction_are_pruned_as_ldk_prunes_them() {
 	for (c, directions) in [(0usize, vec![0u8, 1]), (1, vec![0])] {
 		let scid = graph.announcements[c].contents.short_channel_id;
 		for d in directions {
-			let fresh = testkit::channel_update(chain_hash(), scid, &graph.keys[c], d, fresh_at, Policy::default());
+			let fresh =
+				testkit::channel_update(chain_hash(), scid, &graph.keys[c], d, fresh_at, Policy::default());
 			router.handle_channel_update(None, &fresh).unwrap();
 		}
 	}

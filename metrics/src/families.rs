@@ -5,8 +5,8 @@ use crate::handles::*;
 
 /// Latency buckets for fast in-process work (store commits, snapshot builds): 50 µs .. ~26 s.
 const FAST_SECONDS: [f64; 20] = [
-	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-	5.0, 10.0, 15.0, 20.0, 26.0,
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+	10.0, 15.0, 20.0, 26.0,
 ];
 /// Latency buckets for network round trips (chain backends, HTTP): 1 ms .. 30 s.
 const NETWORK_SECONDS: [f64; 14] =
@@ -124,14 +124,24 @@ mod build {
 			GaugeVec::new(g)
 		}
 		pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-			let h = prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
-				.expect("valid metric");
+			let h =
+				prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+					.expect("valid metric");
 			self.0.register(Box::new(h.clone())).expect("unique metric name");
 			Histogram::new(h)
 		}
-		pub fn histogram_vec(&self, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
-			let h = prometheus::HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
-				.expect("valid metric");
+		pub fn histogram_vec(
+			&self,
+			name: &str,
+			help: &str,
+			labels: &[&str],
+			buckets: &[f64],
+		) -> HistogramVec {
+			let h = prometheus::HistogramVec::new(
+				HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+				labels,
+			)
+			.expect("valid metric");
 			self.0.register(Box::new(h.clone())).expect("unique metric name");
 			HistogramVec::new(h)
 		}
@@ -174,9 +184,17 @@ impl Metrics {
 		let b = build::Builder;
 
 		let metrics = Metrics {
-			build_info: b.gauge_vec("herald_build_info", "herald build information; the value is always 1", &["version"]),
+			build_info: b.gauge_vec(
+				"herald_build_info",
+				"herald build information; the value is always 1",
+				&["version"],
+			),
 
-			peers_connected: b.gauge_vec("herald_peers_connected", "Connected Lightning peers", &["direction"]),
+			peers_connected: b.gauge_vec(
+				"herald_peers_connected",
+				"Connected Lightning peers",
+				&["direction"],
+			),
 			peer_connections: b.counter_vec(
 				"herald_peer_connections_total",
 				"Lightning peer connection attempts by direction and outcome",
@@ -256,10 +274,8 @@ impl Metrics {
 				"herald_sync_scids_requested_total",
 				"Short channel ids requested from peers with query_short_channel_ids",
 			),
-			sync_range_replies: b.counter(
-				"herald_sync_range_replies_received_total",
-				"reply_channel_range messages received",
-			),
+			sync_range_replies: b
+				.counter("herald_sync_range_replies_received_total", "reply_channel_range messages received"),
 
 			chain_lookups: b.counter_vec(
 				"herald_chain_lookups_total",
@@ -272,7 +288,8 @@ impl Metrics {
 				&["backend"],
 				&NETWORK_SECONDS,
 			),
-			chain_tip_height: b.gauge("herald_chain_tip_height", "Best block height reported by the chain backend"),
+			chain_tip_height: b
+				.gauge("herald_chain_tip_height", "Best block height reported by the chain backend"),
 
 			import_messages: b.counter_vec(
 				"herald_import_messages_total",
@@ -325,7 +342,9 @@ mod tests {
 		let text = m.render();
 		assert!(text.contains("# HELP herald_gossip_messages_rejected_total"));
 		assert!(text.contains("# TYPE herald_gossip_messages_rejected_total counter"));
-		assert!(text.contains(r#"herald_gossip_messages_rejected_total{reason="bad_signature",type="channel_update"} 1"#));
+		assert!(text.contains(
+			r#"herald_gossip_messages_rejected_total{reason="bad_signature",type="channel_update"} 1"#
+		));
 		assert!(text.contains("herald_store_commit_duration_seconds_bucket{le=\"0.0025\"} 1"));
 		assert!(text.contains(&format!("herald_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
 	}

@@ -11,7 +11,9 @@ use crate::router::{GossipRouter, LookupRequest};
 /// Runs lookups from `requests` against `chain`, at most `concurrency` at once, handing each
 /// result back to the router. Ends when the router (the only sender) is dropped.
 pub async fn run_lookups(
-	router: Arc<GossipRouter>, chain: Arc<dyn ChainSource>, mut requests: mpsc::Receiver<LookupRequest>,
+	router: Arc<GossipRouter>,
+	chain: Arc<dyn ChainSource>,
+	mut requests: mpsc::Receiver<LookupRequest>,
 	concurrency: usize,
 ) {
 	let slots = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -39,7 +41,7 @@ async fn timed_lookup(chain: &dyn ChainSource, scid: u64) -> Result<super::Fundi
 		Err(ChainError::Unavailable(e)) => {
 			tracing::warn!(backend = chain.name(), scid, error = %e, "chain backend unavailable");
 			"unavailable"
-		},
+		}
 	};
 	m.chain_lookups.inc(&[chain.name(), outcome]);
 	result

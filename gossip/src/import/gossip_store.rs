@@ -255,11 +255,13 @@ mod tests {
 	fn cln_file(name: &str) -> Option<Vec<u8>> {
 		match std::fs::read(format!("{DATA}{name}.xz")) {
 			Ok(packed) => Some(crate::import::unxz(&packed, name).unwrap()),
-			Err(e) if std::env::var_os("CI").is_some() => panic!("{DATA}{name}.xz: {e} (run .ci/fetch-test-data)"),
+			Err(e) if std::env::var_os("CI").is_some() => {
+				panic!("{DATA}{name}.xz: {e} (run .ci/fetch-test-data)")
+			}
 			Err(_) => {
 				eprintln!("SKIPPED: {DATA}{name}.xz is absent; run .ci/fetch-test-data to test against Core Lightning's files");
 				None
-			},
+			}
 		}
 	}
 
@@ -355,7 +357,10 @@ mod tests {
 	/// is reported at its offset.
 	#[test]
 	fn cln_mainnet_store_and_bad_checksum() {
-		let (Some(part1), Some(part2)) = (cln_file("gossip_store-part1"), cln_file("gossip_store-part2")) else { return };
+		let (Some(part1), Some(part2)) = (cln_file("gossip_store-part1"), cln_file("gossip_store-part2"))
+		else {
+			return;
+		};
 		let (messages, stats) = read_gossip_store_with_stats(&part1).unwrap();
 		assert_eq!((stats.records, stats.messages, stats.deleted), (94, 47, 2));
 		assert_eq!(stats.internal, BTreeMap::from([(CHANNEL_AMOUNT, 45)]));
