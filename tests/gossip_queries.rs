@@ -168,7 +168,7 @@ async fn every_query_gets_a_complete_answer() {
 	let loaded = store.load().unwrap();
 	assert_eq!(loaded.channels.len(), sent.len());
 	let mut stored: BTreeMap<u64, [(u32, u32); 2]> = BTreeMap::new();
-	for (scid, direction, _seen, raw) in &loaded.updates {
+	for herald_gossip::store::UpdateRecord { scid, direction, raw, .. } in &loaded.updates {
 		let timestamp = u32::from_be_bytes(raw[2 + 64 + 32 + 8..2 + 64 + 32 + 8 + 4].try_into().unwrap());
 		stored.entry(*scid).or_default()[*direction as usize] =
 			(timestamp, wire::channel_update_checksum(raw));

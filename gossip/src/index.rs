@@ -36,6 +36,8 @@ pub struct ChannelEntry {
 	pub seen: u32,
 	/// Latest `channel_update` per direction (index 0: from node_1, BOLT 7 `direction` bit).
 	pub updates: [Option<UpdateEntry>; 2],
+	/// Earlier policies per direction, oldest first, as far back as the RGS horizon (two weeks).
+	pub history: [Vec<PastPolicy>; 2],
 }
 
 impl ChannelEntry {
@@ -43,6 +45,61 @@ impl ChannelEntry {
 	pub fn last_update(&self) -> Option<u32> {
 		self.updates.iter().flatten().map(|u| u.timestamp).max()
 	}
+
+	/// The policy `direction` had at time `at`, as far as herald knows (its history reaches back
+	/// two weeks). `None` if the direction had no update then, or herald cannot tell.
+	pub fn policy_at(&self, direction: u8, at: u32) -> Option<Policy> {
+		let current = self.updates[direction as usize].as_ref()?;
+		if current.policy_since <= at {
+			return Some(current.policy());
+		}
+		self.history[direction as usize].iter().rev().find(|past| past.since <= at).map(|past| past.policy)
+	}
+}
+
+/// The routing fields of a `channel_update`: what Rapid Gossip Sync transmits, and what an
+/// incremental RGS update is relative to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+	pub cltv_expiry_delta: u16,
+	pub htlc_minimum_msat: u64,
+	pub htlc_maximum_msat: u64,
+	pub fee_base_msat: u32,
+	pub fee_proportional_millionths: u32,
+}
+
+impl Policy {
+	/// Encoded length of [`Policy::to_bytes`].
+	pub const LEN: usize = 26;
+
+	pub fn to_bytes(&self) -> [u8; Self::LEN] {
+		let mut out = [0u8; Self::LEN];
+		out[0..2].copy_from_slice(&self.cltv_expiry_delta.to_be_bytes());
+		out[2..10].copy_from_slice(&self.htlc_minimum_msat.to_be_bytes());
+		out[10..18].copy_from_slice(&self.htlc_maximum_msat.to_be_bytes());
+		out[18..22].copy_from_slice(&self.fee_base_msat.to_be_bytes());
+		out[22..26].copy_from_slice(&self.fee_proportional_millionths.to_be_bytes());
+		out
+	}
+
+	pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+		let bytes: &[u8; Self::LEN] = bytes.try_into().ok()?;
+		Some(Self {
+			cltv_expiry_delta: u16::from_be_bytes(bytes[0..2].try_into().ok()?),
+			htlc_minimum_msat: u64::from_be_bytes(bytes[2..10].try_into().ok()?),
+			htlc_maximum_msat: u64::from_be_bytes(bytes[10..18].try_into().ok()?),
+			fee_base_msat: u32::from_be_bytes(bytes[18..22].try_into().ok()?),
+			fee_proportional_millionths: u32::from_be_bytes(bytes[22..26].try_into().ok()?),
+		})
+	}
+}
+
+/// A policy a channel direction had before its current one, and since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PastPolicy {
+	/// When herald first saw an update with this policy (unix seconds).
+	pub since: u32,
+	pub policy: Policy,
 }
 
 /// The latest `channel_update` of one channel direction.
@@ -62,9 +119,14 @@ pub struct UpdateEntry {
 	pub fee_proportional_millionths: u32,
 	/// BOLT 7 checksum (CRC32C without signature and timestamp) for `reply_channel_range`.
 	pub checksum: u32,
+	/// When herald first saw an update with this update's policy: refreshes that change nothing
+	/// but the timestamp keep it.
+	pub policy_since: u32,
 }
 
 impl UpdateEntry {
+	/// An entry whose policy starts now (`policy_since` = `seen`); [`GraphIndex::apply_update`]
+	/// carries the earlier start over when the policy did not change.
 	pub fn new(raw: Box<[u8]>, seen: u32, msg: &UnsignedChannelUpdate) -> Self {
 		let checksum = crate::wire::channel_update_checksum(&raw);
 		Self {
@@ -79,6 +141,17 @@ impl UpdateEntry {
 			fee_base_msat: msg.fee_base_msat,
 			fee_proportional_millionths: msg.fee_proportional_millionths,
 			checksum,
+			policy_since: seen,
+		}
+	}
+
+	pub fn policy(&self) -> Policy {
+		Policy {
+			cltv_expiry_delta: self.cltv_expiry_delta,
+			htlc_minimum_msat: self.htlc_minimum_msat,
+			htlc_maximum_msat: self.htlc_maximum_msat,
+			fee_base_msat: self.fee_base_msat,
+			fee_proportional_millionths: self.fee_proportional_millionths,
 		}
 	}
 
@@ -255,24 +328,59 @@ impl GraphIndex {
 				verified,
 				seen,
 				updates: [None, None],
+				history: [Vec::new(), Vec::new()],
 			},
 		);
 		Applied::Applied
 	}
 
-	/// Applies a `channel_update` if it is newer than the one held for its direction.
-	pub fn apply_update(&mut self, scid: u64, update: UpdateEntry) -> Applied {
-		let Some(channel) = self.channels.get_mut(&scid) else { return Applied::Unknown };
-		let slot = &mut channel.updates[update.direction() as usize];
-		if slot.as_ref().is_some_and(|held| held.timestamp >= update.timestamp) {
-			return Applied::NotNewer;
+	/// Applies a `channel_update` if it is newer than the one held for its direction. When it
+	/// changes the policy, the previous policy goes to the direction's history (returned, to be
+	/// stored); when it only refreshes the timestamp, the policy keeps its start time.
+	pub fn apply_update(&mut self, scid: u64, mut update: UpdateEntry) -> (Applied, Option<PastPolicy>) {
+		let Some(channel) = self.channels.get_mut(&scid) else { return (Applied::Unknown, None) };
+		let direction = update.direction() as usize;
+		let slot = &mut channel.updates[direction];
+		let mut past = None;
+		match slot {
+			Some(held) if held.timestamp >= update.timestamp => return (Applied::NotNewer, None),
+			Some(held) if held.policy() == update.policy() => update.policy_since = held.policy_since,
+			Some(held) => past = Some(PastPolicy { since: held.policy_since, policy: held.policy() }),
+			None => self.updates += 1,
 		}
-		if slot.is_none() {
-			self.updates += 1;
+		if let Some(past) = past {
+			channel.history[direction].push(past);
 		}
 		self.last_update = self.last_update.max(update.timestamp);
 		*slot = Some(update);
-		Applied::Applied
+		(Applied::Applied, past)
+	}
+
+	/// Restores a stored history entry (start-up); entries may come in any order.
+	pub fn restore_history(&mut self, scid: u64, direction: u8, past: PastPolicy) {
+		let Some(channel) = self.channels.get_mut(&scid) else { return };
+		let history = &mut channel.history[direction as usize & 1];
+		let at = history.partition_point(|h| h.since <= past.since);
+		history.insert(at, past);
+	}
+
+	/// Forgets history older than `cutoff`, keeping per direction the last policy that started
+	/// before it (it was still current at `cutoff`). Returns the (scid, direction, since) removed.
+	pub fn prune_history(&mut self, cutoff: u32) -> Vec<(u64, u8, u32)> {
+		let mut removed = Vec::new();
+		for (scid, channel) in self.channels.iter_mut() {
+			for (direction, history) in channel.history.iter_mut().enumerate() {
+				let current_since = channel.updates[direction].as_ref().map_or(u32::MAX, |u| u.policy_since);
+				// Entries [0, keep_from) ended before the cutoff: the next one (or the current
+				// policy) already started by then.
+				let starts: Vec<u32> = history.iter().map(|h| h.since).chain([current_since]).collect();
+				let keep_from = starts.windows(2).take_while(|w| w[1] <= cutoff).count();
+				for past in history.drain(..keep_from) {
+					removed.push((*scid, direction as u8, past.since));
+				}
+			}
+		}
+		removed
 	}
 
 	/// Applies a `node_announcement` if its node has a channel and it is newer than the held one.
@@ -377,12 +485,41 @@ mod tests {
 			fee_base_msat: 1,
 			fee_proportional_millionths: 1,
 			checksum: 0,
+			policy_since: timestamp,
 		}
+	}
+
+	fn with_fee(mut u: UpdateEntry, fee: u32) -> UpdateEntry {
+		u.fee_base_msat = fee;
+		u
+	}
+
+	#[test]
+	fn policy_history_answers_what_a_client_held() {
+		let mut index = GraphIndex::new();
+		let scid = 7 << 40;
+		index.insert_channel(vec![].into(), &announcement(scid, 1, 2), 10, None, None, false);
+		assert_eq!(index.apply_update(scid, with_fee(update(100, 0), 1)).1, None);
+		// A refresh keeps the policy's start; a change records the old policy.
+		assert_eq!(index.apply_update(scid, with_fee(update(150, 0), 1)).1, None);
+		let past = index.apply_update(scid, with_fee(update(200, 0), 2)).1.unwrap();
+		assert_eq!((past.since, past.policy.fee_base_msat), (100, 1));
+		index.apply_update(scid, with_fee(update(300, 0), 3));
+		let channel = index.channel(scid).unwrap();
+		let fee_at = |t| channel.policy_at(0, t).map(|p| p.fee_base_msat);
+		assert_eq!((fee_at(99), fee_at(100), fee_at(199), fee_at(200), fee_at(299), fee_at(300)), (None, Some(1), Some(1), Some(2), Some(2), Some(3)));
+		assert_eq!(channel.policy_at(1, 300), None);
+		// Pruning at 250 keeps the policy current at 250 (fee 2), drops fee 1.
+		assert_eq!(index.prune_history(250), vec![(scid, 0, 100)]);
+		let channel = index.channel(scid).unwrap();
+		assert_eq!(channel.policy_at(0, 250).map(|p| p.fee_base_msat), Some(2));
+		assert_eq!(channel.policy_at(0, 150), None, "forgotten");
 	}
 
 	#[test]
 	fn updates_only_move_forward_and_counts_follow() {
 		let mut index = GraphIndex::new();
+		let applied = |(a, _): (Applied, Option<PastPolicy>)| a;
 		assert_eq!(
 			index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false),
 			Applied::Applied
@@ -391,11 +528,11 @@ mod tests {
 			index.insert_channel(vec![].into(), &announcement(7 << 40, 1, 2), 10, None, None, false),
 			Applied::NotNewer
 		);
-		assert_eq!(index.apply_update(7 << 40, update(100, 0)), Applied::Applied);
-		assert_eq!(index.apply_update(7 << 40, update(100, 0)), Applied::NotNewer);
-		assert_eq!(index.apply_update(7 << 40, update(99, 0)), Applied::NotNewer);
-		assert_eq!(index.apply_update(7 << 40, update(101, 1)), Applied::Applied);
-		assert_eq!(index.apply_update(8 << 40, update(101, 1)), Applied::Unknown);
+		assert_eq!(applied(index.apply_update(7 << 40, update(100, 0))), Applied::Applied);
+		assert_eq!(applied(index.apply_update(7 << 40, update(100, 0))), Applied::NotNewer);
+		assert_eq!(applied(index.apply_update(7 << 40, update(99, 0))), Applied::NotNewer);
+		assert_eq!(applied(index.apply_update(7 << 40, update(101, 1))), Applied::Applied);
+		assert_eq!(applied(index.apply_update(8 << 40, update(101, 1))), Applied::Unknown);
 		let counts = index.counts();
 		assert_eq!(
 			(counts.channels, counts.nodes, counts.channel_updates, counts.last_update),
@@ -425,7 +562,7 @@ mod tests {
 		assert_eq!(in_range, vec![6, 9]);
 		let to_end: Vec<u64> = index.channels_in_blocks(9, u32::MAX).map(|(s, _)| s >> 40).collect();
 		assert_eq!(to_end, vec![9, 0xff_ffff]);
-		index.apply_update(6 << 40 | 1, update(50, 0));
+		let _ = index.apply_update(6 << 40 | 1, update(50, 0));
 		assert!(index.drop_update(6 << 40 | 1, 0));
 		assert!(!index.drop_update(6 << 40 | 1, 0));
 		assert_eq!(index.counts().channel_updates, 0);

@@ -45,7 +45,7 @@ use crate::index::{Applied, GraphCounts, GraphIndex, NodeAnnouncementEntry, Upda
 use crate::logger::TracingLogger;
 use crate::message::{encode_with_type, GossipKind, CHANNEL_ANNOUNCEMENT, CHANNEL_UPDATE, NODE_ANNOUNCEMENT};
 use crate::reject::RejectReason;
-use crate::store::{ChannelRecord, Loaded, StoreHandle, StoreOp, StorePermit};
+use crate::store::{ChannelRecord, Loaded, StoreHandle, StoreOp, StorePermit, UpdateRecord};
 use crate::sync::{PeerSync, SyncPhase};
 use crate::wire::{self, RawMessage};
 
@@ -306,8 +306,11 @@ impl GossipRouter {
 		for record in loaded.channels {
 			crate::store::StoreVisitor::channel(&mut loader, record);
 		}
-		for (scid, direction, seen, raw) in loaded.updates {
-			crate::store::StoreVisitor::update(&mut loader, scid, direction, seen, &raw);
+		for record in loaded.updates {
+			crate::store::StoreVisitor::update(&mut loader, record);
+		}
+		for (scid, direction, past) in loaded.history {
+			crate::store::StoreVisitor::history(&mut loader, scid, direction, past);
 		}
 		for (node, seen, raw) in loaded.nodes {
 			crate::store::StoreVisitor::node(&mut loader, node, seen, &raw);
@@ -466,8 +469,10 @@ impl GossipRouter {
 		let entry = UpdateEntry::new(raw.clone().into(), seen, &msg.contents);
 		let direction = entry.direction();
 		let mut index = self.index.write().expect("index lock");
-		if index.apply_update(scid, entry) == Applied::Applied {
-			permit.send(StoreOp::PutUpdate { scid, direction, seen, raw });
+		if let (Applied::Applied, replaced) = index.apply_update(scid, entry) {
+			let policy_since = index.channel(scid).and_then(|c| c.updates[direction as usize].as_ref()).map_or(seen, |u| u.policy_since);
+			let update = UpdateRecord { scid, direction, seen, policy_since, raw };
+			permit.send(StoreOp::PutUpdate { update, replaced });
 			let last = index.counts().last_update;
 			drop(index);
 			self.accepted(GossipKind::ChannelUpdate);
@@ -676,6 +681,10 @@ impl GossipRouter {
 		}
 		for scid in &gone {
 			self.forget_channel(*scid, "stale").await;
+		}
+		let expired = self.index.write().expect("index lock").prune_history(now.saturating_sub(TWO_WEEKS) as u32);
+		if !expired.is_empty() {
+			let _ = self.store.send(StoreOp::RemoveHistory(expired)).await;
 		}
 		if !gone.is_empty() || !dropped.is_empty() {
 			tracing::info!(channels = gone.len(), stale_updates = dropped.len(), "pruned stale gossip");
@@ -893,14 +902,20 @@ impl crate::store::StoreVisitor for Loader<'_> {
 		self.index.insert_channel(raw, c, record.seen, record.capacity_sats, record.funding, record.verified);
 	}
 
-	fn update(&mut self, scid: u64, _direction: u8, seen: u32, raw: &[u8]) {
-		let Ok(msg) = decode::<ChannelUpdate>(raw) else {
-			tracing::warn!(scid, "skipping an undecodable stored channel_update");
+	fn update(&mut self, record: UpdateRecord) {
+		let Ok(msg) = decode::<ChannelUpdate>(&record.raw) else {
+			tracing::warn!(scid = record.scid, "skipping an undecodable stored channel_update");
 			return;
 		};
 		if self.router.graph.update_channel_unsigned(&msg.contents).is_ok() {
-			self.index.apply_update(scid, UpdateEntry::new(raw.into(), seen, &msg.contents));
+			let mut entry = UpdateEntry::new(record.raw.into_boxed_slice(), record.seen, &msg.contents);
+			entry.policy_since = record.policy_since;
+			let _ = self.index.apply_update(record.scid, entry);
 		}
+	}
+
+	fn history(&mut self, scid: u64, direction: u8, past: crate::index::PastPolicy) {
+		self.index.restore_history(scid, direction, past);
 	}
 
 	fn node(&mut self, _node: [u8; 33], seen: u32, raw: &[u8]) {

@@ -6,6 +6,8 @@
 //! - `gossip_channel_updates`: (short channel id, direction) → (seen time, `channel_update` bytes),
 //!   the latest per direction;
 //! - `gossip_nodes`: node id → (seen time, `node_announcement` bytes);
+//! - `gossip_policy_history`: (short channel id, direction, since) → an earlier policy of that
+//!   direction (two weeks of them: what Rapid Gossip Sync deltas are relative to);
 //! - `gossip_meta`: schema version and network.
 //!
 //! Handlers never write: they hand [`StoreOp`]s to a bounded queue drained by one writer thread
@@ -21,13 +23,16 @@ use bitcoin::{Network, OutPoint, Txid};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::index::{PastPolicy, Policy};
+
 const CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("gossip_channels");
 const UPDATES: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("gossip_channel_updates");
 const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_nodes");
+const HISTORY: TableDefinition<(u64, u8, u32), &[u8]> = TableDefinition::new("gossip_policy_history");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("gossip_meta");
 
 /// Bumped when a record layout changes; older stores are refused with a clear error.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 4096;
 
@@ -64,41 +69,40 @@ pub struct ChannelRecord {
 	pub announcement: Vec<u8>,
 }
 
+/// A stored `channel_update` (the latest of its direction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateRecord {
+	pub scid: u64,
+	pub direction: u8,
+	pub seen: u32,
+	/// When the update's policy started (earlier than `seen` if it was only refreshed).
+	pub policy_since: u32,
+	pub raw: Vec<u8>,
+}
+
 /// A change to the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOp {
 	PutChannel(ChannelRecord),
-	PutUpdate {
-		scid: u64,
-		direction: u8,
-		seen: u32,
-		raw: Vec<u8>,
-	},
-	PutNode {
-		node_id: [u8; 33],
-		seen: u32,
-		raw: Vec<u8>,
-	},
-	/// Removes a channel and both its updates.
-	RemoveChannel {
-		scid: u64,
-	},
+	/// The latest update of a direction, and the policy it replaced, if the policy changed.
+	PutUpdate { update: UpdateRecord, replaced: Option<PastPolicy> },
+	PutNode { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	/// Removes a channel, both its updates and its policy history.
+	RemoveChannel { scid: u64 },
 	/// Removes one direction's update (it went stale).
-	RemoveUpdate {
-		scid: u64,
-		direction: u8,
-	},
-	RemoveNode {
-		node_id: [u8; 33],
-	},
+	RemoveUpdate { scid: u64, direction: u8 },
+	/// Removes policy history entries (scid, direction, since) that fell out of the horizon.
+	RemoveHistory(Vec<(u64, u8, u32)>),
+	RemoveNode { node_id: [u8; 33] },
 }
 
 /// Everything in the store, as loaded at start-up.
 #[derive(Default, Debug)]
 pub struct Loaded {
 	pub channels: Vec<ChannelRecord>,
-	/// (scid, direction, seen, raw)
-	pub updates: Vec<(u64, u8, u32, Vec<u8>)>,
+	pub updates: Vec<UpdateRecord>,
+	/// (scid, direction, past policy)
+	pub history: Vec<(u64, u8, PastPolicy)>,
 	/// (node id, seen, raw)
 	pub nodes: Vec<([u8; 33], u32, Vec<u8>)>,
 }
@@ -106,7 +110,8 @@ pub struct Loaded {
 /// Receives the store's records from [`Store::visit`].
 pub trait StoreVisitor {
 	fn channel(&mut self, record: ChannelRecord);
-	fn update(&mut self, scid: u64, direction: u8, seen: u32, raw: &[u8]);
+	fn update(&mut self, record: UpdateRecord);
+	fn history(&mut self, scid: u64, direction: u8, past: PastPolicy);
 	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]);
 }
 
@@ -114,8 +119,11 @@ impl StoreVisitor for Loaded {
 	fn channel(&mut self, record: ChannelRecord) {
 		self.channels.push(record);
 	}
-	fn update(&mut self, scid: u64, direction: u8, seen: u32, raw: &[u8]) {
-		self.updates.push((scid, direction, seen, raw.to_vec()));
+	fn update(&mut self, record: UpdateRecord) {
+		self.updates.push(record);
+	}
+	fn history(&mut self, scid: u64, direction: u8, past: PastPolicy) {
+		self.history.push((scid, direction, past));
 	}
 	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]) {
 		self.nodes.push((node_id, seen, raw.to_vec()));
@@ -162,6 +170,7 @@ impl Store {
 			txn.open_table(CHANNELS)?;
 			txn.open_table(UPDATES)?;
 			txn.open_table(NODES)?;
+			txn.open_table(HISTORY)?;
 		}
 		txn.commit()?;
 		Ok(Self { db })
@@ -190,8 +199,16 @@ impl Store {
 		for row in txn.open_table(UPDATES)?.iter()? {
 			let (key, value) = row?;
 			let (scid, direction) = key.value();
-			let (seen, raw) = split_seen(value.value(), "gossip_channel_updates")?;
-			visitor.update(scid, direction, seen, raw);
+			let (seen, rest) = split_seen(value.value(), "gossip_channel_updates")?;
+			let (policy_since, raw) = split_seen(rest, "gossip_channel_updates")?;
+			visitor.update(UpdateRecord { scid, direction, seen, policy_since, raw: raw.to_vec() });
+		}
+		for row in txn.open_table(HISTORY)?.iter()? {
+			let (key, value) = row?;
+			let (scid, direction, since) = key.value();
+			let policy = Policy::from_bytes(value.value())
+				.ok_or_else(|| StoreError::Corrupt { table: "gossip_policy_history", reason: format!("{scid}: bad policy") })?;
+			visitor.history(scid, direction, PastPolicy { since, policy });
 		}
 		for row in txn.open_table(NODES)?.iter()? {
 			let (key, value) = row?;
@@ -218,13 +235,21 @@ impl Store {
 			let mut channels = txn.open_table(CHANNELS)?;
 			let mut updates = txn.open_table(UPDATES)?;
 			let mut nodes = txn.open_table(NODES)?;
+			let mut history = txn.open_table(HISTORY)?;
 			for op in ops {
 				match op {
 					StoreOp::PutChannel(record) => {
 						channels.insert(record.scid, encode_channel(record).as_slice())?;
 					}
-					StoreOp::PutUpdate { scid, direction, seen, raw } => {
-						updates.insert((*scid, *direction), with_seen(*seen, raw).as_slice())?;
+					StoreOp::PutUpdate { update: u, replaced } => {
+						let mut value = Vec::with_capacity(8 + u.raw.len());
+						value.extend_from_slice(&u.seen.to_be_bytes());
+						value.extend_from_slice(&u.policy_since.to_be_bytes());
+						value.extend_from_slice(&u.raw);
+						updates.insert((u.scid, u.direction), value.as_slice())?;
+						if let Some(past) = replaced {
+							history.insert((u.scid, u.direction, past.since), past.policy.to_bytes().as_slice())?;
+						}
 					}
 					StoreOp::PutNode { node_id, seen, raw } => {
 						nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
@@ -233,6 +258,12 @@ impl Store {
 						channels.remove(*scid)?;
 						updates.remove((*scid, 0u8))?;
 						updates.remove((*scid, 1u8))?;
+						history.retain_in((*scid, 0u8, 0u32)..=(*scid, 1u8, u32::MAX), |_, _| false)?;
+					}
+					StoreOp::RemoveHistory(entries) => {
+						for key in entries {
+							history.remove(*key)?;
+						}
 					}
 					StoreOp::RemoveUpdate { scid, direction } => {
 						updates.remove((*scid, *direction))?;
@@ -456,14 +487,19 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let store = Store::open(&dir.path().join("herald.redb"), Network::Regtest).unwrap();
 		let mut ops: Vec<StoreOp> = (1..=6).map(|s| StoreOp::PutChannel(record(s))).collect();
-		ops.push(StoreOp::PutUpdate { scid: 2, direction: 1, seen: 5, raw: vec![1, 2] });
-		ops.push(StoreOp::PutUpdate { scid: 3, direction: 0, seen: 6, raw: vec![3] });
+		let update = |scid, direction, seen, raw: Vec<u8>| UpdateRecord { scid, direction, seen, policy_since: seen - 1, raw };
+		let policy = Policy { cltv_expiry_delta: 1, htlc_minimum_msat: 2, htlc_maximum_msat: 3, fee_base_msat: 4, fee_proportional_millionths: 5 };
+		let past = PastPolicy { since: 2, policy };
+		ops.push(StoreOp::PutUpdate { update: update(2, 1, 5, vec![1, 2]), replaced: Some(past) });
+		ops.push(StoreOp::PutUpdate { update: update(3, 0, 6, vec![3]), replaced: Some(past) });
+		ops.push(StoreOp::PutUpdate { update: update(3, 0, 7, vec![3, 3]), replaced: Some(PastPolicy { since: 4, policy }) });
 		ops.push(StoreOp::PutNode { node_id: [2; 33], seen: 9, raw: vec![1, 1] });
 		store.apply(&ops).unwrap();
-		store.apply(&[StoreOp::RemoveChannel { scid: 2 }]).unwrap();
+		store.apply(&[StoreOp::RemoveChannel { scid: 2 }, StoreOp::RemoveHistory(vec![(3, 0, 2)])]).unwrap();
 		let loaded = store.load().unwrap();
 		assert_eq!(loaded.channels, [1, 3, 4, 5, 6].map(record).to_vec());
-		assert_eq!(loaded.updates, vec![(3, 0, 6, vec![3])]);
+		assert_eq!(loaded.updates, vec![update(3, 0, 7, vec![3, 3])]);
+		assert_eq!(loaded.history, vec![(3, 0, PastPolicy { since: 4, policy })], "channel 2's history went with it");
 		assert_eq!(loaded.nodes, vec![([2; 33], 9, vec![1, 1])]);
 	}
 
