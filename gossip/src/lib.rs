@@ -9,7 +9,8 @@
 //!   spend watching;
 //! - [`import`]: loaders for Core Lightning `gossip_store` files, raw message streams and the
 //!   `GOSSMAP_COMPRESSv1` topology;
-//! - [`reject`]: why a message was refused.
+//! - [`reject`]: why a message was refused;
+//! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 pub mod chain;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod index;
 pub mod logger;
 pub mod message;
 pub mod reject;
+pub mod rgs;
 pub mod router;
 pub mod store;
 pub mod sync;

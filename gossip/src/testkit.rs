@@ -190,13 +190,17 @@ impl TestGraph {
 	/// Deterministic for a given `label`; `now` anchors the timestamps (within the last hour).
 	pub fn new(label: &str, chain_hash: ChainHash, nodes: usize, channels: usize, now: u32) -> Self {
 		let names: Vec<String> = (0..nodes.max(2)).map(|i| format!("{label}/node/{i}")).collect();
+		// Each label gets its own range of blocks, so graphs with different labels never share
+		// a short channel id.
+		let label_hash = sha256::Hash::hash(label.as_bytes()).to_byte_array();
+		let first_block = 500_000 + (u16::from_be_bytes([label_hash[0], label_hash[1]]) as u64 % 2000) * 1000;
 		let mut graph =
 			TestGraph { chain_hash, announcements: vec![], updates: vec![], nodes: vec![], keys: vec![] };
 		for c in 0..channels {
 			let a = c % names.len();
 			let b = (c * 7 + 1 + c / names.len()) % names.len();
 			let b = if a == b { (a + 1) % names.len() } else { b };
-			let scid = ((700_000 + c as u64 / 4) << 40) | ((c as u64 % 4 + 1) << 16) | (c as u64 % 2);
+			let scid = ((first_block + c as u64 / 4) << 40) | ((c as u64 % 4 + 1) << 16) | (c as u64 % 2);
 			let keys = ChannelKeys::new(&names[a], &names[b], scid);
 			graph.announcements.push(channel_announcement(chain_hash, scid, &keys));
 			for direction in 0..2u8 {

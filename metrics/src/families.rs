@@ -84,6 +84,20 @@ pub struct Metrics {
 	/// Best block height seen from the chain backend.
 	pub chain_tip_height: Gauge,
 
+	// --- rapid gossip sync ---
+	/// Snapshots built, by `kind` (full, delta) and `version` (1, 2).
+	pub rgs_snapshots_built: CounterVec,
+	/// Snapshot build time by `kind`.
+	pub rgs_build_duration_seconds: HistogramVec,
+	/// Snapshot lookups by `result` (hit, miss, future).
+	pub rgs_cache: CounterVec,
+	/// Snapshot requests by client-visible `outcome` (full, delta, not_modified, bad_request).
+	pub rgs_requests: CounterVec,
+	/// Snapshot bytes sent, by `encoding` (identity, gzip).
+	pub rgs_bytes_served: CounterVec,
+	/// Static snapshot files written by the last refresh.
+	pub rgs_static_files: Gauge,
+
 	// --- import ---
 	/// Messages read by `herald import`, by `format` and `outcome` (accepted, rejected).
 	pub import_messages: CounterVec,
@@ -290,6 +304,37 @@ impl Metrics {
 			),
 			chain_tip_height: b
 				.gauge("herald_chain_tip_height", "Best block height reported by the chain backend"),
+
+			rgs_snapshots_built: b.counter_vec(
+				"herald_rgs_snapshots_built_total",
+				"Rapid Gossip Sync snapshots built, by kind and format version",
+				&["kind", "version"],
+			),
+			rgs_build_duration_seconds: b.histogram_vec(
+				"herald_rgs_build_duration_seconds",
+				"Rapid Gossip Sync snapshot build time, by kind",
+				&["kind"],
+				&FAST_SECONDS,
+			),
+			rgs_cache: b.counter_vec(
+				"herald_rgs_cache_lookups_total",
+				"Rapid Gossip Sync snapshot lookups, by result (hit, miss, future)",
+				&["result"],
+			),
+			rgs_requests: b.counter_vec(
+				"herald_rgs_requests_total",
+				"Rapid Gossip Sync snapshot requests, by outcome (full, delta, not_modified, bad_request)",
+				&["outcome"],
+			),
+			rgs_bytes_served: b.counter_vec(
+				"herald_rgs_served_bytes_total",
+				"Rapid Gossip Sync snapshot bytes sent, by content encoding",
+				&["encoding"],
+			),
+			rgs_static_files: b.gauge(
+				"herald_rgs_static_files",
+				"Static snapshot files written by the last refresh",
+			),
 
 			import_messages: b.counter_vec(
 				"herald_import_messages_total",

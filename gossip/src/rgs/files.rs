@@ -1,0 +1,74 @@
+//! Snapshots as static files, for a CDN or nginx in front of herald: the same URL scheme under a
+//! directory (`<dir>/snapshot/<ts>` and `<dir>/snapshot/v2/<ts>`, each with a `.gz` beside it
+//! for `gzip_static`), one file per timestamp a client can hold: 0 (full) and every interval
+//! boundary of the last two weeks. Rewritten every interval; files are replaced atomically and
+//! timestamps that fell out of the window are removed.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::builder::{Request, Version, HORIZON_SECS};
+use super::RgsService;
+
+/// What one refresh wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Written {
+	pub files: usize,
+	pub removed: usize,
+	pub bytes: u64,
+}
+
+/// Writes every snapshot a client can ask for into `dir`; returns what it wrote.
+pub fn write_all(service: &RgsService, dir: &Path, now: u64) -> std::io::Result<Written> {
+	let latest_seen = service.latest_seen(now);
+	let interval = service.config().interval_secs.max(1);
+	let mut timestamps = vec![0u32];
+	let mut t = latest_seen;
+	while t > latest_seen.saturating_sub(HORIZON_SECS) && t > 0 {
+		timestamps.push(t);
+		t -= interval;
+	}
+	let mut written = Written::default();
+	for (version, subdir) in [(Version::V1, dir.join("snapshot")), (Version::V2, dir.join("snapshot").join("v2"))] {
+		std::fs::create_dir_all(&subdir)?;
+		let mut keep = HashSet::new();
+		for since in &timestamps {
+			let served = service.build(Request { version, since: *since, latest_seen, now: now as u32 });
+			let name = since.to_string();
+			replace(&subdir.join(&name), &served.raw)?;
+			replace(&subdir.join(format!("{name}.gz")), &served.gzip)?;
+			written.files += 2;
+			written.bytes += (served.raw.len() + served.gzip.len()) as u64;
+			keep.insert(name.clone());
+			keep.insert(format!("{name}.gz"));
+		}
+		written.removed += remove_others(&subdir, &keep)?;
+	}
+	Ok(written)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+	let tmp: PathBuf = path.with_extension("tmp");
+	let mut file = std::fs::File::create(&tmp)?;
+	file.write_all(bytes)?;
+	file.sync_all()?;
+	std::fs::rename(&tmp, path)
+}
+
+/// Removes the snapshot files (names of digits, optionally `.gz`) not in `keep`.
+fn remove_others(dir: &Path, keep: &HashSet<String>) -> std::io::Result<usize> {
+	let mut removed = 0;
+	for entry in std::fs::read_dir(dir)? {
+		let entry = entry?;
+		let name = entry.file_name().to_string_lossy().into_owned();
+		let stem = name.strip_suffix(".gz").unwrap_or(&name);
+		let ours = !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit());
+		if ours && entry.file_type()?.is_file() && !keep.contains(&name) {
+			std::fs::remove_file(entry.path())?;
+			removed += 1;
+		}
+	}
+	Ok(removed)
+}
