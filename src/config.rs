@@ -39,6 +39,7 @@ pub struct Config {
 	pub http: HttpConfig,
 	pub chain: ChainConfig,
 	pub gossip: GossipSection,
+	pub rgs: RgsSection,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -116,6 +117,7 @@ impl Default for Config {
 			http: HttpConfig::default(),
 			chain: ChainConfig::default(),
 			gossip: GossipSection::default(),
+			rgs: RgsSection::default(),
 		}
 	}
 }
@@ -165,6 +167,31 @@ impl Default for GossipSection {
 			max_pending_lookups: g.max_pending_lookups,
 			store_queue: 16384,
 			prune_interval_secs: 3600,
+		}
+	}
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RgsSection {
+	/// Snapshot timestamps are rounded down to a multiple of this (LDK's server: 10800).
+	pub interval_secs: u32,
+	/// Seconds a built snapshot is served from memory before it is rebuilt with newer gossip.
+	pub cache_ttl_secs: u64,
+	/// Built snapshots kept in memory at most.
+	pub cache_entries: usize,
+	/// Directory to write snapshots into as static files (empty: none).
+	pub static_dir: String,
+}
+
+impl Default for RgsSection {
+	fn default() -> Self {
+		let d = herald_gossip::rgs::RgsConfig::default();
+		Self {
+			interval_secs: d.interval_secs,
+			cache_ttl_secs: d.cache_ttl_secs,
+			cache_entries: d.cache_entries,
+			static_dir: String::new(),
 		}
 	}
 }
@@ -274,6 +301,15 @@ impl Config {
 			query_timeout_secs: g.query_timeout_secs,
 			max_pending_lookups: g.max_pending_lookups.max(1),
 			..herald_gossip::GossipConfig::new(self.network().expect("validated"))
+		}
+	}
+
+	/// The Rapid Gossip Sync service's settings.
+	pub fn rgs_config(&self) -> herald_gossip::rgs::RgsConfig {
+		herald_gossip::rgs::RgsConfig {
+			interval_secs: self.rgs.interval_secs.max(60),
+			cache_ttl_secs: self.rgs.cache_ttl_secs,
+			cache_entries: self.rgs.cache_entries.max(1),
 		}
 	}
 

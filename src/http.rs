@@ -66,7 +66,16 @@ async fn route(node: &Node, _remote: SocketAddr, req: Request<Incoming>) -> Rout
 	let path = req.uri().path().trim_end_matches('/').to_string();
 	let method = req.method().clone();
 	let routed = |route, response| Routed { route, response };
+	if let Some(rest) = path.strip_prefix("/snapshot") {
+		if rest.is_empty() || rest.starts_with('/') {
+			return routed("/snapshot", snapshot(node, method, rest, req.headers()).await);
+		}
+	}
 	match (method, path.as_str()) {
+		(Method::GET, "/v1/snapshot/stats") => {
+			let stats = herald_gossip::rgs::http::stats(&node.rgs, crate::node::unix_now()).await;
+			routed("/v1/snapshot/stats", json_response(StatusCode::OK, &stats))
+		}
 		(Method::GET, "/health") => {
 			routed("/health", json_response(StatusCode::OK, &json!({"status": "ok"})))
 		}
@@ -80,6 +89,23 @@ async fn route(node: &Node, _remote: SocketAddr, req: Request<Incoming>) -> Rout
 			error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"),
 		),
 		_ => routed("other", error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {path}"))),
+	}
+}
+
+/// `GET /snapshot/<ts>` and `GET /snapshot/v2/<ts>`: Rapid Gossip Sync (docs/mobile-sync.md).
+async fn snapshot(node: &Node, method: Method, rest: &str, headers: &hyper::HeaderMap) -> Response<Body> {
+	use herald_gossip::rgs::http::{parse_path, snapshot_response, SnapshotPath};
+	if method != Method::GET && method != Method::HEAD {
+		return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "snapshots are fetched with GET");
+	}
+	match parse_path(rest) {
+		Ok(SnapshotPath::Snapshot(version, since)) => {
+			snapshot_response(&node.rgs, version, since, headers).await
+		}
+		Err(reason) => {
+			herald_metrics::metrics().rgs_requests.inc(&["bad_request"]);
+			error(StatusCode::BAD_REQUEST, "bad_request", &reason)
+		}
 	}
 }
 

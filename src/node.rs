@@ -74,6 +74,7 @@ pub struct Node {
 	pub outbound: OutboundPeers,
 	pub chain_backend: Option<&'static str>,
 	pub started_at: u64,
+	pub rgs: Arc<herald_gossip::rgs::RgsService>,
 }
 
 pub fn unix_now() -> u64 {
@@ -241,6 +242,18 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		outbound.add(peer.parse::<PeerAddress>().expect("validated"));
 	}
 
+	let rgs = Arc::new(herald_gossip::rgs::RgsService::new(
+		router.clone(),
+		Arc::new(SystemClock),
+		config.rgs_config(),
+	));
+	if !config.rgs.static_dir.is_empty() {
+		tokio::spawn(write_static_snapshots(
+			rgs.clone(),
+			config.rgs.static_dir.clone().into(),
+			shutdown_rx.clone(),
+		));
+	}
 	let node = Arc::new(Node {
 		config: config.clone(),
 		node_id,
@@ -251,6 +264,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		outbound,
 		chain_backend: chain_name,
 		started_at,
+		rgs,
 	});
 	tokio::spawn(crate::http::serve(http, node.clone(), shutdown_rx.clone()));
 	tokio::spawn(drive_peer_manager(peer_manager.clone(), router.clone(), shutdown_rx.clone()));
@@ -365,6 +379,34 @@ async fn watch_spends(
 				}
 			},
 			_ = shutdown.changed() => return,
+		}
+	}
+}
+
+/// Rewrites the static snapshot files every interval (and at start-up).
+async fn write_static_snapshots(
+	rgs: Arc<herald_gossip::rgs::RgsService>,
+	dir: PathBuf,
+	mut shutdown: watch::Receiver<bool>,
+) {
+	let mut tick = tokio::time::interval(Duration::from_secs(rgs.config().interval_secs as u64));
+	loop {
+		tokio::select! {
+			_ = tick.tick() => {},
+			_ = shutdown.changed() => return,
+		}
+		let (service, path) = (rgs.clone(), dir.clone());
+		let result = tokio::task::spawn_blocking(move || {
+			herald_gossip::rgs::files::write_all(&service, &path, unix_now())
+		})
+		.await;
+		match result {
+			Ok(Ok(written)) => {
+				herald_metrics::metrics().rgs_static_files.set(written.files as i64);
+				tracing::info!(dir = %dir.display(), files = written.files, removed = written.removed, bytes = written.bytes, "static snapshots written");
+			}
+			Ok(Err(e)) => tracing::error!(dir = %dir.display(), error = %e, "writing static snapshots"),
+			Err(e) => tracing::error!(error = %e, "static snapshot task failed"),
 		}
 	}
 }

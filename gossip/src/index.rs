@@ -507,7 +507,10 @@ mod tests {
 		index.apply_update(scid, with_fee(update(300, 0), 3));
 		let channel = index.channel(scid).unwrap();
 		let fee_at = |t| channel.policy_at(0, t).map(|p| p.fee_base_msat);
-		assert_eq!((fee_at(99), fee_at(100), fee_at(199), fee_at(200), fee_at(299), fee_at(300)), (None, Some(1), Some(1), Some(2), Some(2), Some(3)));
+		assert_eq!(
+			(fee_at(99), fee_at(100), fee_at(199), fee_at(200), fee_at(299), fee_at(300)),
+			(None, Some(1), Some(1), Some(2), Some(2), Some(3))
+		);
 		assert_eq!(channel.policy_at(1, 300), None);
 		// Pruning at 250 keeps the policy current at 250 (fee 2), drops fee 1.
 		assert_eq!(index.prune_history(250), vec![(scid, 0, 100)]);

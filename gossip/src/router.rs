@@ -470,7 +470,10 @@ impl GossipRouter {
 		let direction = entry.direction();
 		let mut index = self.index.write().expect("index lock");
 		if let (Applied::Applied, replaced) = index.apply_update(scid, entry) {
-			let policy_since = index.channel(scid).and_then(|c| c.updates[direction as usize].as_ref()).map_or(seen, |u| u.policy_since);
+			let policy_since = index
+				.channel(scid)
+				.and_then(|c| c.updates[direction as usize].as_ref())
+				.map_or(seen, |u| u.policy_since);
 			let update = UpdateRecord { scid, direction, seen, policy_since, raw };
 			permit.send(StoreOp::PutUpdate { update, replaced });
 			let last = index.counts().last_update;
@@ -682,7 +685,8 @@ impl GossipRouter {
 		for scid in &gone {
 			self.forget_channel(*scid, "stale").await;
 		}
-		let expired = self.index.write().expect("index lock").prune_history(now.saturating_sub(TWO_WEEKS) as u32);
+		let expired =
+			self.index.write().expect("index lock").prune_history(now.saturating_sub(TWO_WEEKS) as u32);
 		if !expired.is_empty() {
 			let _ = self.store.send(StoreOp::RemoveHistory(expired)).await;
 		}

@@ -85,15 +85,29 @@ pub struct UpdateRecord {
 pub enum StoreOp {
 	PutChannel(ChannelRecord),
 	/// The latest update of a direction, and the policy it replaced, if the policy changed.
-	PutUpdate { update: UpdateRecord, replaced: Option<PastPolicy> },
-	PutNode { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	PutUpdate {
+		update: UpdateRecord,
+		replaced: Option<PastPolicy>,
+	},
+	PutNode {
+		node_id: [u8; 33],
+		seen: u32,
+		raw: Vec<u8>,
+	},
 	/// Removes a channel, both its updates and its policy history.
-	RemoveChannel { scid: u64 },
+	RemoveChannel {
+		scid: u64,
+	},
 	/// Removes one direction's update (it went stale).
-	RemoveUpdate { scid: u64, direction: u8 },
+	RemoveUpdate {
+		scid: u64,
+		direction: u8,
+	},
 	/// Removes policy history entries (scid, direction, since) that fell out of the horizon.
 	RemoveHistory(Vec<(u64, u8, u32)>),
-	RemoveNode { node_id: [u8; 33] },
+	RemoveNode {
+		node_id: [u8; 33],
+	},
 }
 
 /// Everything in the store, as loaded at start-up.
@@ -206,8 +220,10 @@ impl Store {
 		for row in txn.open_table(HISTORY)?.iter()? {
 			let (key, value) = row?;
 			let (scid, direction, since) = key.value();
-			let policy = Policy::from_bytes(value.value())
-				.ok_or_else(|| StoreError::Corrupt { table: "gossip_policy_history", reason: format!("{scid}: bad policy") })?;
+			let policy = Policy::from_bytes(value.value()).ok_or_else(|| StoreError::Corrupt {
+				table: "gossip_policy_history",
+				reason: format!("{scid}: bad policy"),
+			})?;
 			visitor.history(scid, direction, PastPolicy { since, policy });
 		}
 		for row in txn.open_table(NODES)?.iter()? {
@@ -248,7 +264,10 @@ impl Store {
 						value.extend_from_slice(&u.raw);
 						updates.insert((u.scid, u.direction), value.as_slice())?;
 						if let Some(past) = replaced {
-							history.insert((u.scid, u.direction, past.since), past.policy.to_bytes().as_slice())?;
+							history.insert(
+								(u.scid, u.direction, past.since),
+								past.policy.to_bytes().as_slice(),
+							)?;
 						}
 					}
 					StoreOp::PutNode { node_id, seen, raw } => {
@@ -487,19 +506,38 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let store = Store::open(&dir.path().join("herald.redb"), Network::Regtest).unwrap();
 		let mut ops: Vec<StoreOp> = (1..=6).map(|s| StoreOp::PutChannel(record(s))).collect();
-		let update = |scid, direction, seen, raw: Vec<u8>| UpdateRecord { scid, direction, seen, policy_since: seen - 1, raw };
-		let policy = Policy { cltv_expiry_delta: 1, htlc_minimum_msat: 2, htlc_maximum_msat: 3, fee_base_msat: 4, fee_proportional_millionths: 5 };
+		let update = |scid, direction, seen, raw: Vec<u8>| UpdateRecord {
+			scid,
+			direction,
+			seen,
+			policy_since: seen - 1,
+			raw,
+		};
+		let policy = Policy {
+			cltv_expiry_delta: 1,
+			htlc_minimum_msat: 2,
+			htlc_maximum_msat: 3,
+			fee_base_msat: 4,
+			fee_proportional_millionths: 5,
+		};
 		let past = PastPolicy { since: 2, policy };
 		ops.push(StoreOp::PutUpdate { update: update(2, 1, 5, vec![1, 2]), replaced: Some(past) });
 		ops.push(StoreOp::PutUpdate { update: update(3, 0, 6, vec![3]), replaced: Some(past) });
-		ops.push(StoreOp::PutUpdate { update: update(3, 0, 7, vec![3, 3]), replaced: Some(PastPolicy { since: 4, policy }) });
+		ops.push(StoreOp::PutUpdate {
+			update: update(3, 0, 7, vec![3, 3]),
+			replaced: Some(PastPolicy { since: 4, policy }),
+		});
 		ops.push(StoreOp::PutNode { node_id: [2; 33], seen: 9, raw: vec![1, 1] });
 		store.apply(&ops).unwrap();
 		store.apply(&[StoreOp::RemoveChannel { scid: 2 }, StoreOp::RemoveHistory(vec![(3, 0, 2)])]).unwrap();
 		let loaded = store.load().unwrap();
 		assert_eq!(loaded.channels, [1, 3, 4, 5, 6].map(record).to_vec());
 		assert_eq!(loaded.updates, vec![update(3, 0, 7, vec![3, 3])]);
-		assert_eq!(loaded.history, vec![(3, 0, PastPolicy { since: 4, policy })], "channel 2's history went with it");
+		assert_eq!(
+			loaded.history,
+			vec![(3, 0, PastPolicy { since: 4, policy })],
+			"channel 2's history went with it"
+		);
 		assert_eq!(loaded.nodes, vec![([2; 33], 9, vec![1, 1])]);
 	}
 

@@ -89,7 +89,7 @@ fn assert_matches(index: &GraphIndex, client: &ClientGraph, details: bool) {
 		assert_eq!(info.capacity_sats, if details { channel.capacity_sats } else { None });
 		for (direction, theirs) in [(0, &info.one_to_two), (1, &info.two_to_one)] {
 			match (&channel.updates[direction], theirs) {
-				(None, None) => {},
+				(None, None) => {}
 				(Some(ours), Some(theirs)) => {
 					let p = ours.policy();
 					assert_eq!(
@@ -103,7 +103,7 @@ fn assert_matches(index: &GraphIndex, client: &ClientGraph, details: bool) {
 						"{scid}/{direction}"
 					);
 					assert_eq!(theirs.enabled, !ours.disabled(), "{scid}/{direction}");
-				},
+				}
 				other => panic!("{scid}/{direction}: {other:?}"),
 			}
 		}
@@ -134,7 +134,9 @@ async fn full_snapshots_reproduce_the_graph_in_ldks_client() {
 	for version in [Version::V1, Version::V2] {
 		let bytes = herald.snapshot(version, 0).await;
 		let (graph, sync) = client();
-		let latest = sync.update_network_graph_no_std(&bytes, Some(now as u64)).expect("LDK applies herald's snapshot");
+		let latest = sync
+			.update_network_graph_no_std(&bytes, Some(now as u64))
+			.expect("LDK applies herald's snapshot");
 		assert_eq!(latest, herald.rgs.latest_seen(now as u64));
 		assert_matches(&herald.router.index(), &graph, version == Version::V2);
 	}
@@ -172,7 +174,10 @@ async fn v2_carries_funding_amounts_for_verified_channels() {
 	sync.update_network_graph_no_std(&herald.snapshot(Version::V2, 0).await, Some(now as u64)).unwrap();
 	assert_matches(&herald.router.index(), &client_graph, true);
 	let ro = client_graph.read_only();
-	assert_eq!(ro.channel(graph.announcements[3].contents.short_channel_id).unwrap().capacity_sats, Some(1_000_003));
+	assert_eq!(
+		ro.channel(graph.announcements[3].contents.short_channel_id).unwrap().capacity_sats,
+		Some(1_000_003)
+	);
 }
 
 #[tokio::test]
@@ -187,7 +192,9 @@ async fn a_delta_brings_yesterdays_client_to_todays_graph() {
 	herald.clock.set((now - day) as u64);
 	let yesterday = herald.rgs.latest_seen(herald.clock.now());
 	let (old_graph, old_client) = client();
-	old_client.update_network_graph_no_std(&herald.snapshot(Version::V2, 0).await, Some(herald.clock.now())).unwrap();
+	old_client
+		.update_network_graph_no_std(&herald.snapshot(Version::V2, 0).await, Some(herald.clock.now()))
+		.unwrap();
 
 	herald.clock.set(now as u64);
 	let extra = TestGraph::new("delta-new", chain_hash(), 20, 20, now);
@@ -205,14 +212,26 @@ async fn a_delta_brings_yesterdays_client_to_todays_graph() {
 		herald.router.handle_channel_update(None, &update).unwrap();
 		if c % 10 == 1 {
 			// Re-enabled with the old policy: the client must not keep the disabled flag.
-			let again = testkit::channel_update(chain_hash(), scid, &base.keys[c], direction, now - 50, Policy::default());
+			let again = testkit::channel_update(
+				chain_hash(),
+				scid,
+				&base.keys[c],
+				direction,
+				now - 50,
+				Policy::default(),
+			);
 			herald.router.handle_channel_update(None, &again).unwrap();
 		}
 	}
 	for (i, node) in base.nodes.iter().enumerate().step_by(9) {
 		let address = SocketAddress::TcpIpV6 { addr: [i as u8; 16], port: 9736 };
 		let secret = testkit::key(&format!("delta/node/{i}"));
-		let again = testkit::node_announcement(&secret, node.contents.timestamp + 60, &format!("n{i}"), vec![address]);
+		let again = testkit::node_announcement(
+			&secret,
+			node.contents.timestamp + 60,
+			&format!("n{i}"),
+			vec![address],
+		);
 		herald.router.handle_node_announcement(None, &again).unwrap();
 	}
 
@@ -252,13 +271,19 @@ async fn reminders_keep_quiet_channels_alive_in_ldks_client() {
 	herald.clock.set(now);
 	let delta = herald.rgs.snapshot(Version::V1, synced).await;
 	assert_eq!(delta.stats.reminders, 20, "{:?}", delta.stats);
-	assert_eq!((delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental), (0, 0, 0));
+	assert_eq!(
+		(delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental),
+		(0, 0, 0)
+	);
 	let latest = herald.rgs.latest_seen(now);
 	let nothing = herald_gossip::rgs::builder::empty(chain_hash(), Version::V1, latest, synced);
 	with_reminders.update_network_graph_no_std(&delta.raw, Some(now)).unwrap();
 	without.update_network_graph_no_std(&nothing.bytes, Some(now)).unwrap();
 	let ro = reminded.read_only();
-	assert!(ro.channels().unordered_iter().all(|(_, c)| c.one_to_two.as_ref().unwrap().last_update == latest - 7 * day as u32));
+	assert!(ro
+		.channels()
+		.unordered_iter()
+		.all(|(_, c)| c.one_to_two.as_ref().unwrap().last_update == latest - 7 * day as u32));
 	drop(ro);
 
 	// Six days on, each client prunes as LDK does after applying any snapshot with updates (an
@@ -297,7 +322,11 @@ async fn future_timestamps_get_an_empty_delta() {
 		assert_eq!((served.stats.nodes, served.stats.announcements, served.stats.reminders), (0, 0, 0));
 		let (graph, sync) = client();
 		let latest = sync.update_network_graph_no_std(&served.raw, Some(now as u64)).unwrap();
-		assert_eq!(latest, herald.rgs.latest_seen(now as u64), "the client comes back with today's timestamp");
+		assert_eq!(
+			latest,
+			herald.rgs.latest_seen(now as u64),
+			"the client comes back with today's timestamp"
+		);
 		assert_eq!(graph.read_only().channels().len(), 0);
 	}
 }

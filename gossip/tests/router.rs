@@ -89,7 +89,9 @@ fn accepted_gossip_reaches_the_store_as_exact_bytes() {
 	let StoreOp::PutChannel(record) = &ops[0] else { panic!("{:?}", ops[0]) };
 	assert_eq!(record.announcement, herald_gossip::message::encode_with_type(256, &announcement));
 	assert!(!record.verified, "no chain backend: unverified");
-	assert!(matches!(&ops[1], StoreOp::PutUpdate { update: u, replaced: None } if u.scid == scid(1) && u.direction == 0));
+	assert!(
+		matches!(&ops[1], StoreOp::PutUpdate { update: u, replaced: None } if u.scid == scid(1) && u.direction == 0)
+	);
 	assert!(matches!(&ops[2], StoreOp::PutNode { .. }));
 	let counts = h.router.counts();
 	assert_eq!(

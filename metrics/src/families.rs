@@ -331,10 +331,8 @@ impl Metrics {
 				"Rapid Gossip Sync snapshot bytes sent, by content encoding",
 				&["encoding"],
 			),
-			rgs_static_files: b.gauge(
-				"herald_rgs_static_files",
-				"Static snapshot files written by the last refresh",
-			),
+			rgs_static_files: b
+				.gauge("herald_rgs_static_files", "Static snapshot files written by the last refresh"),
 
 			import_messages: b.counter_vec(
 				"herald_import_messages_total",

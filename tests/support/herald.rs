@@ -246,3 +246,33 @@ pub fn fetched_test_data(relative: &str) -> Option<PathBuf> {
 	eprintln!("SKIPPED: {} is absent; run .ci/fetch-test-data to include this test", path.display());
 	None
 }
+
+/// An HTTP/1.1 exchange returning the status, the headers (lower-cased names) and the raw body.
+pub async fn http_bytes(
+	addr: SocketAddr,
+	path: &str,
+	headers: &[(&str, &str)],
+) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
+	use tokio::io::{AsyncReadExt, AsyncWriteExt};
+	let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to herald http");
+	let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+	for (name, value) in headers {
+		request.push_str(&format!("{name}: {value}\r\n"));
+	}
+	request.push_str("\r\n");
+	stream.write_all(request.as_bytes()).await.unwrap();
+	let mut response = Vec::new();
+	tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
+		.await
+		.expect("http timeout")
+		.unwrap();
+	let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+	let head = String::from_utf8_lossy(&response[..split]).into_owned();
+	let mut lines = head.lines();
+	let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+	let headers = lines
+		.filter_map(|l| l.split_once(':'))
+		.map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+		.collect();
+	(status, headers, response[split + 4..].to_vec())
+}

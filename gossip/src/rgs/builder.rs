@@ -130,7 +130,12 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 			} else {
 				continue;
 			};
-			updates.push(UpdateOut { scid: *scid, direction: direction as u8, disabled: update.disabled(), kind });
+			updates.push(UpdateOut {
+				scid: *scid,
+				direction: direction as u8,
+				disabled: update.disabled(),
+				kind,
+			});
 		}
 	}
 
@@ -165,7 +170,10 @@ fn write<W: Writeable + ?Sized>(out: &mut Vec<u8>, value: &W) {
 /// snapshot's channels in a full snapshot; nodes announced or re-announced since `since` in a
 /// delta).
 fn node_details<'a>(
-	index: &'a GraphIndex, announced: &[(u64, &ChannelEntry)], request: Request, full: bool,
+	index: &'a GraphIndex,
+	announced: &[(u64, &ChannelEntry)],
+	request: Request,
+	full: bool,
 ) -> Vec<(NodeId, &'a NodeAnnouncementEntry)> {
 	if request.version == Version::V1 {
 		return Vec::new();
@@ -178,7 +186,9 @@ fn node_details<'a>(
 	} else {
 		index
 			.nodes()
-			.filter_map(|(id, node)| node.announcement.as_ref().filter(|a| a.seen >= request.since).map(|a| (*id, a)))
+			.filter_map(|(id, node)| {
+				node.announcement.as_ref().filter(|a| a.seen >= request.since).map(|a| (*id, a))
+			})
 			.collect()
 	};
 	out.sort_by_key(|(id, _)| *id);
@@ -187,8 +197,11 @@ fn node_details<'a>(
 
 /// Writes the node id table and returns each node's index.
 fn write_nodes(
-	out: &mut Vec<u8>, announced: &[(u64, &ChannelEntry)],
-	details: &[(NodeId, &NodeAnnouncementEntry)], version: Version, stats: &mut Stats,
+	out: &mut Vec<u8>,
+	announced: &[(u64, &ChannelEntry)],
+	details: &[(NodeId, &NodeAnnouncementEntry)],
+	version: Version,
+	stats: &mut Stats,
 ) -> HashMap<NodeId, u64> {
 	let mut ids: Vec<NodeId> = announced.iter().flat_map(|(_, c)| [c.node_1, c.node_2]).collect();
 	ids.extend(details.iter().map(|(id, _)| *id));
@@ -214,11 +227,11 @@ fn write_nodes(
 			None => {
 				out.push(0b10 | (id.as_slice()[0] & 1));
 				out.extend_from_slice(&id.as_slice()[1..]);
-			},
+			}
 			Some(announcement) => {
 				stats.nodes_with_details += 1;
 				write_node_with_details(out, id, announcement, &defaults);
-			},
+			}
 		}
 	}
 	stats.nodes = ids.len();
@@ -228,7 +241,12 @@ fn write_nodes(
 /// v2 node entry: flags in the first byte (bit 0 key parity, bit 1 always, bit 2 addresses
 /// follow, bits 3-5 features: index+1 into the defaults or 7 for explicit), then the rest of the
 /// key, then the details.
-fn write_node_with_details(out: &mut Vec<u8>, id: &NodeId, announcement: &NodeAnnouncementEntry, defaults: &[&NodeFeatures]) {
+fn write_node_with_details(
+	out: &mut Vec<u8>,
+	id: &NodeId,
+	announcement: &NodeAnnouncementEntry,
+	defaults: &[&NodeFeatures],
+) {
 	let feature_marker: u8 = match defaults.iter().position(|f| **f == announcement.features) {
 		_ if announcement.features.le_flags().is_empty() => 0,
 		Some(i) => i as u8 + 1,
@@ -273,7 +291,12 @@ fn default_feature_sets<'a>(details: &[(NodeId, &'a NodeAnnouncementEntry)]) -> 
 	ranked.into_iter().take(DEFAULT_NODE_FEATURE_SETS).map(|(f, _)| f).collect()
 }
 
-fn write_announcements(out: &mut Vec<u8>, announced: &[(u64, &ChannelEntry)], node_index: &HashMap<NodeId, u64>, version: Version) {
+fn write_announcements(
+	out: &mut Vec<u8>,
+	announced: &[(u64, &ChannelEntry)],
+	node_index: &HashMap<NodeId, u64>,
+	version: Version,
+) {
 	out.extend_from_slice(&(announced.len() as u32).to_be_bytes());
 	let mut previous = 0u64;
 	for (scid, channel) in announced {
@@ -287,7 +310,7 @@ fn write_announcements(out: &mut Vec<u8>, announced: &[(u64, &ChannelEntry)], no
 				let mut extra = Vec::new();
 				write(&mut extra, &BigSize(sats));
 				write(out, &extra); // Vec<u8>: u16 length, then the bytes
-			},
+			}
 			_ => write(out, &BigSize(node_index[&channel.node_2])),
 		}
 	}
@@ -324,16 +347,16 @@ fn write_updates(out: &mut Vec<u8>, updates: &[UpdateOut], stats: &mut Stats) {
 			UpdateKind::Full(policy) => {
 				stats.updates_full += 1;
 				(base_flags, defaults, policy)
-			},
+			}
 			UpdateKind::Incremental { held, now } => {
 				stats.updates_incremental += 1;
 				(base_flags | INCREMENTAL, held, now)
-			},
+			}
 			UpdateKind::Reminder => {
 				stats.reminders += 1;
 				out.push(base_flags | INCREMENTAL);
 				continue;
-			},
+			}
 		};
 		write_policy(out, flags, &relative_to, &policy);
 	}
@@ -396,13 +419,16 @@ fn default_policy(updates: &[UpdateOut]) -> Policy {
 		htlc_minimum_msat: most_common(full.iter().map(|p| p.htlc_minimum_msat)).unwrap_or(0),
 		htlc_maximum_msat: most_common(full.iter().map(|p| p.htlc_maximum_msat)).unwrap_or(0),
 		fee_base_msat: most_common(full.iter().map(|p| p.fee_base_msat)).unwrap_or(0),
-		fee_proportional_millionths: most_common(full.iter().map(|p| p.fee_proportional_millionths)).unwrap_or(0),
+		fee_proportional_millionths: most_common(full.iter().map(|p| p.fee_proportional_millionths))
+			.unwrap_or(0),
 	}
 }
 
 /// Whether the graph has any update newer than `since` — cheap check for an empty delta.
 pub fn touched_since(index: &GraphIndex, since: u32) -> bool {
-	index.channels().any(|(_, c)| c.seen >= since || c.updates.iter().flatten().any(|u: &UpdateEntry| u.seen >= since))
+	index
+		.channels()
+		.any(|(_, c)| c.seen >= since || c.updates.iter().flatten().any(|u: &UpdateEntry| u.seen >= since))
 		|| index.nodes().any(|(_, n)| n.announcement.as_ref().is_some_and(|a| a.seen >= since))
 }
 

@@ -30,7 +30,9 @@ pub fn write_all(service: &RgsService, dir: &Path, now: u64) -> std::io::Result<
 		t -= interval;
 	}
 	let mut written = Written::default();
-	for (version, subdir) in [(Version::V1, dir.join("snapshot")), (Version::V2, dir.join("snapshot").join("v2"))] {
+	for (version, subdir) in
+		[(Version::V1, dir.join("snapshot")), (Version::V2, dir.join("snapshot").join("v2"))]
+	{
 		std::fs::create_dir_all(&subdir)?;
 		let mut keep = HashSet::new();
 		for since in &timestamps {
@@ -50,22 +52,26 @@ pub fn write_all(service: &RgsService, dir: &Path, now: u64) -> std::io::Result<
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-	let tmp: PathBuf = path.with_extension("tmp");
+	let mut tmp: PathBuf = path.to_path_buf();
+	tmp.as_mut_os_string().push(".tmp");
 	let mut file = std::fs::File::create(&tmp)?;
 	file.write_all(bytes)?;
 	file.sync_all()?;
 	std::fs::rename(&tmp, path)
 }
 
-/// Removes the snapshot files (names of digits, optionally `.gz`) not in `keep`.
+/// Removes the snapshot files (names of digits, optionally `.gz`) not in `keep`, and temporary
+/// files a killed writer left behind.
 fn remove_others(dir: &Path, keep: &HashSet<String>) -> std::io::Result<usize> {
 	let mut removed = 0;
 	for entry in std::fs::read_dir(dir)? {
 		let entry = entry?;
 		let name = entry.file_name().to_string_lossy().into_owned();
-		let stem = name.strip_suffix(".gz").unwrap_or(&name);
+		let name_without_tmp = name.strip_suffix(".tmp");
+		let stem = name_without_tmp.unwrap_or(&name);
+		let stem = stem.strip_suffix(".gz").unwrap_or(stem);
 		let ours = !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit());
-		if ours && entry.file_type()?.is_file() && !keep.contains(&name) {
+		if ours && entry.file_type()?.is_file() && (name_without_tmp.is_some() || !keep.contains(&name)) {
 			std::fs::remove_file(entry.path())?;
 			removed += 1;
 		}

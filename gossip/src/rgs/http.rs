@@ -30,11 +30,16 @@ pub fn parse_path(rest: &str) -> Result<SnapshotPath, String> {
 		[v, ts] if v.starts_with('v') => match *v {
 			"v1" => (Version::V1, *ts),
 			"v2" => (Version::V2, *ts),
-			other => return Err(format!("unsupported snapshot version {other:?}: use /snapshot/<ts> or /snapshot/v2/<ts>")),
+			other => {
+				return Err(format!(
+					"unsupported snapshot version {other:?}: use /snapshot/<ts> or /snapshot/v2/<ts>"
+				))
+			}
 		},
 		_ => return Err(format!("malformed snapshot path /snapshot/{rest}")),
 	};
-	let valid = !timestamp.is_empty() && timestamp.len() <= 10 && timestamp.bytes().all(|b| b.is_ascii_digit());
+	let valid =
+		!timestamp.is_empty() && timestamp.len() <= 10 && timestamp.bytes().all(|b| b.is_ascii_digit());
 	match timestamp.parse::<u32>() {
 		Ok(ts) if valid => Ok(SnapshotPath::Snapshot(version, ts)),
 		_ => Err(format!("timestamp {timestamp:?} is not a unix time (decimal, 32 bits)")),
@@ -42,7 +47,12 @@ pub fn parse_path(rest: &str) -> Result<SnapshotPath, String> {
 }
 
 /// Answers a snapshot request.
-pub async fn snapshot_response(service: &RgsService, version: Version, since: u32, headers: &HeaderMap) -> Response<Full<Bytes>> {
+pub async fn snapshot_response(
+	service: &RgsService,
+	version: Version,
+	since: u32,
+	headers: &HeaderMap,
+) -> Response<Full<Bytes>> {
 	let served = service.snapshot(version, since).await;
 	let m = herald_metrics::metrics();
 	if not_modified(&served, headers) {
@@ -84,7 +94,10 @@ fn set_validators(h: &mut HeaderMap, served: &Served, service: &RgsService) {
 /// RFC 9110: `If-None-Match` wins over `If-Modified-Since`.
 fn not_modified(served: &Served, headers: &HeaderMap) -> bool {
 	if let Some(tags) = headers.get(hyper::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-		return tags.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == served.etag);
+		return tags
+			.split(',')
+			.map(|t| t.trim().trim_start_matches("W/"))
+			.any(|t| t == "*" || t == served.etag);
 	}
 	headers
 		.get(hyper::header::IF_MODIFIED_SINCE)
@@ -96,11 +109,14 @@ fn not_modified(served: &Served, headers: &HeaderMap) -> bool {
 
 /// Whether `Accept-Encoding` allows gzip (present, and not with `q=0`).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-	let Some(accept) = headers.get(hyper::header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else { return false };
+	let Some(accept) = headers.get(hyper::header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+		return false;
+	};
 	accept.split(',').any(|coding| {
 		let mut parts = coding.split(';').map(str::trim);
 		let name = parts.next().unwrap_or("");
-		let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0));
+		let refused =
+			parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0));
 		(name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
 	})
 }
@@ -110,7 +126,11 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 pub async fn stats(service: &RgsService, now: u64) -> serde_json::Value {
 	let latest_seen = service.latest_seen(now);
 	let mut entries = Vec::new();
-	for (name, since) in [("full", 0u32), ("day", latest_seen.saturating_sub(86_400)), ("week", latest_seen.saturating_sub(7 * 86_400))] {
+	for (name, since) in [
+		("full", 0u32),
+		("day", latest_seen.saturating_sub(86_400)),
+		("week", latest_seen.saturating_sub(7 * 86_400)),
+	] {
 		for version in [Version::V1, Version::V2] {
 			let served = service.snapshot(version, since).await;
 			entries.push(serde_json::json!({
@@ -141,7 +161,9 @@ mod tests {
 		assert_eq!(parse_path("/1700000000"), Ok(SnapshotPath::Snapshot(Version::V1, 1_700_000_000)));
 		assert_eq!(parse_path("/v2/1700000000"), Ok(SnapshotPath::Snapshot(Version::V2, 1_700_000_000)));
 		assert_eq!(parse_path("/v1/5"), Ok(SnapshotPath::Snapshot(Version::V1, 5)));
-		for bad in ["", "/", "/abc", "/-1", "/+5", "/4294967296", "/v3/1", "/v2/", "/v2/x", "/1/2", "/v2/1/2", "/ 1"] {
+		for bad in
+			["", "/", "/abc", "/-1", "/+5", "/4294967296", "/v3/1", "/v2/", "/v2/x", "/1/2", "/v2/1/2", "/ 1"]
+		{
 			assert!(parse_path(bad).is_err(), "{bad:?}");
 		}
 	}

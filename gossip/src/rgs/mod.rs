@@ -67,7 +67,13 @@ impl Served {
 		let gzip = encoder.finish().expect("in-memory gzip");
 		let digest = sha256::Hash::hash(&snapshot.bytes);
 		let etag = format!("\"{}\"", &digest.to_string()[..24]);
-		Self { raw: Bytes::from(snapshot.bytes), gzip: Bytes::from(gzip), etag, built_at, stats: snapshot.stats }
+		Self {
+			raw: Bytes::from(snapshot.bytes),
+			gzip: Bytes::from(gzip),
+			etag,
+			built_at,
+			stats: snapshot.stats,
+		}
 	}
 }
 
