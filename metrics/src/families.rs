@@ -107,14 +107,20 @@ pub struct Metrics {
 	pub http_requests: CounterVec,
 	/// HTTP request latency by `route`.
 	pub http_request_duration_seconds: HistogramVec,
+
+	/// Onion-message relay, back-pressure and mailbox (defined in `onion.rs`).
+	pub onion: crate::onion::OnionMetrics,
+	/// Gossip 2.0, header chain and SPV proofs (defined in `gossip_v2.rs`).
+	pub gossip_v2: crate::gossip_v2::GossipV2Metrics,
 }
 
 #[cfg(not(feature = "disabled"))]
-mod build {
+pub(crate) mod build {
 	use super::*;
 	use prometheus::{HistogramOpts, Opts, Registry};
 
-	pub(super) struct Builder<'r>(pub(super) &'r Registry);
+	/// Registers families (the only way to create one).
+	pub struct Builder<'r>(pub(crate) &'r Registry);
 
 	impl Builder<'_> {
 		pub fn counter(&self, name: &str, help: &str) -> Counter {
@@ -163,9 +169,10 @@ mod build {
 }
 
 #[cfg(feature = "disabled")]
-mod build {
+pub(crate) mod build {
 	use super::*;
-	pub(super) struct Builder;
+	/// Creates no-op families (metrics compiled out).
+	pub struct Builder;
 	impl Builder {
 		pub fn counter(&self, _: &str, _: &str) -> Counter {
 			Counter()
@@ -351,6 +358,9 @@ impl Metrics {
 				&["route"],
 				&NETWORK_SECONDS,
 			),
+
+			onion: crate::onion::OnionMetrics::new(&b),
+			gossip_v2: crate::gossip_v2::GossipV2Metrics::new(&b),
 
 			#[cfg(not(feature = "disabled"))]
 			registry,

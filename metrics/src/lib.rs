@@ -10,7 +10,9 @@
 //! both ways); the families are then absent from `/metrics`.
 
 mod families;
+pub mod gossip_v2;
 mod handles;
+pub mod onion;
 
 pub use families::*;
 pub use handles::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, Timer};
