@@ -66,11 +66,13 @@ pub struct Policy {
 	pub htlc_maximum_msat: u64,
 	pub fee_base_msat: u32,
 	pub fee_proportional_millionths: u32,
+	/// The BOLT 7 `disable` bit: part of the state a client holds, sent in every RGS update.
+	pub disabled: bool,
 }
 
 impl Policy {
 	/// Encoded length of [`Policy::to_bytes`].
-	pub const LEN: usize = 26;
+	pub const LEN: usize = 27;
 
 	pub fn to_bytes(&self) -> [u8; Self::LEN] {
 		let mut out = [0u8; Self::LEN];
@@ -79,6 +81,7 @@ impl Policy {
 		out[10..18].copy_from_slice(&self.htlc_maximum_msat.to_be_bytes());
 		out[18..22].copy_from_slice(&self.fee_base_msat.to_be_bytes());
 		out[22..26].copy_from_slice(&self.fee_proportional_millionths.to_be_bytes());
+		out[26] = self.disabled as u8;
 		out
 	}
 
@@ -90,6 +93,11 @@ impl Policy {
 			htlc_maximum_msat: u64::from_be_bytes(bytes[10..18].try_into().ok()?),
 			fee_base_msat: u32::from_be_bytes(bytes[18..22].try_into().ok()?),
 			fee_proportional_millionths: u32::from_be_bytes(bytes[22..26].try_into().ok()?),
+			disabled: match bytes[26] {
+				0 => false,
+				1 => true,
+				_ => return None,
+			},
 		})
 	}
 }
@@ -152,6 +160,7 @@ impl UpdateEntry {
 			htlc_maximum_msat: self.htlc_maximum_msat,
 			fee_base_msat: self.fee_base_msat,
 			fee_proportional_millionths: self.fee_proportional_millionths,
+			disabled: self.disabled(),
 		}
 	}
 
@@ -174,6 +183,9 @@ pub struct NodeAnnouncementEntry {
 	pub timestamp: u32,
 	pub features: NodeFeatures,
 	pub addresses: Vec<SocketAddress>,
+	/// When herald first saw these features and addresses (re-announcements that change
+	/// neither keep it; not kept across restarts, where it becomes the load time's `seen`).
+	pub details_since: u32,
 }
 
 impl NodeAnnouncementEntry {
@@ -184,6 +196,7 @@ impl NodeAnnouncementEntry {
 			timestamp: msg.timestamp,
 			features: msg.features.clone(),
 			addresses: msg.addresses.clone(),
+			details_since: seen,
 		}
 	}
 }
@@ -384,10 +397,14 @@ impl GraphIndex {
 	}
 
 	/// Applies a `node_announcement` if its node has a channel and it is newer than the held one.
-	pub fn apply_node_announcement(&mut self, node_id: NodeId, entry: NodeAnnouncementEntry) -> Applied {
+	pub fn apply_node_announcement(&mut self, node_id: NodeId, mut entry: NodeAnnouncementEntry) -> Applied {
 		let Some(node) = self.nodes.get_mut(&node_id) else { return Applied::Unknown };
-		if node.announcement.as_ref().is_some_and(|held| held.timestamp >= entry.timestamp) {
-			return Applied::NotNewer;
+		match &node.announcement {
+			Some(held) if held.timestamp >= entry.timestamp => return Applied::NotNewer,
+			Some(held) if held.features == entry.features && held.addresses == entry.addresses => {
+				entry.details_since = held.details_since
+			},
+			_ => {},
 		}
 		if node.announcement.is_none() {
 			self.announced_nodes += 1;

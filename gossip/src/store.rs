@@ -519,6 +519,7 @@ mod tests {
 			htlc_maximum_msat: 3,
 			fee_base_msat: 4,
 			fee_proportional_millionths: 5,
+			disabled: true,
 		};
 		let past = PastPolicy { since: 2, policy };
 		ops.push(StoreOp::PutUpdate { update: update(2, 1, 5, vec![1, 2]), replaced: Some(past) });

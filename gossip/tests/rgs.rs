@@ -250,48 +250,40 @@ async fn a_delta_brings_yesterdays_client_to_todays_graph() {
 
 #[tokio::test]
 async fn reminders_keep_quiet_channels_alive_in_ldks_client() {
-	// Channels last updated eight days ago. A client synced two days ago (LDK dates what it
-	// applies a week before the snapshot's timestamp, so it holds them as nine days old). A
-	// delta today must remind it of every quiet direction: without, six days on the client's
-	// own pruning (two weeks) drops them.
+	// Channels whose updates never change. A client does a full sync six days ago, then syncs
+	// daily for eleven days (LDK checks the dates it applies against the real clock, which
+	// bounds the simulated days to within a week of today). Each delta reminds the directions
+	// whose reminder falls due that day; the client, which dates what it applies a week back and
+	// prunes at two weeks, keeps every channel. A client that stopped after the full sync has
+	// pruned them all.
 	let day = 86_400u64;
 	let now = real_now() as u64;
 	let herald = Herald::new((now - 8 * day) as u32);
 	herald.learn(&TestGraph::new("quiet", chain_hash(), 10, 10, (now - 8 * day) as u32));
 
-	herald.clock.set(now - 2 * day);
-	let synced = herald.rgs.latest_seen(now - 2 * day);
+	herald.clock.set(now - 6 * day);
+	let (synced, daily) = client();
+	let (stopped, once) = client();
 	let full = herald.snapshot(Version::V1, 0).await;
-	let (reminded, with_reminders) = client();
-	let (forgotten, without) = client();
-	for sync in [&with_reminders, &without] {
-		sync.update_network_graph_no_std(&full, Some(now - 2 * day)).unwrap();
+	let mut since = daily.update_network_graph_no_std(&full, Some(now - 6 * day)).unwrap();
+	once.update_network_graph_no_std(&full, Some(now - 6 * day)).unwrap();
+	assert!(synced.read_only().channels().unordered_iter().all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()));
+	let mut reminders = 0;
+	for d in 1..=11 {
+		let t = now - 6 * day + d * day;
+		herald.clock.set(t);
+		let delta = herald.rgs.snapshot(Version::V1, since).await;
+		assert_eq!((delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental), (0, 0, 0));
+		reminders += delta.stats.reminders;
+		since = daily.update_network_graph_no_std(&delta.raw, Some(t)).unwrap();
+		synced.remove_stale_channels_and_tracking_with_time(t);
+		let ro = synced.read_only();
+		assert_eq!(ro.channels().len(), 10, "day {d}: a channel was pruned");
+		assert!(ro.channels().unordered_iter().all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()), "day {d}");
 	}
-
-	herald.clock.set(now);
-	let delta = herald.rgs.snapshot(Version::V1, synced).await;
-	assert_eq!(delta.stats.reminders, 20, "{:?}", delta.stats);
-	assert_eq!(
-		(delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental),
-		(0, 0, 0)
-	);
-	let latest = herald.rgs.latest_seen(now);
-	let nothing = herald_gossip::rgs::builder::empty(chain_hash(), Version::V1, latest, synced);
-	with_reminders.update_network_graph_no_std(&delta.raw, Some(now)).unwrap();
-	without.update_network_graph_no_std(&nothing.bytes, Some(now)).unwrap();
-	let ro = reminded.read_only();
-	assert!(ro
-		.channels()
-		.unordered_iter()
-		.all(|(_, c)| c.one_to_two.as_ref().unwrap().last_update == latest - 7 * day as u32));
-	drop(ro);
-
-	// Six days on, each client prunes as LDK does after applying any snapshot with updates (an
-	// update-less snapshot returns before pruning, so call the same function directly).
-	reminded.remove_stale_channels_and_tracking_with_time(now + 6 * day);
-	forgotten.remove_stale_channels_and_tracking_with_time(now + 6 * day);
-	assert_eq!(reminded.read_only().channels().len(), 10, "reminded channels survive");
-	assert_eq!(forgotten.read_only().channels().len(), 0, "without reminders the client prunes them");
+	assert!((30..=45).contains(&reminders), "about two reminders per direction in eleven days: {reminders}");
+	stopped.remove_stale_channels_and_tracking_with_time(now + 5 * day);
+	assert_eq!(stopped.read_only().channels().len(), 0, "without reminders the client prunes them");
 }
 
 #[tokio::test]

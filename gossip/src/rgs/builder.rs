@@ -9,12 +9,21 @@
 //! update count u32 | default policy | per update: BigSize scid delta, flags, changed fields.
 //!
 //! A full snapshot carries every live channel with both directions' policies relative to the
-//! defaults (the most common value of each field). A delta since T carries channels announced
-//! since T in full, and for older channels each direction updated since T as an *incremental*
-//! update against the policy the client held at T (from the index's policy history), or in full
-//! when herald cannot tell what that was. Directions not updated for six days get a *reminder*
-//! (an incremental update with no fields) so clients, which date everything a week before the
-//! snapshot and prune after two weeks, keep them.
+//! defaults (the most common value of each field). A delta since T carries:
+//! - in full, the channels the client cannot have had at T (announced since, or with no live
+//!   direction then);
+//! - for the others, each direction whose policy (fields or disable bit) changed since T as an
+//!   *incremental* update against the policy the client held at T (from the index's policy
+//!   history), in full if the direction did not exist at T; refreshes that change nothing are
+//!   not sent;
+//! - a *reminder* (an incremental update with no fields) for each unchanged direction whose
+//!   reminder falls due in (T, latest_seen]: clients date what they apply a week before
+//!   `latest_seen` and prune at two weeks, so each direction is re-dated once every six days,
+//!   at a phase spread by its short channel id. Successive syncs cover time without gaps, so
+//!   each client receives each reminder once.
+//!
+//! A client more than six days behind may already have pruned what it was not reminded of,
+//! so it gets a full snapshot.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -24,14 +33,14 @@ use lightning::routing::gossip::NodeId;
 use lightning::types::features::NodeFeatures;
 use lightning::util::ser::{BigSize, Writeable};
 
-use crate::index::{ChannelEntry, GraphIndex, NodeAnnouncementEntry, Policy, UpdateEntry};
+use crate::index::{ChannelEntry, GraphIndex, NodeAnnouncementEntry, Policy};
 
 /// Two weeks: clients reject snapshots older than this and prune channels not refreshed within.
 pub const HORIZON_SECS: u32 = 14 * 24 * 3600;
-/// Directions whose last update is older than this get a reminder in every delta (clients date
-/// applied updates a week before `latest_seen` and prune at two weeks: six days leaves a day
-/// of margin).
-pub const REMINDER_AGE_SECS: u32 = 6 * 24 * 3600;
+/// Each unchanged direction is reminded once per this period (clients date applied updates a
+/// week before `latest_seen` and prune at two weeks: six days leaves a day of margin). A client
+/// further behind than this gets a full snapshot.
+pub const REMINDER_PERIOD_SECS: u32 = 6 * 24 * 3600;
 /// Node feature sets sent once in a v2 header and referenced by index.
 const DEFAULT_NODE_FEATURE_SETS: usize = 6;
 
@@ -100,9 +109,8 @@ struct UpdateOut {
 /// Builds the snapshot `request` describes from `index`.
 pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Snapshot {
 	let started = Instant::now();
-	let full = request.since == 0 || request.since < request.now.saturating_sub(HORIZON_SECS);
+	let full = request.since == 0 || request.since < request.latest_seen.saturating_sub(REMINDER_PERIOD_SECS);
 	let stale_before = request.now.saturating_sub(HORIZON_SECS);
-	let remind_before = request.latest_seen.saturating_sub(REMINDER_AGE_SECS);
 
 	let mut announced: Vec<(u64, &ChannelEntry)> = Vec::new();
 	let mut updates: Vec<UpdateOut> = Vec::new();
@@ -112,30 +120,23 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 		if directions.iter().all(Option::is_none) {
 			continue; // nothing a client could route with; it would only prune it
 		}
-		let is_new = full || channel.seen >= request.since;
-		if is_new {
+		let held: [Option<Policy>; 2] =
+			if full { [None, None] } else { [channel.policy_at(0, request.since), channel.policy_at(1, request.since)] };
+		let client_has_it = !full && channel.seen < request.since && held.iter().any(Option::is_some);
+		if !client_has_it {
 			announced.push((*scid, channel));
 		}
 		for (direction, update) in directions.iter().enumerate() {
 			let Some(update) = update else { continue };
-			let kind = if is_new {
-				UpdateKind::Full(update.policy())
-			} else if update.seen >= request.since {
-				match channel.policy_at(direction as u8, request.since) {
-					Some(held) => UpdateKind::Incremental { held, now: update.policy() },
-					None => UpdateKind::Full(update.policy()),
-				}
-			} else if update.seen < remind_before {
-				UpdateKind::Reminder
-			} else {
-				continue;
+			let now = update.policy();
+			let kind = match held[direction] {
+				_ if !client_has_it => UpdateKind::Full(now),
+				None => UpdateKind::Full(now),
+				Some(held) if held != now => UpdateKind::Incremental { held, now },
+				Some(_) if reminder_due(*scid, direction as u8, request.since, request.latest_seen) => UpdateKind::Reminder,
+				Some(_) => continue,
 			};
-			updates.push(UpdateOut {
-				scid: *scid,
-				direction: direction as u8,
-				disabled: update.disabled(),
-				kind,
-			});
+			updates.push(UpdateOut { scid: *scid, direction: direction as u8, disabled: now.disabled, kind });
 		}
 	}
 
@@ -160,6 +161,23 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 	stats.bytes = out.len();
 	stats.build_micros = started.elapsed().as_micros() as u64;
 	Snapshot { bytes: out, stats }
+}
+
+/// Whether the reminder of (`scid`, `direction`) falls due in (`since`, `latest_seen`]: due
+/// times recur every [`REMINDER_PERIOD_SECS`] at a phase derived from the channel, so reminders
+/// spread evenly over the period instead of all landing in one snapshot.
+pub fn reminder_due(scid: u64, direction: u8, since: u32, latest_seen: u32) -> bool {
+	let period = REMINDER_PERIOD_SECS as u64;
+	let mut h = scid ^ ((direction as u64) << 63);
+	h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+	h ^= h >> 33;
+	let phase = h % period;
+	let latest = latest_seen as u64;
+	if latest < phase {
+		return false;
+	}
+	let last_due = phase + (latest - phase) / period * period;
+	last_due > since as u64
 }
 
 fn write<W: Writeable + ?Sized>(out: &mut Vec<u8>, value: &W) {
@@ -421,15 +439,8 @@ fn default_policy(updates: &[UpdateOut]) -> Policy {
 		fee_base_msat: most_common(full.iter().map(|p| p.fee_base_msat)).unwrap_or(0),
 		fee_proportional_millionths: most_common(full.iter().map(|p| p.fee_proportional_millionths))
 			.unwrap_or(0),
+		disabled: false, // the disable bit is in every update's flags, never defaulted
 	}
-}
-
-/// Whether the graph has any update newer than `since` — cheap check for an empty delta.
-pub fn touched_since(index: &GraphIndex, since: u32) -> bool {
-	index
-		.channels()
-		.any(|(_, c)| c.seen >= since || c.updates.iter().flatten().any(|u: &UpdateEntry| u.seen >= since))
-		|| index.nodes().any(|(_, n)| n.announcement.as_ref().is_some_and(|a| a.seen >= since))
 }
 
 /// A snapshot with nothing in it: what a client whose timestamp lies in the future gets, with
@@ -448,4 +459,32 @@ pub fn empty(chain_hash: ChainHash, version: Version, latest_seen: u32, since: u
 	out.extend_from_slice(&0u32.to_be_bytes()); // updates
 	let stats = Stats { version: version as u8, since, latest_seen, bytes: out.len(), ..Stats::default() };
 	Snapshot { bytes: out, stats }
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn each_direction_is_reminded_once_per_period_whatever_the_sync_rhythm() {
+		let start = 1_800_000_000u32;
+		for scid in [1u64, 700_000 << 40 | 5 << 16, u64::MAX >> 1] {
+			for direction in 0..2u8 {
+				// A client syncing every 3 hours for 24 days: reminders exactly every 6 days.
+				let mut due = Vec::new();
+				let mut since = start;
+				while since < start + 24 * 86_400 {
+					let latest = since + 10_800;
+					if reminder_due(scid, direction, since, latest) {
+						due.push(latest);
+					}
+					since = latest;
+				}
+				assert_eq!(due.len(), 4, "{scid}/{direction}: {due:?}");
+				assert!(due.windows(2).all(|w| w[1] - w[0] == REMINDER_PERIOD_SECS), "{due:?}");
+				// A window of a whole period always contains one.
+				assert!(reminder_due(scid, direction, start, start + REMINDER_PERIOD_SECS));
+			}
+		}
+	}
 }
