@@ -185,17 +185,20 @@ fn main() {
 	drop(index);
 
 	println!();
-	println!("| snapshot | build (median of {RUNS}) | size | gzip | per channel (raw / gzip) | LDK client apply | contents |");
-	println!("|---|---|---|---|---|---|---|");
+	println!("| snapshot | build (median of {RUNS}) | size | gzip | per channel (raw / gzip) | LDK client apply | bytes: nodes / announcements / updates | contents |");
+	println!("|---|---|---|---|---|---|---|---|");
 	for (name, build, raw, gz, apply, stats) in &rows {
 		println!(
-			"| {name} | {:.1} ms | {:.2} MB | {:.2} MB | {:.1} B / {:.1} B | {:.0} ms | {} announcements, {} full + {} incremental updates, {} reminders, {} nodes ({} with details) |",
+			"| {name} | {:.1} ms | {:.2} MB | {:.2} MB | {:.1} B / {:.1} B | {:.0} ms | {} / {} / {} | {} announcements, {} full + {} incremental updates, {} reminders, {} nodes ({} with details) |",
 			build.as_secs_f64() * 1000.0,
 			*raw as f64 / 1e6,
 			*gz as f64 / 1e6,
 			*raw as f64 / channels,
 			*gz as f64 / channels,
 			apply.as_secs_f64() * 1000.0,
+			stats.node_bytes,
+			stats.announcement_bytes,
+			stats.update_bytes,
 			stats.announcements,
 			stats.updates_full,
 			stats.updates_incremental,
