@@ -105,6 +105,15 @@ pub async fn accept_inbound(
 	mut shutdown: watch::Receiver<bool>,
 ) {
 	let m = herald_metrics::metrics();
+	for outcome in ["accepted", "rejected_per_ip", "rejected_total"] {
+		m.peer_connections.with(&["inbound", outcome]);
+	}
+	for outcome in ["accepted", "failed"] {
+		m.peer_connections.with(&["outbound", outcome]);
+	}
+	for direction in ["inbound", "outbound"] {
+		m.peers_connected.with(&[direction]);
+	}
 	loop {
 		let accepted = tokio::select! {
 			accepted = listener.accept() => accepted,

@@ -243,6 +243,7 @@ impl GossipRouter {
 		clock: Arc<dyn Clock>,
 		lookups: Option<mpsc::Sender<LookupRequest>>,
 	) -> Self {
+		touch_metrics();
 		let logger = Arc::new(TracingLogger);
 		let graph = Arc::new(NetworkGraph::new(config.network, logger.clone()));
 		let ldk = P2PGossipSync::new(graph.clone(), None, logger);
@@ -929,6 +930,36 @@ impl crate::store::StoreVisitor for Loader<'_> {
 			self.index.apply_node_announcement(msg.contents.node_id, entry);
 		}
 	}
+}
+
+/// Creates every series of the gossip families' bounded label sets at zero, so dashboards and
+/// alerts see them before the first event (`rate()` over a missing series is no data, not 0).
+fn touch_metrics() {
+	let m = herald_metrics::metrics();
+	for kind in [GossipKind::ChannelAnnouncement, GossipKind::ChannelUpdate, GossipKind::NodeAnnouncement] {
+		m.gossip_received.with(&[kind.as_str()]);
+		m.gossip_accepted.with(&[kind.as_str()]);
+		m.gossip_query_replies.with(&[kind.as_str()]);
+		for reason in RejectReason::ALL {
+			m.gossip_rejected.with(&[kind.as_str(), reason.as_str()]);
+		}
+	}
+	for reply in ["reply_channel_range", "reply_short_channel_ids_end"] {
+		m.gossip_query_replies.with(&[reply]);
+	}
+	for query in ["query_channel_range", "query_short_channel_ids"] {
+		m.gossip_queries_received.with(&[query]);
+	}
+	for phase in SyncPhase::ALL {
+		m.sync_peers.with(&[phase.as_str()]);
+	}
+	for state in ["verified", "unverified"] {
+		m.graph_channels.with(&[state]);
+	}
+	for reason in ["stale", "spent", "unknown_funding_output"] {
+		m.graph_pruned_channels.with(&[reason]);
+	}
+	m.peer_disconnects.with(&["invalid_gossip"]);
 }
 
 fn decode<M: lightning::util::ser::LengthReadable>(raw: &[u8]) -> Result<M, msgs::DecodeError> {

@@ -204,6 +204,8 @@ impl Metrics {
 		#[cfg(feature = "disabled")]
 		let b = build::Builder;
 
+		#[cfg(not(feature = "disabled"))]
+		registry.register(Box::new(crate::process::ProcessCollector::new())).expect("unique process metric names");
 		let metrics = Metrics {
 			build_info: b.gauge_vec(
 				"herald_build_info",
@@ -400,6 +402,9 @@ mod tests {
 		));
 		assert!(text.contains("herald_store_commit_duration_seconds_bucket{le=\"0.0025\"} 1"));
 		assert!(text.contains(&format!("herald_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+		let rss = text.lines().find_map(|l| l.strip_prefix("herald_process_resident_memory_bytes ")).unwrap();
+		assert!(rss.parse::<f64>().unwrap() > 1e6, "{rss}");
+		assert!(text.contains("# TYPE herald_process_cpu_seconds_total counter"));
 	}
 
 	#[test]

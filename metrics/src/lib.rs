@@ -13,6 +13,7 @@ mod families;
 pub mod gossip_v2;
 mod handles;
 pub mod onion;
+mod process;
 
 pub use families::*;
 pub use handles::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, Timer};

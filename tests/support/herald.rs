@@ -276,3 +276,20 @@ pub async fn http_bytes(
 		.collect();
 	(status, headers, response[split + 4..].to_vec())
 }
+
+/// The path of an external tool the test drives (`promtool`, `prometheus`, ...). Required in CI
+/// (`.ci/run` installs it); elsewhere `None`, with a line saying the test was skipped.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+	let found = std::env::var_os("PATH")
+		.into_iter()
+		.flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+		.map(|dir| dir.join(name))
+		.find(|candidate| candidate.is_file());
+	if found.is_none() {
+		if std::env::var_os("CI").is_some() {
+			panic!("{name} is not installed (.ci/run installs it)");
+		}
+		eprintln!("SKIPPED: {name} is not installed; .ci/run installs it");
+	}
+	found
+}

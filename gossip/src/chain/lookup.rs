@@ -16,6 +16,11 @@ pub async fn run_lookups(
 	mut requests: mpsc::Receiver<LookupRequest>,
 	concurrency: usize,
 ) {
+	let m = herald_metrics::metrics();
+	for outcome in ["found", "spent", "not_found", "unavailable"] {
+		m.chain_lookups.with(&[chain.name(), outcome]);
+	}
+	m.chain_lookup_duration_seconds.with(&[chain.name()]);
 	let slots = Arc::new(Semaphore::new(concurrency.max(1)));
 	while let Some(request) = requests.recv().await {
 		let Ok(slot) = slots.clone().acquire_owned().await else { return };

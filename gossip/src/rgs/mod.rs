@@ -95,6 +95,22 @@ pub struct RgsService {
 
 impl RgsService {
 	pub fn new(router: Arc<GossipRouter>, clock: Arc<dyn Clock>, config: RgsConfig) -> Self {
+		let m = herald_metrics::metrics();
+		for kind in ["full", "delta"] {
+			m.rgs_build_duration_seconds.with(&[kind]);
+			for version in ["1", "2"] {
+				m.rgs_snapshots_built.with(&[kind, version]);
+			}
+		}
+		for result in ["hit", "miss", "future"] {
+			m.rgs_cache.with(&[result]);
+		}
+		for outcome in ["full", "delta", "not_modified", "bad_request"] {
+			m.rgs_requests.with(&[outcome]);
+		}
+		for encoding in ["identity", "gzip"] {
+			m.rgs_bytes_served.with(&[encoding]);
+		}
 		Self { router, clock, config, cache: Mutex::new(HashMap::new()), builds: Semaphore::new(1) }
 	}
 
