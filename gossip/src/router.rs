@@ -231,6 +231,9 @@ pub struct GossipRouter {
 	events: Mutex<Vec<MessageSendEvent>>,
 	full_syncs_started: AtomicUsize,
 	lookups_in_flight: AtomicUsize,
+	/// Messages accepted since start, and at the last progress line (for its rate).
+	accepted_total: std::sync::atomic::AtomicU64,
+	accepted_at_last_tick: std::sync::atomic::AtomicU64,
 	wake: Arc<Notify>,
 }
 
@@ -263,6 +266,8 @@ impl GossipRouter {
 			events: Mutex::new(Vec::new()),
 			full_syncs_started: AtomicUsize::new(0),
 			lookups_in_flight: AtomicUsize::new(0),
+			accepted_total: std::sync::atomic::AtomicU64::new(0),
+			accepted_at_last_tick: std::sync::atomic::AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
 		}
 	}
@@ -385,6 +390,7 @@ impl GossipRouter {
 	}
 
 	fn accepted(&self, kind: GossipKind) {
+		self.accepted_total.fetch_add(1, Ordering::Relaxed);
 		herald_metrics::metrics().gossip_accepted.inc(&[kind.as_str()]);
 	}
 
@@ -831,6 +837,29 @@ impl GossipRouter {
 		}
 	}
 
+	fn log_progress(&self) {
+		let total = self.accepted_total.load(Ordering::Relaxed);
+		let since_last = total - self.accepted_at_last_tick.swap(total, Ordering::Relaxed);
+		let (syncing, wanted) = {
+			let peers = self.peers.lock().expect("peers lock");
+			let syncing = peers.values().filter(|p| matches!(p.sync.phase, SyncPhase::RangeQuery | SyncPhase::Fetching)).count();
+			(syncing, peers.values().map(|p| p.sync.wanted.len()).sum::<usize>())
+		};
+		// Quiet steady state (a few updates a second) stays at debug; syncs and bursts are info.
+		if syncing > 0 || since_last >= 1000 {
+			let counts = self.counts();
+			tracing::info!(
+				peers_syncing = syncing,
+				channels_to_fetch = wanted,
+				accepted = since_last,
+				channels = counts.channels,
+				updates = counts.channel_updates,
+				nodes = counts.nodes,
+				"gossip sync progress"
+			);
+		}
+	}
+
 	/// Per-peer sync states, for the API.
 	pub fn sync_views(&self) -> Vec<PeerSyncView> {
 		let peers = self.peers.lock().expect("peers lock");
@@ -851,8 +880,10 @@ impl GossipRouter {
 		views
 	}
 
-	/// Periodic work (every ~10 s): sync timeouts and gauges.
+	/// Periodic work (every ~10 s): sync timeouts, gauges, and a progress line while a sync or
+	/// a burst of gossip is under way (an initial sync is never silent).
 	pub fn timer_tick(&self) {
+		self.log_progress();
 		let now = self.now();
 		let mut peers = self.peers.lock().expect("peers lock");
 		let mut wanted = 0;
