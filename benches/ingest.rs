@@ -12,6 +12,8 @@
 //! Then the real binary on the imported store: restart time (spawn to "herald started") and
 //! resident memory holding the full graph. Results go to stdout as a Markdown table.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,19 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::Network;
-use herald_gossip::import::gossmap;
 use herald_gossip::message::Gossip;
-use herald_gossip::store::Store;
-use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
 use lightning::util::logger::{Logger, Record};
 
-const TOPOLOGY: &str = concat!(
-	env!("CARGO_MANIFEST_DIR"),
-	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
-);
 const ROUNDS: usize = 5;
 
 struct Quiet;
@@ -52,14 +47,6 @@ fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
 	accepted
 }
 
-/// CPU time (user + system, all threads) this process has used: robust to the steal time and
-/// neighbours that make wall time noisy on a shared 2-core VM.
-fn cpu_time() -> Duration {
-	let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-	let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-	let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-	Duration::from_millis(ticks * 10) // USER_HZ = 100 on Linux
-}
 
 fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
 	let logger = Arc::new(Quiet);
@@ -71,45 +58,7 @@ fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
 	(started.elapsed(), accepted)
 }
 
-fn herald_path(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> (Duration, usize) {
-	let dir = tempfile::tempdir().unwrap();
-	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
-	let (handle, writer) = store.spawn_writer(16384);
-	let router =
-		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
-	let started = Instant::now();
-	let mut accepted = 0;
-	// The handler sheds when the store queue is full (as it would tell LDK to stop reading):
-	// wait for room like PeerManager's read pause does, and retry.
-	for m in messages {
-		loop {
-			let result = match m {
-				Gossip::ChannelAnnouncement(a) => router.handle_channel_announcement(None, a),
-				Gossip::ChannelUpdate(u) => router.handle_channel_update(None, u),
-				Gossip::NodeAnnouncement(n) => router.handle_node_announcement(None, n),
-			};
-			match result {
-				Err(e) if e.err.starts_with("backlog") => std::thread::sleep(Duration::from_micros(200)),
-				Ok(_) => {
-					accepted += 1;
-					break;
-				}
-				Err(_) => break,
-			}
-		}
-	}
-	runtime.block_on(handle.flush()).unwrap();
-	let elapsed = started.elapsed();
-	drop(router);
-	drop(handle);
-	writer.join().unwrap();
-	(elapsed, accepted)
-}
 
-fn median(mut v: Vec<f64>) -> f64 {
-	v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-	v[v.len() / 2]
-}
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
 	let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -163,11 +112,7 @@ fn restart(data_dir: &Path) -> (Duration, u64, u64, u64) {
 
 fn main() {
 	let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32;
-	let t = Instant::now();
-	let topology = gossmap::load(Path::new(TOPOLOGY)).expect("the mainnet topology in ../shared/data");
-	let raw = gossmap::sign(&topology, Network::Bitcoin, now);
-	let signing = t.elapsed();
-	let messages: Vec<Gossip> = raw.iter().map(|m| Gossip::decode(m).unwrap()).collect();
+	let (messages, signing) = common::mainnet_dataset(now);
 	let count = |kind| messages.iter().filter(|m| m.kind() == kind).count();
 	use herald_gossip::message::GossipKind::*;
 	println!(
@@ -186,16 +131,16 @@ fn main() {
 		// Alternate the order so neither side always runs on a warmer machine.
 		let runs: [bool; 2] = if round % 2 == 0 { [true, false] } else { [false, true] };
 		for ldk in runs {
-			let cpu_before = cpu_time();
+			let cpu_before = common::cpu_time();
 			if ldk {
 				let (elapsed, accepted) = ldk_alone(&messages);
-				ldk_cpu.push((cpu_time() - cpu_before).as_secs_f64());
+				ldk_cpu.push((common::cpu_time() - cpu_before).as_secs_f64());
 				assert_eq!(accepted, messages.len(), "LDK accepts the whole dataset");
 				ldk_rates.push(messages.len() as f64 / elapsed.as_secs_f64());
 				println!("round {round}: LDK P2PGossipSync alone: {:.2} s", elapsed.as_secs_f64());
 			} else {
-				let (elapsed, accepted) = herald_path(&messages, &runtime);
-				herald_cpu.push((cpu_time() - cpu_before).as_secs_f64());
+				let (elapsed, accepted) = common::herald_ingest(&messages, &runtime);
+				herald_cpu.push((common::cpu_time() - cpu_before).as_secs_f64());
 				assert_eq!(accepted, messages.len(), "herald accepts the whole dataset");
 				herald_rates.push(messages.len() as f64 / elapsed.as_secs_f64());
 				println!(
@@ -205,8 +150,8 @@ fn main() {
 			}
 		}
 	}
-	let (ldk, herald) = (median(ldk_rates), median(herald_rates));
-	let (ldk_cpu, herald_cpu) = (median(ldk_cpu), median(herald_cpu));
+	let (ldk, herald) = (common::median(ldk_rates), common::median(herald_rates));
+	let (ldk_cpu, herald_cpu) = (common::median(ldk_cpu), common::median(herald_cpu));
 
 	// The real binary: import, restart, memory.
 	let dir = tempfile::tempdir().unwrap();
@@ -214,7 +159,7 @@ fn main() {
 	let status = Command::new(env!("CARGO_BIN_EXE_herald"))
 		.args(["import", "--network", "bitcoin", "--format", "gossmap", "--data-dir"])
 		.arg(dir.path())
-		.arg(TOPOLOGY)
+		.arg(common::TOPOLOGY)
 		.stdout(Stdio::null())
 		.stderr(Stdio::null())
 		.status()
