@@ -30,13 +30,16 @@ use herald_gossip::index::{PastPolicy, Policy};
 use herald_gossip::message::Gossip;
 use herald_gossip::rgs::{builder, Request, Version};
 use herald_gossip::store::{ChannelRecord, Loaded, StoreHandle, UpdateRecord};
+use herald_gossip::testkit::Rng;
 use herald_gossip::{GossipConfig, GossipRouter, ManualClock};
 use lightning::routing::gossip::NetworkGraph;
 use lightning::util::logger::{Logger, Record};
 use lightning_rapid_gossip_sync::RapidGossipSync;
 
-const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 const RUNS: usize = 7;
 const DAY: u32 = 86_400;
 
@@ -45,22 +48,9 @@ impl Logger for Quiet {
 	fn log(&self, _record: Record) {}
 }
 
-/// A small deterministic generator (splitmix64), so every run models the same week.
-struct Rng(u64);
-impl Rng {
-	fn next(&mut self) -> u64 {
-		self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-		let mut z = self.0;
-		z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-		z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-		z ^ (z >> 31)
-	}
-	fn unit(&mut self) -> f64 {
-		(self.next() >> 11) as f64 / (1u64 << 53) as f64
-	}
-	fn within(&mut self, from: u32, to: u32) -> u32 {
-		from + (self.unit() * (to - from) as f64) as u32
-	}
+/// A uniform time in [from, to).
+fn within(rng: &mut Rng, from: u32, to: u32) -> u32 {
+	from + (rng.unit() * (to - from) as f64) as u32
 }
 
 /// The topology as herald's store would hold it after the modelled week; `capacity` gives each
@@ -82,7 +72,11 @@ fn modelled_store(messages: &[Vec<u8>], now: u32, capacity: &std::collections::H
 			Gossip::ChannelUpdate(u) => {
 				let c = &u.contents;
 				let direction = c.channel_flags & 1;
-				let seen = if rng.unit() < 0.86 { rng.within(now - DAY, now) } else { rng.within(now - 7 * DAY, now - DAY) };
+				let seen = if rng.unit() < 0.86 {
+					within(&mut rng, now - DAY, now)
+				} else {
+					within(&mut rng, now - 7 * DAY, now - DAY)
+				};
 				let current = Policy {
 					cltv_expiry_delta: c.cltv_expiry_delta,
 					htlc_minimum_msat: c.htlc_minimum_msat,
@@ -94,23 +88,37 @@ fn modelled_store(messages: &[Vec<u8>], now: u32, capacity: &std::collections::H
 				let mut since = now - 14 * DAY;
 				let earlier = |policy_since: u32, fee: u32, loaded: &mut Loaded| {
 					let policy = Policy { fee_proportional_millionths: fee, ..current };
-					loaded.history.push((c.short_channel_id, direction, PastPolicy { since: policy_since, policy }));
+					loaded.history.push((
+						c.short_channel_id,
+						direction,
+						PastPolicy { since: policy_since, policy },
+					));
 				};
 				if rng.unit() < 0.42 {
 					earlier(since, c.fee_proportional_millionths + 20, &mut loaded);
-					since = rng.within(now - 7 * DAY, now - DAY);
+					since = within(&mut rng, now - 7 * DAY, now - DAY);
 				}
 				if rng.unit() < 0.10 {
 					earlier(since, c.fee_proportional_millionths + 10, &mut loaded);
-					since = rng.within(now - DAY, now);
+					since = within(&mut rng, now - DAY, now);
 				}
 				let seen = seen.max(since);
-				loaded.updates.push(UpdateRecord { scid: c.short_channel_id, direction, seen, policy_since: since, raw: raw.clone() });
-			},
+				loaded.updates.push(UpdateRecord {
+					scid: c.short_channel_id,
+					direction,
+					seen,
+					policy_since: since,
+					raw: raw.clone(),
+				});
+			}
 			Gossip::NodeAnnouncement(n) => {
-				let seen = if rng.unit() < 0.3 { rng.within(now - DAY, now) } else { rng.within(now - 14 * DAY, now - DAY) };
+				let seen = if rng.unit() < 0.3 {
+					within(&mut rng, now - DAY, now)
+				} else {
+					within(&mut rng, now - 14 * DAY, now - DAY)
+				};
 				loaded.nodes.push((n.contents.node_id.as_slice().try_into().unwrap(), seen, raw.clone()));
-			},
+			}
 		}
 	}
 	loaded
@@ -144,7 +152,12 @@ fn main() {
 	let topology = gossmap::load(Path::new(TOPOLOGY)).expect("the mainnet topology in ../shared/data");
 	let messages = gossmap::sign(&topology, Network::Bitcoin, now - DAY / 2);
 	let (handle, _collector) = StoreHandle::collector(16);
-	let router = GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(ManualClock::new(now as u64)), None);
+	let router = GossipRouter::new(
+		GossipConfig::new(Network::Bitcoin),
+		handle,
+		Arc::new(ManualClock::new(now as u64)),
+		None,
+	);
 	let count = topology.channels.len() as u32;
 	let capacity = topology
 		.channels
@@ -154,13 +167,17 @@ fn main() {
 		.collect();
 	let counts = router.load(modelled_store(&messages, now, &capacity));
 	let channels = counts.channels as f64;
-	println!("graph: {} channels, {} directions, {} nodes", counts.channels, counts.channel_updates, counts.nodes);
+	println!(
+		"graph: {} channels, {} directions, {} nodes",
+		counts.channels, counts.channel_updates, counts.nodes
+	);
 
 	let chain_hash = router.chain_hash();
 	let latest_seen = now - now % 10_800;
 	let index = router.index();
 	let mut rows = Vec::new();
-	let full_v1 = builder::build(&index, chain_hash, Request { version: Version::V1, since: 0, latest_seen, now });
+	let full_v1 =
+		builder::build(&index, chain_hash, Request { version: Version::V1, since: 0, latest_seen, now });
 	for (name, version, since) in [
 		("full v1", Version::V1, 0),
 		("full v2", Version::V2, 0),

@@ -70,6 +70,11 @@ async fn exercised_herald(dir: &std::path::Path) -> (Herald, support::chain::Ser
 	forged.contents.short_channel_id += 1;
 	peer.send(&encode_with_type(256, &forged)).await.unwrap();
 	herald.wait_for_graph(Duration::from_secs(30), |g| g["channels_verified"] == 2 && g["channel_updates"] == 4).await;
+	let deadline = Instant::now() + Duration::from_secs(30);
+	while herald.metric("herald_gossip_messages_rejected_total{reason=\"unknown_funding_output\",type=\"channel_announcement\"}").await < 4.0 {
+		assert!(Instant::now() < deadline, "the unfunded channels' lookups did not finish");
+		tokio::time::sleep(Duration::from_millis(50)).await;
+	}
 
 	let range = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: 0, number_of_blocks: u32::MAX, query_option: Some(3) };
 	peer.send(&range.encode()).await.unwrap();
@@ -126,9 +131,11 @@ async fn promtool_accepts_herald_metrics_after_every_flow() {
 		"herald_gossip_messages_accepted_total{type=\"channel_update\"} 4",
 		"herald_gossip_messages_rejected_total{reason=\"unknown_funding_output\",type=\"channel_announcement\"} 4",
 		"herald_gossip_messages_rejected_total{reason=\"bad_signature\",type=\"channel_announcement\"} 1",
+		"herald_gossip_messages_rejected_total{reason=\"duplicate\",type=\"channel_announcement\"} 0",
 		"herald_rgs_requests_total{outcome=\"bad_request\"} 1",
 	] {
-		assert!(metrics.contains(series), "{series}");
+		let rejected: Vec<&str> = metrics.lines().filter(|l| l.starts_with("herald_gossip_messages_rejected_total") && !l.ends_with(" 0")).collect();
+		assert!(metrics.contains(series), "{series} missing; rejections: {rejected:?}");
 	}
 	assert!(metrics.contains("herald_process_resident_memory_bytes"));
 }

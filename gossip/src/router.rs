@@ -160,6 +160,35 @@ impl PendingSet {
 	}
 }
 
+/// A message herald queued for broadcast. LDK's `PeerManager` hands each broadcast back to the
+/// routing handler (with no peer) before forwarding it; that echo must not count as gossip
+/// received, nor as a duplicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Echo {
+	Channel(u64),
+	Update(u64, u8, u32),
+	Node(NodeId, u32),
+}
+
+impl Echo {
+	fn of(event: &MessageSendEvent) -> Option<Self> {
+		Some(match event {
+			MessageSendEvent::BroadcastChannelAnnouncement { msg, .. } => Echo::Channel(msg.contents.short_channel_id),
+			MessageSendEvent::BroadcastChannelUpdate { msg } => Echo::update(msg),
+			MessageSendEvent::BroadcastNodeAnnouncement { msg } => Echo::Node(msg.contents.node_id, msg.contents.timestamp),
+			_ => return None,
+		})
+	}
+
+	fn update(msg: &ChannelUpdate) -> Self {
+		Echo::Update(msg.contents.short_channel_id, msg.contents.channel_flags & 1, msg.contents.timestamp)
+	}
+}
+
+/// Most echoes remembered; LDK echoes within one event-processing pass, so more means they were
+/// never echoed (e.g. the peer manager was gone) and the set starts over.
+const MAX_ECHOES: usize = 65_536;
+
 /// What the chain-lookup worker is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LookupRequest {
@@ -229,6 +258,7 @@ pub struct GossipRouter {
 	peers: Mutex<HashMap<PublicKey, PeerState>>,
 	outbox: Mutex<HashMap<PublicKey, PeerOutbox>>,
 	events: Mutex<Vec<MessageSendEvent>>,
+	echoes: Mutex<HashSet<Echo>>,
 	full_syncs_started: AtomicUsize,
 	lookups_in_flight: AtomicUsize,
 	/// Messages accepted since start, and at the last progress line (for its rate).
@@ -264,6 +294,7 @@ impl GossipRouter {
 			peers: Mutex::new(HashMap::new()),
 			outbox: Mutex::new(HashMap::new()),
 			events: Mutex::new(Vec::new()),
+			echoes: Mutex::new(HashSet::new()),
 			full_syncs_started: AtomicUsize::new(0),
 			lookups_in_flight: AtomicUsize::new(0),
 			accepted_total: std::sync::atomic::AtomicU64::new(0),
@@ -370,6 +401,28 @@ impl GossipRouter {
 			}
 		}
 		LightningError { err: format!("{}: {}", reason.as_str(), detail), action }
+	}
+
+	/// Rejects with the reason LDK's error maps to, keeping LDK's action (warnings it sends).
+	fn reject_ldk(&self, peer: Option<PublicKey>, kind: GossipKind, e: LightningError) -> LightningError {
+		self.reject(peer, kind, RejectReason::from_ldk(kind, &e), &e.err, Some(e.action))
+	}
+
+	/// LDK's verdict on a message: stored when accepted (with `store`), rejected otherwise.
+	fn ldk_verdict(
+		&self,
+		peer: Option<PublicKey>,
+		kind: GossipKind,
+		verdict: Result<bool, LightningError>,
+		store: impl FnOnce(),
+	) -> Result<bool, LightningError> {
+		match verdict {
+			Ok(relay) => {
+				store();
+				Ok(relay)
+			}
+			Err(e) => Err(self.reject_ldk(peer, kind, e)),
+		}
 	}
 
 	/// Records one invalid message from `peer`; true when it crossed the limit.
@@ -568,8 +621,8 @@ impl GossipRouter {
 				});
 			}
 			Err(e) => {
-				let reason = RejectReason::from_ldk(kind, &e);
-				self.reject(pending.from, kind, reason, &e.err, None);
+				// Peers are not told (the lookup answered after their message was handled).
+				self.reject(pending.from, kind, RejectReason::from_ldk(kind, &e), &e.err, None);
 				return;
 			}
 		}
@@ -614,7 +667,23 @@ impl GossipRouter {
 	}
 
 	fn broadcast(&self, event: MessageSendEvent) {
+		if let Some(echo) = Echo::of(&event) {
+			let mut echoes = self.echoes.lock().expect("echoes lock");
+			if echoes.len() >= MAX_ECHOES {
+				echoes.clear();
+			}
+			echoes.insert(echo);
+		}
 		self.events.lock().expect("events lock").push(event);
+	}
+
+	/// Answers LDK's echo of a broadcast herald queued (see [`Echo`]): "duplicate", so LDK
+	/// forwards it, without counting it.
+	fn echo(&self, peer: Option<PublicKey>, echo: Echo) -> Option<LightningError> {
+		if peer.is_some() || !self.echoes.lock().expect("echoes lock").remove(&echo) {
+			return None;
+		}
+		Some(LightningError { err: "herald's own broadcast".into(), action: ErrorAction::IgnoreDuplicateGossip })
 	}
 
 	/// Queues every unverified channel for a chain lookup (a backend was configured after they
@@ -842,7 +911,10 @@ impl GossipRouter {
 		let since_last = total - self.accepted_at_last_tick.swap(total, Ordering::Relaxed);
 		let (syncing, wanted) = {
 			let peers = self.peers.lock().expect("peers lock");
-			let syncing = peers.values().filter(|p| matches!(p.sync.phase, SyncPhase::RangeQuery | SyncPhase::Fetching)).count();
+			let syncing = peers
+				.values()
+				.filter(|p| matches!(p.sync.phase, SyncPhase::RangeQuery | SyncPhase::Fetching))
+				.count();
 			(syncing, peers.values().map(|p| p.sync.wanted.len()).sum::<usize>())
 		};
 		// Quiet steady state (a few updates a second) stays at debug; syncs and bursts are info.
@@ -1059,6 +1131,9 @@ impl RoutingMessageHandler for GossipRouter {
 		msg: &NodeAnnouncement,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::NodeAnnouncement;
+		if let Some(echo) = self.echo(their_node_id, Echo::Node(msg.contents.node_id, msg.contents.timestamp)) {
+			return Err(echo);
+		}
 		self.received(kind);
 		let c = &msg.contents;
 		if c.excess_data.len() + c.excess_address_data.len() > self.config.max_excess_bytes {
@@ -1097,19 +1172,8 @@ impl RoutingMessageHandler for GossipRouter {
 			return Err(awaiting_lookup());
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		match self.ldk.handle_node_announcement(their_node_id, msg) {
-			Ok(relay) => {
-				self.store_node(msg, permit);
-				Ok(relay)
-			}
-			Err(e) => Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::from_ldk(kind, &e),
-				&e.err,
-				Some(e.action),
-			)),
-		}
+		let verdict = self.ldk.handle_node_announcement(their_node_id, msg);
+		self.ldk_verdict(their_node_id, kind, verdict, || self.store_node(msg, permit))
 	}
 
 	fn handle_channel_announcement(
@@ -1118,6 +1182,9 @@ impl RoutingMessageHandler for GossipRouter {
 		msg: &ChannelAnnouncement,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelAnnouncement;
+		if let Some(echo) = self.echo(their_node_id, Echo::Channel(msg.contents.short_channel_id)) {
+			return Err(echo);
+		}
 		self.received(kind);
 		let c = &msg.contents;
 		let scid = c.short_channel_id;
@@ -1152,29 +1219,14 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		let Some(lookups) = &self.lookups else {
 			let permit = self.reserve_store(their_node_id, kind)?;
-			return match self.ldk.handle_channel_announcement(their_node_id, msg) {
-				Ok(relay) => {
-					self.store_channel(msg, None, None, false, permit);
-					Ok(relay)
-				}
-				Err(e) => Err(self.reject(
-					their_node_id,
-					kind,
-					RejectReason::from_ldk(kind, &e),
-					&e.err,
-					Some(e.action),
-				)),
-			};
+			let verdict = self.ldk.handle_channel_announcement(their_node_id, msg);
+			return self.ldk_verdict(their_node_id, kind, verdict, || {
+				self.store_channel(msg, None, None, false, permit)
+			});
 		};
 		// Signatures before the network round trip: garbage must not cost herald a lookup.
 		if let Err(e) = lightning::routing::gossip::verify_channel_announcement(msg, &self.secp) {
-			return Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::from_ldk(kind, &e),
-				&e.err,
-				Some(e.action),
-			));
+			return Err(self.reject_ldk(their_node_id, kind, e));
 		}
 		let mut pending = self.pending.lock().expect("pending lock");
 		if pending.len() >= self.config.max_pending_lookups {
@@ -1218,6 +1270,9 @@ impl RoutingMessageHandler for GossipRouter {
 		msg: &ChannelUpdate,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelUpdate;
+		if let Some(echo) = self.echo(their_node_id, Echo::update(msg)) {
+			return Err(echo);
+		}
 		self.received(kind);
 		let c = &msg.contents;
 		if c.chain_hash != self.chain_hash {
@@ -1261,19 +1316,8 @@ impl RoutingMessageHandler for GossipRouter {
 			Some(_) => {}
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		match self.ldk.handle_channel_update(their_node_id, msg) {
-			Ok(relay) => {
-				self.store_update(msg, permit);
-				Ok(relay)
-			}
-			Err(e) => Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::from_ldk(kind, &e),
-				&e.err,
-				Some(e.action),
-			)),
-		}
+		let verdict = self.ldk.handle_channel_update(their_node_id, msg);
+		self.ldk_verdict(their_node_id, kind, verdict, || self.store_update(msg, permit))
 	}
 
 	/// Serves LDK's initial-sync dump (peers that sent an old `gossip_timestamp_filter`, or set

@@ -247,3 +247,92 @@ pub fn funding_script(keys: &ChannelKeys) -> bitcoin::ScriptBuf {
 		.into_script();
 	bitcoin::ScriptBuf::new_p2wsh(&redeem.wscript_hash())
 }
+
+/// SplitMix64: a tiny seeded generator, so every randomized test and benchmark is reproducible
+/// from its seed without another crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+	pub fn next_u64(&mut self) -> u64 {
+		self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+		let mut z = self.0;
+		z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+		z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+		z ^ (z >> 31)
+	}
+
+	pub fn u32(&mut self) -> u32 {
+		self.next_u64() as u32
+	}
+
+	/// A value in `0..n` (0 when `n` is 0).
+	pub fn below(&mut self, n: u64) -> u64 {
+		if n == 0 {
+			0
+		} else {
+			self.next_u64() % n
+		}
+	}
+
+	/// An index into a collection of `len` items (0 when empty).
+	pub fn index(&mut self, len: usize) -> usize {
+		self.below(len as u64) as usize
+	}
+
+	/// True with probability `percent` / 100.
+	pub fn chance(&mut self, percent: u64) -> bool {
+		self.below(100) < percent
+	}
+
+	/// A uniform value in [0, 1).
+	pub fn unit(&mut self) -> f64 {
+		(self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+	}
+
+	pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+		(0..len).map(|_| self.next_u64() as u8).collect()
+	}
+
+	/// A mutation of `base`: flipped bytes, a cut, an insertion or a splice of random bytes.
+	pub fn mutate(&mut self, base: &[u8]) -> Vec<u8> {
+		let mut out = base.to_vec();
+		match self.index(5) {
+			0 => {
+				for _ in 0..=self.index(8) {
+					if !out.is_empty() {
+						let i = self.index(out.len());
+						out[i] = self.next_u64() as u8;
+					}
+				}
+			}
+			1 => out.truncate(self.index(out.len() + 1)),
+			2 => {
+				let at = self.index(out.len() + 1);
+				let extra_len = 1 + self.index(16);
+				let extra = self.bytes(extra_len);
+				out.splice(at..at, extra);
+			}
+			3 => {
+				if !out.is_empty() {
+					let from = self.index(out.len());
+					let to = (from + 1 + self.index(64)).min(out.len());
+					out.drain(from..to);
+				}
+			}
+			_ => {
+				// Overwrite a 2-byte field with an extreme value (lengths, counts).
+				if out.len() >= 2 {
+					let i = self.index(out.len() - 1);
+					let v: [u8; 2] = match self.index(4) {
+						0 => [0xff, 0xff],
+						1 => [0x00, 0x00],
+						2 => [0xfd, 0xff],
+						_ => [0xff, 0x00],
+					};
+					out[i..i + 2].copy_from_slice(&v);
+				}
+			}
+		}
+		out
+	}
+}

@@ -1166,34 +1166,7 @@ mod tests {
 		encoder.finish().unwrap()
 	}
 
-	/// splitmix64: deterministic, so a failure is reproducible from its seed.
-	struct Rng(u64);
-
-	impl Rng {
-		fn next(&mut self) -> u64 {
-			self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-			let mut z = self.0;
-			z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-			z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-			z ^ (z >> 31)
-		}
-
-		fn below(&mut self, n: u64) -> u64 {
-			if n == 0 {
-				0
-			} else {
-				self.next() % n
-			}
-		}
-
-		fn chance(&mut self, percent: u64) -> bool {
-			self.below(100) < percent
-		}
-
-		fn u32(&mut self) -> u32 {
-			self.next() as u32
-		}
-	}
+	use crate::testkit::Rng;
 
 	// -----------------------------------------------------------------------------------------
 	// Primitives
@@ -1669,7 +1642,7 @@ mod tests {
 			1 => ChainHash::REGTEST,
 			_ => {
 				let mut bytes = [0u8; 32];
-				bytes.iter_mut().for_each(|b| *b = rng.next() as u8);
+				bytes.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
 				ChainHash::from(bytes)
 			}
 		}
@@ -1692,7 +1665,7 @@ mod tests {
 			1 => 1,
 			_ => rng.below(300) as usize,
 		};
-		let ids: Vec<u64> = (0..n).map(|_| rng.next()).collect();
+		let ids: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
 		let pairs = |rng: &mut Rng| (0..n).map(|_| (rng.u32(), rng.u32())).collect::<Vec<_>>();
 		match rng.below(5) {
 			0 => QueryMessage::QueryShortChannelIds(QueryShortChannelIds {
@@ -1845,7 +1818,7 @@ mod tests {
 		for round in 0..60_000 {
 			let mut bytes = if round % 3 == 0 {
 				let len = rng.below(200) as usize;
-				let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+				let mut b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
 				if b.len() >= 2 && rng.chance(80) {
 					b[..2].copy_from_slice(&(261 + rng.below(5) as u16).to_be_bytes());
 				}
@@ -1857,14 +1830,14 @@ mod tests {
 			for _ in 0..rng.below(4) {
 				if !bytes.is_empty() {
 					let i = rng.below(bytes.len() as u64) as usize;
-					bytes[i] = rng.next() as u8;
+					bytes[i] = rng.next_u64() as u8;
 				}
 			}
 			if rng.chance(20) && !bytes.is_empty() {
 				bytes.truncate(rng.below(bytes.len() as u64) as usize);
 			}
 			if rng.chance(20) {
-				bytes.extend((0..rng.below(12)).map(|_| rng.next() as u8));
+				bytes.extend((0..rng.below(12)).map(|_| rng.next_u64() as u8));
 			}
 			if let Ok(msg) = QueryMessage::decode(&bytes) {
 				// Whatever decodes re-encodes to something that decodes the same.

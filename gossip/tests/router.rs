@@ -403,13 +403,15 @@ fn range_queries_are_answered_with_timestamps_and_checksums() {
 	load_graph(&h.router, &graph);
 	let _ = h.ops();
 	let peer = connect(&h.router, "querier");
-	let query = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: 700_010, number_of_blocks: 40 };
+	// Ten blocks into the graph's range, forty blocks long.
+	let first_block = (graph.announcements[0].contents.short_channel_id >> 40) as u32 + 10;
+	let query = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: first_block, number_of_blocks: 40 };
 	h.router.handle_query_channel_range(peer, query).unwrap();
 	let replies: Vec<wire::ReplyChannelRange> =
 		drain_outbound(&h.router, peer).iter().map(|m| wire::ReplyChannelRange::decode(m).unwrap()).collect();
 	assert!(replies.last().unwrap().sync_complete);
 	let index = h.router.index();
-	let expected: Vec<u64> = index.channels_in_blocks(700_010, 40).map(|(s, _)| *s).collect();
+	let expected: Vec<u64> = index.channels_in_blocks(first_block, 40).map(|(s, _)| *s).collect();
 	assert_eq!(expected.len(), 160);
 	let mut got = Vec::new();
 	for reply in &replies {
@@ -571,4 +573,30 @@ async fn a_stale_direction_of_a_young_channel_is_dropped_alone() {
 	let channel = index.channel(scid(1)).unwrap();
 	assert!(channel.updates[0].is_none() && channel.updates[1].is_some());
 	assert_eq!(collector.drain(), vec![StoreOp::RemoveUpdate { scid: scid(1), direction: 0 }]);
+}
+
+#[tokio::test]
+async fn ldks_echo_of_herald_broadcasts_is_not_counted_as_gossip() {
+	// LDK's PeerManager hands each Broadcast* event back to the routing handler (no peer)
+	// before forwarding: the echo gets "duplicate" (so LDK forwards) and counts nothing.
+	let chain = Arc::new(ScriptedChain::default());
+	chain.set(scid(70), Ok(funding(&keys(70), 1_000_000, false)));
+	let h = with_chain(chain).await;
+	let r = h.router.clone();
+	let announcement = testkit::channel_announcement(chain_hash(), scid(70), &keys(70));
+	let _ = r.handle_channel_announcement(Some(testkit::public(&testkit::key("p"))), &announcement);
+	settle(&r).await;
+	let mut echoed = 0;
+	for event in r.get_and_clear_pending_msg_events() {
+		if let MessageSendEvent::BroadcastChannelAnnouncement { msg, .. } = event {
+			// The echo: "duplicate" to LDK, answered before any counting or rejection path.
+			let echo = r.handle_channel_announcement(None, &msg).unwrap_err();
+			assert!(matches!(echo.action, ErrorAction::IgnoreDuplicateGossip));
+			assert_eq!(echo.err, "herald's own broadcast");
+			// A second copy (an import, a peer) is a real, counted duplicate.
+			assert_eq!(reason_of(&r.handle_channel_announcement(None, &msg).unwrap_err()), "duplicate");
+			echoed += 1;
+		}
+	}
+	assert_eq!(echoed, 1);
 }

@@ -575,7 +575,7 @@ mod tests {
 		for i in 0..4000 {
 			let input = match i % 5 {
 				0 => {
-					let len = rng.below(400);
+					let len = rng.index(400);
 					let mut v = rng.bytes(len);
 					if let Some(first) = v.first_mut() {
 						*first &= 0x1f;
@@ -584,7 +584,7 @@ mod tests {
 				}
 				n => {
 					let v = rng.mutate(&bases[(n - 1) % bases.len()]);
-					if rng.below(2) == 0 {
+					if rng.index(2) == 0 {
 						rng.mutate(&v)
 					} else {
 						v

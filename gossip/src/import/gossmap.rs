@@ -864,13 +864,13 @@ mod tests {
 				1 => (small.clone(), rng.mutate(small_map)),
 				2 => {
 					let mut g = HEADER.to_vec();
-					let len = rng.below(200);
+					let len = rng.index(200);
 					g.extend(rng.bytes(len));
 					(g, small_map.to_vec())
 				}
 				_ => {
 					// A mutated prefix of the real snapshot, against the real (pre-parsed) node map.
-					let cut = rng.below(gossmap.len().min(4_000));
+					let cut = rng.index(gossmap.len().min(4_000));
 					let g = rng.mutate(&gossmap[..cut]);
 					match decode_channels(&g, &topology().nodes) {
 						Ok(_) => {}

@@ -769,18 +769,18 @@ mod tests {
 		for i in 0..4000 {
 			let input = match i % 6 {
 				0 => {
-					let len = rng.below(600);
+					let len = rng.index(600);
 					rng.bytes(len)
 				}
 				1 => {
-					let mut v = vec![0x01, rng.below(3) as u8];
-					let len = rng.below(600);
+					let mut v = vec![0x01, rng.index(3) as u8];
+					let len = rng.index(600);
 					v.extend(rng.bytes(len));
 					v
 				}
 				n => {
 					let mut v = rng.mutate(&bases[n - 2]);
-					if rng.below(3) == 0 {
+					if rng.index(3) == 0 {
 						v = rng.mutate(&v);
 					}
 					v
