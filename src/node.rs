@@ -17,6 +17,8 @@ use herald_gossip::chain::ChainSource;
 use herald_gossip::logger::TracingLogger;
 use herald_gossip::store::{Store, StoreHandle};
 use herald_gossip::{GossipRouter, SystemClock};
+use herald_onion::{IntroRouter, OnionRelay, SystemRelayClock};
+use lightning::ln::msgs::OnionMessageHandler;
 use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use tokio::net::TcpListener;
@@ -27,12 +29,12 @@ use crate::custom::CustomMessages;
 use crate::peers::{accept_inbound, InboundLimits, OutboundPeers, PeerAddress};
 
 /// LDK's peer manager as herald configures it: no channels, herald's gossip router, herald's
-/// custom messages. Onion messages are not handled yet.
+/// onion relay in front of LDK's `OnionMessenger`, herald's custom messages.
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
 	lightning_net_tokio::SocketDescriptor,
 	ErroringMessageHandler,
 	Arc<GossipRouter>,
-	IgnoringMessageHandler,
+	Arc<OnionRelay>,
 	Arc<TracingLogger>,
 	Arc<CustomMessages>,
 	Arc<KeysManager>,
@@ -61,6 +63,8 @@ pub enum StartError {
 	Chain(String),
 	#[error("{0}")]
 	Config(#[from] crate::config::ConfigError),
+	#[error("onion mailbox: {0}")]
+	Mailbox(#[from] herald_onion::mailbox::MailboxError),
 }
 
 /// What the HTTP API reads and acts on.
@@ -71,6 +75,10 @@ pub struct Node {
 	pub http_listen: SocketAddr,
 	pub peer_manager: Arc<PeerManager>,
 	pub router: Arc<GossipRouter>,
+	/// The onion-message relay (limits, back-pressure, mailbox), for an HTTP view of its state
+	/// (`core().penalised()`, `mailbox().depth()`); no route reads it yet.
+	#[allow(dead_code)]
+	pub onion: Arc<OnionRelay>,
 	pub outbound: OutboundPeers,
 	pub chain_backend: Option<&'static str>,
 	pub started_at: u64,
@@ -190,13 +198,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	let node_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
 
 	let db = open_database(&config.data_dir)?;
-	let store = Store::from_database(db, network)?;
+	let store = Store::from_database(db.clone(), network)?;
 	let (store_handle, writer) = store.spawn_writer(config.gossip.store_queue);
 	let chain = chain_backend(&config)?;
 	let chain_name = chain.as_ref().map(|c| c.name());
 	let router = gossip_router(&config, &store, store_handle.clone(), chain.clone())?;
 
-	let custom = Arc::new(CustomMessages::new(router.clone()));
+	let onion = onion_relay(&config, keys.clone(), db)?;
+	let custom = Arc::new(CustomMessages::new(router.clone(), onion.clone()));
 	let mut ephemeral = [0u8; 32];
 	getrandom::fill(&mut ephemeral)
 		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
@@ -204,8 +213,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		MessageHandler {
 			chan_handler: ErroringMessageHandler::new(),
 			route_handler: router.clone(),
-			onion_message_handler: IgnoringMessageHandler {},
-			custom_message_handler: custom,
+			onion_message_handler: onion.clone(),
+			custom_message_handler: custom.clone(),
 			send_only_message_handler: IgnoringMessageHandler {},
 		},
 		started_at as u32,
@@ -241,6 +250,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	for peer in &config.p2p.peers {
 		outbound.add(peer.parse::<PeerAddress>().expect("validated"));
 	}
+	// Introduction nodes of herald's blinded paths: kept connected like configured peers.
+	for peer in config.intro_nodes()? {
+		outbound.add(peer);
+	}
 
 	let rgs = Arc::new(herald_gossip::rgs::RgsService::new(
 		router.clone(),
@@ -261,13 +274,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		http_listen,
 		peer_manager: peer_manager.clone(),
 		router: router.clone(),
+		onion: onion.clone(),
 		outbound,
 		chain_backend: chain_name,
 		started_at,
 		rgs,
 	});
 	tokio::spawn(crate::http::serve(http, node.clone(), shutdown_rx.clone()));
-	tokio::spawn(drive_peer_manager(peer_manager.clone(), router.clone(), shutdown_rx.clone()));
+	tokio::spawn(drive_peer_manager(
+		peer_manager.clone(),
+		router.clone(),
+		onion.clone(),
+		custom,
+		shutdown_rx.clone(),
+	));
 	tokio::spawn(prune_periodically(router.clone(), config.gossip.prune_interval_secs, shutdown_rx.clone()));
 	if let Some(chain) = chain {
 		tokio::spawn({
@@ -296,6 +316,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	tracing::info!("shutting down");
 	let _ = shutdown_tx.send(true);
 	peer_manager.disconnect_all_peers();
+	if let Err(e) = tokio::task::spawn_blocking({
+		let onion = onion.clone();
+		move || onion.flush()
+	})
+	.await
+	.unwrap_or(Ok(()))
+	{
+		tracing::error!(error = %e, "flushing the onion mailbox at shutdown");
+	}
 	if let Err(e) = store_handle.flush().await {
 		tracing::error!(error = %e, "flushing the store at shutdown");
 	}
@@ -309,22 +338,42 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	Ok(())
 }
 
+/// Builds the onion relay: LDK's `OnionMessenger` (offline-peer interception on) behind
+/// herald's relay handler, the mailbox in the shared database, intro nodes for blinded paths.
+pub fn onion_relay(
+	config: &Config,
+	keys: Arc<KeysManager>,
+	db: Arc<redb::Database>,
+) -> Result<Arc<OnionRelay>, StartError> {
+	let relay_config = config.onion_config()?;
+	let intro: Vec<PublicKey> = config.intro_nodes()?.iter().map(|p| p.node_id).collect();
+	let router = Arc::new(IntroRouter::new(intro.clone(), keys.clone()));
+	let messenger = Arc::new(herald_onion::herald_messenger(keys.clone(), router));
+	let relay =
+		OnionRelay::new(messenger, keys, relay_config, Some(db), Arc::new(SystemRelayClock::new()), intro)?;
+	if let Some(mailbox) = relay.mailbox() {
+		let depth = mailbox.depth();
+		tracing::info!(held = depth.messages, known_peers = depth.known_peers, "onion mailbox loaded");
+	}
+	Ok(Arc::new(relay))
+}
+
 /// Drives LDK: `process_events` whenever work is waiting (and at least every 100 ms), the
-/// peer manager's 10-second timer (pings, handshake timeouts), and the router's timer.
+/// peer manager's 10-second timer (pings, handshake timeouts), the router's timer, and the
+/// onion relay (messenger events, mailbox delivery and commits, its 10-second housekeeping).
 async fn drive_peer_manager(
 	peer_manager: Arc<PeerManager>,
 	router: Arc<GossipRouter>,
+	onion: Arc<OnionRelay>,
+	custom: Arc<CustomMessages>,
 	mut shutdown: watch::Receiver<bool>,
 ) {
 	let wake = router.wake_handle();
 	let mut tick = tokio::time::interval(Duration::from_secs(10));
 	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
-		let pacing = if router.has_outbound_messages() {
-			Duration::from_millis(10)
-		} else {
-			Duration::from_millis(100)
-		};
+		let pacing =
+			if custom.has_outbound() { Duration::from_millis(10) } else { Duration::from_millis(100) };
 		tokio::select! {
 			_ = wake.notified() => {},
 			_ = tokio::time::sleep(pacing) => {},
@@ -332,12 +381,19 @@ async fn drive_peer_manager(
 				peer_manager.timer_tick_occurred();
 				router.timer_tick();
 				publish_peer_gauges(&peer_manager);
+				let onion = onion.clone();
+				let _ = tokio::task::spawn_blocking(move || onion.timer_tick_occurred()).await;
 			},
 			_ = shutdown.changed() => return,
 		}
-		let peer_manager = peer_manager.clone();
-		// process_events takes locks and does socket writes: keep it off the async workers.
-		let _ = tokio::task::spawn_blocking(move || peer_manager.process_events()).await;
+		let (peer_manager, onion) = (peer_manager.clone(), onion.clone());
+		// process_events takes locks and does socket writes, the relay commits its mailbox:
+		// keep both off the async workers.
+		let _ = tokio::task::spawn_blocking(move || {
+			onion.process_pending();
+			peer_manager.process_events();
+		})
+		.await;
 	}
 }
 

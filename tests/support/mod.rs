@@ -6,3 +6,4 @@ pub mod bolt8;
 pub mod chain;
 pub mod herald;
 pub mod ldk;
+pub mod ldk_onion;

@@ -1,0 +1,176 @@
+//! The relay's counters: kept per relay (tests and the benchmark run several relays in one
+//! process) and mirrored into the process-wide Prometheus families of `herald-metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use herald_metrics::{metrics, Counter};
+
+/// Why an onion message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+	/// Its sender exceeded its (possibly halved) limit.
+	PeerRateLimited,
+	/// herald's global limit was exhausted.
+	GlobalRateLimited,
+	/// The onion did not decrypt or decode (bad HMAC, bad TLVs, wrong blinding).
+	Malformed,
+	/// The next hop is a short channel id (herald has no channels) or herald itself.
+	UnknownNextHop,
+	/// The next hop is not connected and not a known peer (or the mailbox is off).
+	NextHopOffline,
+	/// The next hop is the peer that sent it (a bounce loop).
+	Bounce,
+	/// LDK's outbound buffer for the next hop is full (256 KiB per peer, 128 MiB total).
+	BufferFull,
+	/// The offline recipient's mailbox quota is full.
+	MailboxPeerFull,
+	/// The mailbox's total quota is full.
+	MailboxTotalFull,
+}
+
+impl DropReason {
+	pub const ALL: [DropReason; 9] = [
+		DropReason::PeerRateLimited,
+		DropReason::GlobalRateLimited,
+		DropReason::Malformed,
+		DropReason::UnknownNextHop,
+		DropReason::NextHopOffline,
+		DropReason::Bounce,
+		DropReason::BufferFull,
+		DropReason::MailboxPeerFull,
+		DropReason::MailboxTotalFull,
+	];
+
+	pub fn as_str(self) -> &'static str {
+		match self {
+			DropReason::PeerRateLimited => "peer_rate_limited",
+			DropReason::GlobalRateLimited => "global_rate_limited",
+			DropReason::Malformed => "malformed",
+			DropReason::UnknownNextHop => "unknown_next_hop",
+			DropReason::NextHopOffline => "next_hop_offline",
+			DropReason::Bounce => "bounce",
+			DropReason::BufferFull => "buffer_full",
+			DropReason::MailboxPeerFull => "mailbox_peer_full",
+			DropReason::MailboxTotalFull => "mailbox_total_full",
+		}
+	}
+}
+
+/// Counters of one relay.
+pub struct Stats {
+	pub received: AtomicU64,
+	pub relayed: AtomicU64,
+	pub local: AtomicU64,
+	dropped: [AtomicU64; 9],
+	dropped_metric: [Counter; 9],
+	pub drops_sent: AtomicU64,
+	pub drops_relayed: AtomicU64,
+	pub halvings: AtomicU64,
+	pub mailbox_held: AtomicU64,
+	pub mailbox_delivered: AtomicU64,
+	pub mailbox_expired: AtomicU64,
+	pub mailbox_errors: AtomicU64,
+	drops_received: Mutex<BTreeMap<&'static str, u64>>,
+	drops_suppressed: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Default for Stats {
+	fn default() -> Self {
+		let m = &metrics().onion;
+		Self {
+			received: AtomicU64::new(0),
+			relayed: AtomicU64::new(0),
+			local: AtomicU64::new(0),
+			dropped: Default::default(),
+			dropped_metric: DropReason::ALL.map(|r| m.messages_dropped.with(&[r.as_str()])),
+			drops_sent: AtomicU64::new(0),
+			drops_relayed: AtomicU64::new(0),
+			halvings: AtomicU64::new(0),
+			mailbox_held: AtomicU64::new(0),
+			mailbox_delivered: AtomicU64::new(0),
+			mailbox_expired: AtomicU64::new(0),
+			mailbox_errors: AtomicU64::new(0),
+			drops_received: Mutex::new(BTreeMap::new()),
+			drops_suppressed: Mutex::new(BTreeMap::new()),
+		}
+	}
+}
+
+fn bump(c: &AtomicU64) {
+	c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Stats {
+	pub(crate) fn on_received(&self) {
+		bump(&self.received);
+		metrics().onion.messages_received.inc();
+	}
+	pub(crate) fn on_relayed(&self) {
+		bump(&self.relayed);
+		metrics().onion.messages_relayed.inc();
+	}
+	pub(crate) fn on_local(&self) {
+		bump(&self.local);
+		metrics().onion.messages_local.inc();
+	}
+	pub(crate) fn on_dropped(&self, reason: DropReason) {
+		let i = DropReason::ALL.iter().position(|r| *r == reason).expect("listed");
+		bump(&self.dropped[i]);
+		self.dropped_metric[i].inc();
+	}
+	pub(crate) fn on_drop_sent(&self) {
+		bump(&self.drops_sent);
+		metrics().onion.drops_sent.inc();
+	}
+	pub(crate) fn on_drop_relayed(&self) {
+		bump(&self.drops_relayed);
+		metrics().onion.drops_relayed.inc();
+	}
+	pub(crate) fn on_halving(&self) {
+		bump(&self.halvings);
+		metrics().onion.penalty_halvings.inc();
+	}
+	pub(crate) fn on_drop_received(&self, outcome: &'static str) {
+		*self.drops_received.lock().unwrap().entry(outcome).or_default() += 1;
+		metrics().onion.drops_received.inc(&[outcome]);
+	}
+	pub(crate) fn on_drop_suppressed(&self, reason: &'static str) {
+		*self.drops_suppressed.lock().unwrap().entry(reason).or_default() += 1;
+		metrics().onion.drops_suppressed.inc(&[reason]);
+	}
+	pub(crate) fn on_held(&self) {
+		bump(&self.mailbox_held);
+		metrics().onion.mailbox_held.inc();
+	}
+	pub(crate) fn on_delivered(&self) {
+		bump(&self.mailbox_delivered);
+		metrics().onion.mailbox_delivered.inc();
+	}
+	pub(crate) fn on_expired(&self, n: usize) {
+		self.mailbox_expired.fetch_add(n as u64, Ordering::Relaxed);
+		metrics().onion.mailbox_expired.inc_by(n as u64);
+	}
+	pub(crate) fn on_mailbox_error(&self) {
+		bump(&self.mailbox_errors);
+		metrics().onion.mailbox_errors.inc();
+	}
+
+	/// Messages dropped for `reason`.
+	pub fn dropped(&self, reason: DropReason) -> u64 {
+		let i = DropReason::ALL.iter().position(|r| *r == reason).expect("listed");
+		self.dropped[i].load(Ordering::Relaxed)
+	}
+	/// Received drops with this outcome (`DropOutcome::as_str`, or `malformed`).
+	pub fn drops_received(&self, outcome: &str) -> u64 {
+		self.drops_received.lock().unwrap().get(outcome).copied().unwrap_or(0)
+	}
+	/// Drops not sent for this reason.
+	pub fn drops_suppressed(&self, reason: &str) -> u64 {
+		self.drops_suppressed.lock().unwrap().get(reason).copied().unwrap_or(0)
+	}
+	pub fn get(c: &AtomicU64) -> u64 {
+		c.load(Ordering::Relaxed)
+	}
+}

@@ -1,0 +1,241 @@
+//! `onion_message_drop` (type 515) and the packet id that names an onion message on one link.
+//!
+//! The message follows the 2022 rate-limiting proposal (t-bast, lightning-dev 2022-06-29,
+//! "Onion messages rate-limiting"): `rate_limited: u8`, `shared_secret_hash: [32]byte`. The
+//! proposal defines no TLVs; herald appends an extension TLV stream (BOLT 1 «Lightning Message
+//! Format») with one odd record, `packet_id` (type 65537, above 65536 as bLIP 2 asks of
+//! extensions to BOLT messages), so the receiver can tell which message was dropped.
+//! `docs/onion-messages.md` is the normative description.
+
+use bitcoin::hashes::{sha256, Hash, HashEngine};
+use herald_gossip::wire::RawMessage;
+use lightning::ln::msgs::OnionMessage;
+
+/// Message type of `onion_message_drop` (odd: peers that do not know it ignore it, BOLT 1).
+pub const ONION_MESSAGE_DROP: u16 = 515;
+/// TLV type of herald's `packet_id` extension record (odd, so optional).
+pub const PACKET_ID_TLV: u64 = 65537;
+/// `rate_limited` value for a message dropped by a rate limit (the only value herald sends).
+pub const RATE_LIMITED: u8 = 1;
+/// BIP 340 tag herald uses for `shared_secret_hash` (the proposal names no tag).
+pub const SHARED_SECRET_TAG: &[u8] = b"onion_message_drop/shared_secret";
+/// Bytes of a packet id.
+pub const PACKET_ID_LEN: usize = 16;
+
+/// Names one onion message as it travelled over one link: the first 16 bytes of
+/// `SHA256(blinding_point || onion_routing_packet.public_key || onion_routing_packet.hmac)`.
+/// Both ends of the link compute it from the bytes they exchanged; it changes at every hop
+/// (each hop re-blinds both keys and the HMAC), so it reveals nothing the link did not carry.
+pub type PacketId = [u8; PACKET_ID_LEN];
+
+/// The packet id of `msg` on the link it is being sent or was received on.
+pub fn packet_id(msg: &OnionMessage) -> PacketId {
+	let mut engine = sha256::Hash::engine();
+	engine.input(&msg.blinding_point.serialize());
+	engine.input(&msg.onion_routing_packet.public_key.serialize());
+	engine.input(&msg.onion_routing_packet.hmac);
+	let hash = sha256::Hash::from_engine(engine).to_byte_array();
+	let mut id = [0u8; PACKET_ID_LEN];
+	id.copy_from_slice(&hash[..PACKET_ID_LEN]);
+	id
+}
+
+/// BIP 340 tagged hash of a Sphinx shared secret, with [`SHARED_SECRET_TAG`] (proposal rule:
+/// "`shared_secret_hash` is a tagged hash of the shared secret of the node that dropped").
+pub fn shared_secret_hash(shared_secret: &[u8; 32]) -> [u8; 32] {
+	let tag = sha256::Hash::hash(SHARED_SECRET_TAG).to_byte_array();
+	let mut engine = sha256::Hash::engine();
+	engine.input(&tag);
+	engine.input(&tag);
+	engine.input(shared_secret);
+	sha256::Hash::from_engine(engine).to_byte_array()
+}
+
+/// An `onion_message_drop`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnionMessageDrop {
+	/// 1 when the message was dropped by a rate limit.
+	pub rate_limited: u8,
+	/// Tagged hash of the dropping node's Sphinx shared secret, or zeros when it dropped the
+	/// message before peeling it.
+	pub shared_secret_hash: [u8; 32],
+	/// herald's extension: which message (on this link) was dropped.
+	pub packet_id: Option<PacketId>,
+}
+
+/// Why an `onion_message_drop` payload was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DropDecodeError {
+	#[error("shorter than rate_limited and shared_secret_hash")]
+	Truncated,
+	#[error("TLV stream: {0}")]
+	Tlv(&'static str),
+	#[error("unknown even TLV type {0}")]
+	UnknownEvenTlv(u64),
+	#[error("packet_id of {0} bytes, expected 16")]
+	PacketIdLength(u64),
+}
+
+impl OnionMessageDrop {
+	/// A rate-limit drop.
+	pub fn rate_limited(shared_secret_hash: [u8; 32], packet_id: Option<PacketId>) -> Self {
+		Self { rate_limited: RATE_LIMITED, shared_secret_hash, packet_id }
+	}
+
+	/// The payload (after the 2-byte type).
+	pub fn encode(&self) -> Vec<u8> {
+		let mut out = Vec::with_capacity(33 + 5 + 1 + PACKET_ID_LEN);
+		out.push(self.rate_limited);
+		out.extend_from_slice(&self.shared_secret_hash);
+		if let Some(id) = &self.packet_id {
+			write_bigsize(&mut out, PACKET_ID_TLV);
+			write_bigsize(&mut out, PACKET_ID_LEN as u64);
+			out.extend_from_slice(id);
+		}
+		out
+	}
+
+	/// The message for LDK's custom-message slot.
+	pub fn to_raw(&self) -> RawMessage {
+		RawMessage { type_id: ONION_MESSAGE_DROP, payload: self.encode() }
+	}
+
+	/// Decodes a payload (after the type). BOLT 1 TLV rules: strictly increasing types,
+	/// minimal BigSize encodings, unknown even types refused, unknown odd types skipped.
+	pub fn decode(payload: &[u8]) -> Result<Self, DropDecodeError> {
+		if payload.len() < 33 {
+			return Err(DropDecodeError::Truncated);
+		}
+		let rate_limited = payload[0];
+		let mut shared_secret_hash = [0u8; 32];
+		shared_secret_hash.copy_from_slice(&payload[1..33]);
+		let mut rest = &payload[33..];
+		let mut packet_id = None;
+		let mut last_type: Option<u64> = None;
+		while !rest.is_empty() {
+			let t = read_bigsize(&mut rest)?;
+			if last_type.is_some_and(|last| t <= last) {
+				return Err(DropDecodeError::Tlv("types not strictly increasing"));
+			}
+			last_type = Some(t);
+			let len = read_bigsize(&mut rest)?;
+			if len > rest.len() as u64 {
+				return Err(DropDecodeError::Tlv("value longer than the message"));
+			}
+			let (value, tail) = rest.split_at(len as usize);
+			rest = tail;
+			match t {
+				PACKET_ID_TLV => {
+					if len != PACKET_ID_LEN as u64 {
+						return Err(DropDecodeError::PacketIdLength(len));
+					}
+					let mut id = [0u8; PACKET_ID_LEN];
+					id.copy_from_slice(value);
+					packet_id = Some(id);
+				}
+				t if t % 2 == 0 => return Err(DropDecodeError::UnknownEvenTlv(t)),
+				_ => {}
+			}
+		}
+		Ok(Self { rate_limited, shared_secret_hash, packet_id })
+	}
+}
+
+/// BOLT 1 BigSize.
+fn write_bigsize(out: &mut Vec<u8>, v: u64) {
+	match v {
+		0..=0xfc => out.push(v as u8),
+		0xfd..=0xffff => {
+			out.push(0xfd);
+			out.extend_from_slice(&(v as u16).to_be_bytes());
+		}
+		0x1_0000..=0xffff_ffff => {
+			out.push(0xfe);
+			out.extend_from_slice(&(v as u32).to_be_bytes());
+		}
+		_ => {
+			out.push(0xff);
+			out.extend_from_slice(&v.to_be_bytes());
+		}
+	}
+}
+
+/// BOLT 1 BigSize, refusing non-minimal encodings.
+fn read_bigsize(input: &mut &[u8]) -> Result<u64, DropDecodeError> {
+	let take = |input: &mut &[u8], n: usize| -> Result<u64, DropDecodeError> {
+		if input.len() < n {
+			return Err(DropDecodeError::Tlv("truncated BigSize"));
+		}
+		let (bytes, rest) = input.split_at(n);
+		*input = rest;
+		Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+	};
+	let first = take(input, 1)?;
+	let (value, min) = match first {
+		0xfd => (take(input, 2)?, 0xfd),
+		0xfe => (take(input, 4)?, 0x1_0000),
+		0xff => (take(input, 8)?, 0x1_0000_0000),
+		v => return Ok(v),
+	};
+	if value < min {
+		return Err(DropDecodeError::Tlv("non-minimal BigSize"));
+	}
+	Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn round_trip_with_and_without_packet_id() {
+		let with = OnionMessageDrop::rate_limited([7; 32], Some([9; 16]));
+		let bytes = with.encode();
+		assert_eq!(bytes.len(), 1 + 32 + 5 + 1 + 16);
+		assert_eq!(&bytes[33..39], &[0xfe, 0x00, 0x01, 0x00, 0x01, 16]);
+		assert_eq!(OnionMessageDrop::decode(&bytes).unwrap(), with);
+		let without = OnionMessageDrop::rate_limited([0; 32], None);
+		assert_eq!(without.encode().len(), 33);
+		assert_eq!(OnionMessageDrop::decode(&without.encode()).unwrap(), without);
+		assert_eq!(with.to_raw().type_id, 515);
+	}
+
+	#[test]
+	fn bolt1_tlv_rules_are_enforced() {
+		let base = OnionMessageDrop::rate_limited([1; 32], None).encode();
+		assert_eq!(OnionMessageDrop::decode(&base[..32]), Err(DropDecodeError::Truncated));
+		// An unknown odd record is skipped, an unknown even one refused.
+		let mut odd = base.clone();
+		odd.extend_from_slice(&[3, 2, 0xaa, 0xbb]);
+		assert_eq!(OnionMessageDrop::decode(&odd).unwrap().packet_id, None);
+		let mut even = base.clone();
+		even.extend_from_slice(&[4, 0]);
+		assert_eq!(OnionMessageDrop::decode(&even), Err(DropDecodeError::UnknownEvenTlv(4)));
+		// Decreasing types.
+		let mut order = base.clone();
+		order.extend_from_slice(&[5, 0, 3, 0]);
+		assert!(matches!(OnionMessageDrop::decode(&order), Err(DropDecodeError::Tlv(_))));
+		// Non-minimal BigSize for type 3.
+		let mut minimal = base.clone();
+		minimal.extend_from_slice(&[0xfd, 0x00, 0x03, 0]);
+		assert!(matches!(OnionMessageDrop::decode(&minimal), Err(DropDecodeError::Tlv(_))));
+		// Wrong packet_id length, and a value running past the end.
+		let mut short = base.clone();
+		short.extend_from_slice(&[0xfe, 0, 1, 0, 1, 15]);
+		short.extend_from_slice(&[0; 15]);
+		assert_eq!(OnionMessageDrop::decode(&short), Err(DropDecodeError::PacketIdLength(15)));
+		let mut past = base;
+		past.extend_from_slice(&[0xfe, 0, 1, 0, 1, 16, 1, 2]);
+		assert!(matches!(OnionMessageDrop::decode(&past), Err(DropDecodeError::Tlv(_))));
+	}
+
+	#[test]
+	fn tagged_hash_matches_bip340_construction() {
+		// BIP 340: SHA256(SHA256(tag) || SHA256(tag) || msg).
+		let tag = sha256::Hash::hash(b"onion_message_drop/shared_secret");
+		let mut data = tag.to_byte_array().to_vec();
+		data.extend_from_slice(tag.as_byte_array());
+		data.extend_from_slice(&[5; 32]);
+		assert_eq!(shared_secret_hash(&[5; 32]), sha256::Hash::hash(&data).to_byte_array());
+	}
+}
