@@ -25,6 +25,7 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod v2;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,15 +1,142 @@
 //! Gossip 2.0, header chain and SPV proofs metric families.
+//!
+//! Label values come from fixed vocabularies: `type` is one of the four gossip 2.0 message
+//! names, `reason` one of `herald_gossip::v2::Reject`'s labels (or a header error label),
+//! `evidence` is `backend` or `proof`, `outcome` is `accepted` or `rejected`.
 
 use crate::families::build::Builder;
 #[allow(unused_imports)]
 use crate::handles::*;
 
+/// Latency buckets for in-process validation: 5 µs .. ~0.5 s.
+const VALIDATION_SECONDS: [f64; 14] = [
+	0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5,
+];
+/// SPV proof sizes: 100 B .. 64 KiB.
+const PROOF_BYTES: [f64; 10] = [128.0, 256.0, 384.0, 512.0, 768.0, 1024.0, 2048.0, 4096.0, 16384.0, 65536.0];
+/// Reorganization depths.
+const DEPTH_BLOCKS: [f64; 8] = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 100.0, 2016.0];
+
 /// Gossip 2.0, header chain and SPV proofs.
-pub struct GossipV2Metrics {}
+pub struct GossipV2Metrics {
+	// --- gossip 2.0 messages ---
+	/// Gossip 2.0 messages received, by `type`.
+	pub messages_received: CounterVec,
+	/// Gossip 2.0 messages accepted, by `type`.
+	pub messages_accepted: CounterVec,
+	/// Gossip 2.0 messages rejected, by `type` and `reason`.
+	pub messages_rejected: CounterVec,
+	/// Time to validate one message (decoding, chain evidence, signature), by `type`.
+	pub validation_duration_seconds: HistogramVec,
+	/// Channel announcements verified, by `evidence` (backend, proof).
+	pub announcements_verified: CounterVec,
+	/// Gossip 2.0 channels held by the validator.
+	pub channels: Gauge,
+	/// Gossip 2.0 nodes (with a `node_announcement_2`) held by the validator.
+	pub nodes: Gauge,
+	/// Gossip 2.0 channels forgotten, by `reason` (spent, reorg, stale, conflict).
+	pub channels_forgotten: CounterVec,
+	/// Peers disconnected for sending invalid gossip 2.0 repeatedly.
+	pub peers_disconnected: Counter,
+
+	// --- SPV proofs ---
+	/// SPV proofs herald built from blocks it fetched.
+	pub proofs_built: Counter,
+	/// SPV proofs checked, by `outcome` (accepted, rejected).
+	pub proofs_checked: CounterVec,
+	/// Encoded size of the SPV proofs herald built or received.
+	pub proof_size_bytes: Histogram,
+
+	// --- header chain ---
+	/// Height of the best header chain's tip.
+	pub headers_tip_height: Gauge,
+	/// Headers stored (best chain and side branches).
+	pub headers_count: Gauge,
+	/// Headers that joined the best chain.
+	pub headers_connected: Counter,
+	/// Headers refused, by `reason`.
+	pub headers_rejected: CounterVec,
+	/// Reorganizations of the header chain.
+	pub headers_reorgs: Counter,
+	/// Blocks disconnected by each reorganization.
+	pub headers_reorg_depth_blocks: Histogram,
+	/// Header sync rounds against a chain backend, by `outcome` (synced, failed).
+	pub headers_syncs: CounterVec,
+}
 
 impl GossipV2Metrics {
-	#[allow(unused_variables)]
 	pub(crate) fn new(b: &Builder) -> Self {
-		Self {}
+		Self {
+			messages_received: b.counter_vec(
+				"herald_gossip_v2_messages_received_total",
+				"Gossip 2.0 messages received, by type",
+				&["type"],
+			),
+			messages_accepted: b.counter_vec(
+				"herald_gossip_v2_messages_accepted_total",
+				"Gossip 2.0 messages accepted, by type",
+				&["type"],
+			),
+			messages_rejected: b.counter_vec(
+				"herald_gossip_v2_messages_rejected_total",
+				"Gossip 2.0 messages rejected, by type and reason",
+				&["type", "reason"],
+			),
+			validation_duration_seconds: b.histogram_vec(
+				"herald_gossip_v2_validation_duration_seconds",
+				"Time to validate one gossip 2.0 message, by type",
+				&["type"],
+				&VALIDATION_SECONDS,
+			),
+			announcements_verified: b.counter_vec(
+				"herald_gossip_v2_announcements_verified_total",
+				"channel_announcement_2 messages verified, by evidence (backend, proof)",
+				&["evidence"],
+			),
+			channels: b.gauge("herald_gossip_v2_channels", "Gossip 2.0 channels held by the validator"),
+			nodes: b.gauge("herald_gossip_v2_nodes", "Gossip 2.0 nodes with a node_announcement_2"),
+			channels_forgotten: b.counter_vec(
+				"herald_gossip_v2_channels_forgotten_total",
+				"Gossip 2.0 channels forgotten, by reason (spent, reorg, stale, conflict)",
+				&["reason"],
+			),
+			peers_disconnected: b.counter(
+				"herald_gossip_v2_peers_disconnected_total",
+				"Peers disconnected for sending invalid gossip 2.0 repeatedly",
+			),
+			proofs_built: b
+				.counter("herald_gossip_v2_proofs_built_total", "SPV proofs built from fetched blocks"),
+			proofs_checked: b.counter_vec(
+				"herald_gossip_v2_proofs_checked_total",
+				"SPV proofs checked, by outcome (accepted, rejected)",
+				&["outcome"],
+			),
+			proof_size_bytes: b.histogram(
+				"herald_gossip_v2_proof_size_bytes",
+				"Encoded size of SPV proofs built or received",
+				&PROOF_BYTES,
+			),
+			headers_tip_height: b.gauge("herald_headers_tip_height", "Height of the best header chain's tip"),
+			headers_count: b
+				.gauge("herald_headers_stored", "Block headers stored (best chain and side branches)"),
+			headers_connected: b
+				.counter("herald_headers_connected_total", "Block headers that joined the best chain"),
+			headers_rejected: b.counter_vec(
+				"herald_headers_rejected_total",
+				"Block headers refused, by reason",
+				&["reason"],
+			),
+			headers_reorgs: b.counter("herald_headers_reorgs_total", "Reorganizations of the header chain"),
+			headers_reorg_depth_blocks: b.histogram(
+				"herald_headers_reorg_depth_blocks",
+				"Blocks disconnected by each header chain reorganization",
+				&DEPTH_BLOCKS,
+			),
+			headers_syncs: b.counter_vec(
+				"herald_headers_syncs_total",
+				"Header sync rounds against a chain backend, by outcome (synced, failed)",
+				&["outcome"],
+			),
+		}
 	}
 }

@@ -8,7 +8,9 @@
 //!   real and signed: coinbases pay a P2WPKH key of the fixture, channel funding transactions
 //!   spend mature coinbases (or change) with BIP143 signatures into BOLT 3 funding outputs
 //!   (P2WSH of `2 <key1> <key2> 2 OP_CHECKMULTISIG`, keys in lexicographic order), and closes
-//!   sign the 2-of-2 with both keys. Reorgs are supported: [`TestChain::invalidate_from`]
+//!   sign the 2-of-2 with both keys; taproot funding outputs (P2TR to a given output key, e.g.
+//!   a MuSig2 aggregate) are funded the same way and spent with BIP-341 key-path signatures
+//!   ([`TestChain::fund_taproot_output`], [`TestChain::spend_taproot_key_path_tx`]). Reorgs are supported: [`TestChain::invalidate_from`]
 //!   drops blocks from the best chain (they stay known by hash, like bitcoind's stale blocks)
 //!   and [`TestChain::mine_block`] then builds a competing branch.
 //! - [`ScriptedChain`] is *scripted*, not mined: a map from real mainnet short channel ids to
@@ -45,10 +47,11 @@ use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::consensus::encode::{serialize, serialize_hex};
 use bitcoin::hashes::{sha256, sha256d, Hash};
 use bitcoin::hex::DisplayHex;
+use bitcoin::key::TweakedPublicKey;
 use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_2};
 use bitcoin::script::Builder;
-use bitcoin::secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
-use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::secp256k1::{All, Keypair, Message, PublicKey, Secp256k1, SecretKey, XOnlyPublicKey};
+use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::transaction::Version;
 use bitcoin::{
 	Address, Amount, Block, BlockHash, CompactTarget, CompressedPublicKey, Network, OutPoint, Script,
@@ -125,6 +128,15 @@ pub fn funding_txout(key_1: &PublicKey, key_2: &PublicKey, sats: u64) -> TxOut {
 	TxOut {
 		value: Amount::from_sat(sats),
 		script_pubkey: ScriptBuf::new_p2wsh(&funding_script(key_1, key_2).wscript_hash()),
+	}
+}
+
+/// A P2TR output paying to the BIP-341 output key `output_key` (already tweaked, or a key used
+/// as is, like the untweaked MuSig2 aggregate the gossip 2.0 draft also allows).
+pub fn taproot_txout(output_key: &XOnlyPublicKey, sats: u64) -> TxOut {
+	TxOut {
+		value: Amount::from_sat(sats),
+		script_pubkey: ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(*output_key)),
 	}
 }
 
@@ -649,6 +661,61 @@ impl TestChain {
 			let unsigned: [&[u8]; 4] = [&[], &[], &[], channel.witness_script.as_bytes()];
 			tx.input[0].witness = Witness::from_slice(&unsigned);
 		}
+		tx
+	}
+
+	/// Builds and signs (without mining) a transaction paying `sats` to the P2TR output key
+	/// `output_key` (output 0) with change to the wallet (output 1).
+	pub fn fund_taproot_output_tx(&mut self, output_key: &XOnlyPublicKey, sats: u64) -> Transaction {
+		assert!(sats > 0, "an output needs some value");
+		let (coin, previous) = self.take_wallet_coin(sats + FEE_SATS + MIN_CHANGE_SATS);
+		let change = previous.value.to_sat() - sats - FEE_SATS;
+		let mut tx = Self::spending_tx(coin, taproot_txout(output_key, sats));
+		tx.output.push(TxOut { value: Amount::from_sat(change), script_pubkey: self.wallet_script.clone() });
+		self.sign_wallet_input(&mut tx, 0, previous.value);
+		tx
+	}
+
+	/// Builds and signs (without mining) a transaction spending one mature wallet coin to a
+	/// single output with `script`, worth the coin minus the fee (no change output): the
+	/// smallest real transactions, e.g. a 64-byte one with a 4-byte script.
+	pub fn spend_wallet_coin_to(&mut self, script: ScriptBuf) -> Transaction {
+		let (coin, previous) = self.take_wallet_coin(FEE_SATS + MIN_CHANGE_SATS);
+		let value = Amount::from_sat(previous.value.to_sat() - FEE_SATS);
+		let mut tx = Self::spending_tx(coin, TxOut { value, script_pubkey: script });
+		self.sign_wallet_input(&mut tx, 0, previous.value);
+		tx
+	}
+
+	/// Funds a P2TR output in a newly mined block (as its only non-coinbase transaction) and
+	/// returns its short channel id and outpoint.
+	pub fn fund_taproot_output(&mut self, output_key: &XOnlyPublicKey, sats: u64) -> (u64, OutPoint) {
+		let tx = self.fund_taproot_output_tx(output_key, sats);
+		let outpoint = OutPoint::new(tx.compute_txid(), 0);
+		self.mine_block(vec![tx]);
+		(self.scid_of(&outpoint).expect("just mined"), outpoint)
+	}
+
+	/// Builds (without mining) a key-path spend of the P2TR output `outpoint` to the wallet,
+	/// signed (BIP-341 `SIGHASH_DEFAULT`, BIP-340 signature) with `output_keypair`, the key pair
+	/// of the output key itself (internal key plus tweak).
+	pub fn spend_taproot_key_path_tx(&mut self, outpoint: OutPoint, output_keypair: &Keypair) -> Transaction {
+		let previous = self.txout(&outpoint).cloned().expect("not a best-chain output");
+		assert!(previous.script_pubkey.is_p2tr(), "{outpoint} is not a P2TR output");
+		assert_eq!(
+			&previous.script_pubkey.as_bytes()[2..],
+			&output_keypair.x_only_public_key().0.serialize()[..],
+			"this key pair does not own {outpoint}"
+		);
+		let value = Amount::from_sat(previous.value.to_sat().saturating_sub(FEE_SATS));
+		let mut tx = Self::spending_tx(outpoint, TxOut { value, script_pubkey: self.wallet_script.clone() });
+		let sighash = SighashCache::new(&tx)
+			.taproot_key_spend_signature_hash(0, &Prevouts::All(&[previous]), TapSighashType::Default)
+			.expect("input 0 exists");
+		let signature = self
+			.secp
+			.sign_schnorr_no_aux_rand(&Message::from_digest(sighash.to_byte_array()), output_keypair);
+		tx.input[0].witness = Witness::from_slice(&[signature.serialize()]);
 		tx
 	}
 
@@ -1184,6 +1251,9 @@ fn rest_reply(chain: &TestChain, path: &str) -> Reply {
 			_ => rest_error(StatusCode::NOT_FOUND, "output format not found (available: json)"),
 		};
 	}
+	if let Some(request) = resource.strip_prefix("headers/") {
+		return headers_reply(chain, request, format);
+	}
 	if let Some(height) = resource.strip_prefix("blockhashbyheight/") {
 		let height = match height.parse::<i32>() {
 			Ok(h) if h >= 0 => h as u32,
@@ -1218,6 +1288,61 @@ fn rest_reply(chain: &TestChain, path: &str) -> Reply {
 		return getutxos_reply(chain, list, format);
 	}
 	empty_not_found()
+}
+
+/// REST `headers/<count>/<hash>`: up to `count` (1-2000) best-chain headers starting at
+/// `hash`, as bitcoind's `rest_headers` walks `ActiveChain().Next()`: an unknown or stale block
+/// gives an empty list.
+fn headers_reply(chain: &TestChain, request: &str, format: &str) -> Reply {
+	let Some((count, hash_str)) = request.split_once('/') else {
+		return rest_error(
+			StatusCode::BAD_REQUEST,
+			"Invalid URI format. Expected /rest/headers/<count>/<hash>.<ext>",
+		);
+	};
+	let count = match count.parse::<u32>() {
+		Ok(c) if (1..=2000).contains(&c) => c,
+		_ => {
+			return rest_error(
+				StatusCode::BAD_REQUEST,
+				&format!("Header count is invalid or out of acceptable range (1-2000): {count}"),
+			)
+		}
+	};
+	let Some(hash) = parse_hash::<BlockHash>(hash_str) else {
+		return rest_error(StatusCode::BAD_REQUEST, &format!("Invalid hash: {hash_str}"));
+	};
+	let start = chain.height_of(&hash);
+	let hashes: Vec<BlockHash> = match start {
+		None => Vec::new(),
+		Some(height) => (height..height.saturating_add(count)).map_while(|h| chain.hash_at(h)).collect(),
+	};
+	match format {
+		"json" => json_reply(
+			StatusCode::OK,
+			&Value::Array(hashes.iter().map(|h| chain.header_json(h).expect("best-chain block")).collect()),
+		),
+		"bin" => reply(
+			StatusCode::OK,
+			"application/octet-stream",
+			hashes
+				.iter()
+				.flat_map(|h| serialize(&chain.block_by_hash(h).expect("known").header))
+				.collect::<Vec<u8>>(),
+		),
+		"hex" => reply(
+			StatusCode::OK,
+			"text/plain",
+			format!(
+				"{}\n",
+				hashes
+					.iter()
+					.map(|h| serialize_hex(&chain.block_by_hash(h).expect("known").header))
+					.collect::<String>()
+			),
+		),
+		_ => rest_error(StatusCode::NOT_FOUND, "output format not found (available: .bin, .hex, .json)"),
+	}
 }
 
 /// REST `getutxos/[checkmempool/]<txid>-<n>/...`: the fixture has no mempool, so

@@ -3,9 +3,12 @@
 //! [`BitcoindRest`] wraps [`RestClient`] and uses the endpoints of Bitcoin Core's
 //! `doc/REST-interface.md`: `GET /rest/blockhashbyheight/<height>.bin`,
 //! `GET /rest/block/<hash>.bin`, `GET /rest/getutxos/<txid>-<n>.json` and
-//! `GET /rest/chaininfo.json` (bitcoind must run with `-rest`). [`BitcoindRpc`] wraps
+//! `GET /rest/chaininfo.json` (bitcoind must run with `-rest`), and for the gossip 2.0 header
+//! chain `GET /rest/headers/<count>/<hash>.json` (up to 2000 best-chain headers from `hash`;
+//! bitcoind answers an empty list for unknown or stale blocks). [`BitcoindRpc`] wraps
 //! [`RpcClient`] and calls the RPCs `getblockhash`, `getblock <hash> 0`,
-//! `gettxout <txid> <n> false` and `getblockchaininfo`.
+//! `gettxout <txid> <n> false` and `getblockchaininfo`, and `getblockheader <hash> false|true`
+//! for headers (the verbose form names the next best-chain block).
 //!
 //! A short channel id is resolved the way BOLT 7 describes it: the block at the scid's height
 //! on the best chain, the transaction at its index in that block, the output at its index in
@@ -54,12 +57,14 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use bitcoin::block::Header;
+use bitcoin::consensus::encode::deserialize;
 use bitcoin::{Block, BlockHash, OutPoint};
 use lightning_block_sync::gossip::UtxoSource;
-use lightning_block_sync::http::HttpEndpoint;
+use lightning_block_sync::http::{HttpEndpoint, JsonResponse};
 use lightning_block_sync::rest::RestClient;
 use lightning_block_sync::rpc::{RpcClient, RpcError};
-use lightning_block_sync::{BlockData, BlockSource, BlockSourceError};
+use lightning_block_sync::{BlockData, BlockHeaderData, BlockSource, BlockSourceError};
 
 use super::{scid_parts, ChainError, ChainFuture, ChainSource, FundingOutput};
 
@@ -67,6 +72,9 @@ use super::{scid_parts, ChainError, ChainFuture, ChainSource, FundingOutput};
 /// for a long time while it flushes its UTXO cache; 30 s keeps gossip validation moving while
 /// tolerating a busy node.
 pub const DEFAULT_BITCOIND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most headers one REST `headers` request returns (bitcoind's `MAX_REST_HEADERS_RESULTS`).
+pub const MAX_HEADERS_PER_REQUEST: u32 = 2000;
 
 /// Default number of blocks kept by the block cache.
 pub const DEFAULT_BLOCK_CACHE: usize = 8;
@@ -265,6 +273,18 @@ trait Api: Send + Sync + 'static {
 	fn fetch_block(&self, hash: BlockHash) -> ApiFuture<'_, Block>;
 	fn unspent(&self, outpoint: OutPoint) -> ApiFuture<'_, bool>;
 	fn tip(&self) -> ApiFuture<'_, (u32, BlockHash)>;
+	/// The header of any block the node knows.
+	fn header(&self, hash: BlockHash) -> ApiFuture<'_, Header>;
+	/// Up to `count` best-chain headers starting at `hash` (empty if `hash` is not on it).
+	fn headers_from(&self, hash: BlockHash, count: u32) -> ApiFuture<'_, Vec<Header>>;
+}
+
+/// A header from bitcoind's JSON (`getblockheader` verbose, REST `headers/*.json`), rebuilt by
+/// `lightning-block-sync` from its fields.
+fn header_from_json(value: serde_json::Value) -> Result<Header, Failure> {
+	BlockHeaderData::try_from(value)
+		.map(|data| data.header)
+		.map_err(|()| Failure::Unavailable("unusable header JSON".to_string()))
 }
 
 fn full_block(data: BlockData) -> Result<Block, Failure> {
@@ -360,6 +380,33 @@ impl Api for RestApi {
 			let best =
 				self.client.get_best_block().await.map_err(|e| Failure::Unavailable(diagnose(e).text))?;
 			tip_of(best)
+		})
+	}
+	fn header(&self, hash: BlockHash) -> ApiFuture<'_, Header> {
+		Box::pin(async move {
+			if let Some(header) = self.headers_from(hash, 1).await?.into_iter().next() {
+				return Ok(header);
+			}
+			// Not on the best chain (or unknown): the block endpoint serves stale blocks too.
+			Ok(self.fetch_block(hash).await?.header)
+		})
+	}
+
+	fn headers_from(&self, hash: BlockHash, count: u32) -> ApiFuture<'_, Vec<Header>> {
+		Box::pin(async move {
+			let count = count.clamp(1, MAX_HEADERS_PER_REQUEST);
+			let path = format!("headers/{count}/{hash}.json");
+			let value: serde_json::Value = self
+				.client
+				.request_resource::<JsonResponse, serde_json::Value>(&path)
+				.await
+				.map_err(|e| {
+					Failure::Unavailable(format!("{path}: {}", diagnose(BlockSourceError::transient(e)).text))
+				})?;
+			let serde_json::Value::Array(items) = value else {
+				return Err(Failure::Unavailable(format!("{path}: not a JSON array")));
+			};
+			items.into_iter().map(header_from_json).collect()
 		})
 	}
 }
@@ -477,6 +524,55 @@ impl Api for RpcApi {
 				.map_err(|e| Failure::Unavailable(format!("getblockchaininfo: {}", diagnose(e).text)))?;
 			tip_of(best)
 		}))
+	}
+	fn header(&self, hash: BlockHash) -> ApiFuture<'_, Header> {
+		Box::pin(self.call(move |client| async move {
+			let params = [serde_json::json!(hash.to_string()), serde_json::json!(false)];
+			let value: serde_json::Value =
+				client.call_method("getblockheader", &params).await.map_err(|e| {
+					rpc_failure(
+						diagnose(BlockSourceError::transient(e)),
+						RPC_INVALID_ADDRESS_OR_KEY,
+						format_args!("getblockheader {hash}"),
+					)
+				})?;
+			let bytes = value
+				.as_str()
+				.and_then(|h| hex::decode(h).ok())
+				.ok_or_else(|| Failure::Unavailable(format!("getblockheader {hash}: not a hex string")))?;
+			deserialize(&bytes).map_err(|e| Failure::Unavailable(format!("getblockheader {hash}: {e}")))
+		}))
+	}
+
+	fn headers_from(&self, hash: BlockHash, count: u32) -> ApiFuture<'_, Vec<Header>> {
+		Box::pin(async move {
+			let mut headers = Vec::new();
+			let mut next = Some(hash);
+			while let Some(current) = next.take() {
+				if headers.len() as u32 >= count.max(1) {
+					break;
+				}
+				let value: serde_json::Value = self
+					.call(move |client| async move {
+						let params = [serde_json::json!(current.to_string()), serde_json::json!(true)];
+						client.call_method("getblockheader", &params).await.map_err(|e| {
+							rpc_failure(
+								diagnose(BlockSourceError::transient(e)),
+								RPC_INVALID_ADDRESS_OR_KEY,
+								format_args!("getblockheader {current}"),
+							)
+						})
+					})
+					.await?;
+				// Only best-chain blocks count (bitcoind reports -1 confirmations otherwise).
+				if value.get("confirmations").and_then(|c| c.as_i64()).unwrap_or(-1) < 0 {
+					break;
+				}
+				next = value.get("nextblockhash").and_then(|n| n.as_str()).and_then(|n| n.parse().ok());
+				headers.push(header_from_json(value)?);
+			}
+			Ok(headers)
+		})
 	}
 }
 
@@ -630,6 +726,47 @@ impl<A: Api> Core<A> {
 		self.timed(self.api.hash_at(height)).await.map_err(|f| self.error(&format!("height {height}"), f))
 	}
 
+	async fn block_header(&self, hash: BlockHash) -> Result<Header, ChainError> {
+		let header =
+			self.timed(self.api.header(hash)).await.map_err(|f| self.error(&format!("header {hash}"), f))?;
+		if header.block_hash() != hash {
+			return Err(self.error(
+				&format!("header {hash}"),
+				Failure::Unavailable(format!("got the header of {}", header.block_hash())),
+			));
+		}
+		Ok(header)
+	}
+
+	async fn best_chain_headers(&self, start_height: u32, count: u32) -> Result<Vec<Header>, ChainError> {
+		let (tip, _) = self.best_block().await?;
+		if count == 0 || start_height > tip {
+			return Ok(Vec::new());
+		}
+		let count = count.min(tip - start_height + 1).min(MAX_HEADERS_PER_REQUEST);
+		let hash = self.block_hash(start_height).await?;
+		let context = format!("headers from {start_height}");
+		let mut headers =
+			self.timed(self.api.headers_from(hash, count)).await.map_err(|f| self.error(&context, f))?;
+		headers.truncate(count as usize);
+		// Keep the linked prefix that starts at the requested block (a reorganization between
+		// the two requests shortens it; the header chain validates the rest).
+		let mut linked = 0;
+		for (i, header) in headers.iter().enumerate() {
+			let links = if i == 0 {
+				header.block_hash() == hash
+			} else {
+				header.prev_blockhash == headers[i - 1].block_hash()
+			};
+			if !links {
+				break;
+			}
+			linked += 1;
+		}
+		headers.truncate(linked);
+		Ok(headers)
+	}
+
 	async fn block(&self, hash: BlockHash) -> Result<Block, ChainError> {
 		let block = self.block_arc(hash).await.map_err(|f| self.error(&format!("block {hash}"), f))?;
 		Ok(Block::clone(&block))
@@ -749,6 +886,14 @@ impl ChainSource for BitcoindRest {
 	fn block(&self, hash: BlockHash) -> ChainFuture<'_, Block> {
 		Box::pin(self.core.block(hash))
 	}
+
+	fn block_header(&self, hash: BlockHash) -> ChainFuture<'_, Header> {
+		Box::pin(self.core.block_header(hash))
+	}
+
+	fn best_chain_headers(&self, start_height: u32, count: u32) -> ChainFuture<'_, Vec<Header>> {
+		Box::pin(self.core.best_chain_headers(start_height, count))
+	}
 }
 
 impl ChainSource for BitcoindRpc {
@@ -770,6 +915,14 @@ impl ChainSource for BitcoindRpc {
 
 	fn block(&self, hash: BlockHash) -> ChainFuture<'_, Block> {
 		Box::pin(self.core.block(hash))
+	}
+
+	fn block_header(&self, hash: BlockHash) -> ChainFuture<'_, Header> {
+		Box::pin(self.core.block_header(hash))
+	}
+
+	fn best_chain_headers(&self, start_height: u32, count: u32) -> ChainFuture<'_, Vec<Header>> {
+		Box::pin(self.core.best_chain_headers(start_height, count))
 	}
 }
 

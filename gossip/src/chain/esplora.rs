@@ -9,7 +9,9 @@
 //! - `GET /tx/:txid/raw`: the raw transaction (binary);
 //! - `GET /tx/:txid/outspend/:vout`: the spending status of an output (JSON `spent`, and
 //!   `status.confirmed` for the spending transaction);
-//! - `GET /block/:hash/raw`: the raw block (binary).
+//! - `GET /block/:hash/raw`: the raw block (binary);
+//! - `GET /block/:hash/header`: the block header (hex), for the gossip 2.0 header chain (which
+//!   asks for best-chain headers height by height: `/block-height/:height` then this).
 //!
 //! The base URL is whatever prefixes those paths: `http://127.0.0.1:3000` for a local electrs,
 //! `http://127.0.0.1:8999/api` for a mempool instance; a trailing `/` is ignored. Only plain
@@ -36,6 +38,7 @@ use std::error::Error as StdError;
 use std::str::FromStr;
 use std::time::Duration;
 
+use bitcoin::block::Header;
 use bitcoin::consensus::encode::deserialize;
 use bitcoin::{Block, BlockHash, OutPoint, Transaction, Txid};
 use bytes::Bytes;
@@ -310,6 +313,32 @@ impl Esplora {
 		Ok(block)
 	}
 
+	async fn header(&self, hash: BlockHash) -> Result<Header, Failure> {
+		let path = format!("/block/{hash}/header");
+		let body = match self.get(&path, MAX_SMALL_BYTES).await? {
+			Reply::Ok(body) => body,
+			Reply::NotFound(m) => {
+				return match self.tip_height().await {
+					Ok(_) => Err(Failure::Missing(format!("Esplora does not know block {hash} ({m})"))),
+					Err(Failure::Missing(e) | Failure::Unavailable(e)) => Err(Failure::Unavailable(format!(
+						"GET {path}: 404 ({m}), and the tip is unknown: {e}"
+					))),
+				};
+			}
+		};
+		let bytes = hex::decode(text(&path, &body)?)
+			.map_err(|_| Failure::Unavailable(format!("GET {path}: the answer is not hex")))?;
+		let header: Header = deserialize(&bytes)
+			.map_err(|e| Failure::Unavailable(format!("GET {path}: not a header: {e}")))?;
+		if header.block_hash() != hash {
+			return Err(Failure::Unavailable(format!(
+				"GET {path}: got the header of {}",
+				header.block_hash()
+			)));
+		}
+		Ok(header)
+	}
+
 	fn error(context: &str, failure: Failure) -> ChainError {
 		match failure {
 			Failure::Missing(m) => ChainError::NotFound(format!("esplora: {context}: {m}")),
@@ -376,6 +405,11 @@ impl ChainSource for Esplora {
 	fn block(&self, hash: BlockHash) -> ChainFuture<'_, Block> {
 		Box::pin(
 			async move { self.fetch_block(hash).await.map_err(|f| Self::error(&format!("block {hash}"), f)) },
+		)
+	}
+	fn block_header(&self, hash: BlockHash) -> ChainFuture<'_, Header> {
+		Box::pin(
+			async move { self.header(hash).await.map_err(|f| Self::error(&format!("header {hash}"), f)) },
 		)
 	}
 }

@@ -15,6 +15,7 @@ pub mod watch;
 use std::future::Future;
 use std::pin::Pin;
 
+use bitcoin::block::Header;
 use bitcoin::{Block, BlockHash, OutPoint, TxOut};
 
 /// A boxed, sendable future, the return type of every [`ChainSource`] method (object-safe
@@ -64,6 +65,33 @@ pub trait ChainSource: Send + Sync + 'static {
 
 	/// A whole block, used to find spends of known funding outputs.
 	fn block(&self, hash: BlockHash) -> ChainFuture<'_, Block>;
+
+	/// The header of block `hash`, for the gossip 2.0 header chain. The default takes it from
+	/// the whole block; backends override it with their header endpoints.
+	fn block_header(&self, hash: BlockHash) -> ChainFuture<'_, Header> {
+		Box::pin(async move { Ok(self.block(hash).await?.header) })
+	}
+
+	/// Up to `count` consecutive headers of the backend's best chain, starting at
+	/// `start_height` (fewer when the tip is reached, none above it). The default asks for each
+	/// height's hash and header; backends with a bulk endpoint override it. Callers must not
+	/// assume the headers link up (a reorganization may happen between requests): the header
+	/// chain checks that.
+	fn best_chain_headers(&self, start_height: u32, count: u32) -> ChainFuture<'_, Vec<Header>> {
+		Box::pin(async move {
+			let (tip, _) = self.best_block().await?;
+			let end = tip.min(start_height.saturating_add(count.saturating_sub(1)));
+			let mut headers = Vec::new();
+			if count == 0 || start_height > tip {
+				return Ok(headers);
+			}
+			for height in start_height..=end {
+				let hash = self.block_hash(height).await?;
+				headers.push(self.block_header(hash).await?);
+			}
+			Ok(headers)
+		})
+	}
 }
 
 /// Splits a short channel id into (block height, transaction index, output index).

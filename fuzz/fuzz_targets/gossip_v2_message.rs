@@ -1,0 +1,8 @@
+//! Fuzzes the gossip 2.0 message dispatcher (type prefix included): must never panic; invariants are asserted in `herald_gossip::v2::fuzz`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+	herald_gossip::v2::fuzz::any_message(data);
+});

@@ -1,0 +1,430 @@
+//! The TLV stream codec of gossip 2.0's "pure TLV" messages.
+//!
+//! BOLT 1 ("Type-Length-Value Format", "BigSize"): a stream is a sequence of records
+//! `bigsize type || bigsize length || value`; types MUST be strictly increasing, every BigSize
+//! MUST be minimally encoded, a record that runs past the end is a failure, and an unknown
+//! **even** type is a failure while an unknown odd type is ignored ("it's OK to be odd").
+//!
+//! The gossip 2.0 draft (lightning/bolts PR #1059 at `dda5bee`, "Pure TLV messages") splits the
+//! type space into a signed range, `0..=159` and `1_000_000_000..=2_999_999_999`, covered by the
+//! message signature, and an unsigned range (everything else), where the signature itself (type
+//! 160) and attachments such as herald's SPV proof live. lnd's open PR #11164 moves the boundary
+//! to `0..=239` with the signature at type 240 (following BOLT 12's renumbering); herald accepts
+//! both layouts, see [`SigLayout`].
+//!
+//! Parsing never copies: [`parse_stream`] returns records borrowing the input, each with its
+//! exact encoded bytes ([`Record::raw`]) so that the signed serialisation is the concatenation of
+//! the received signed-range records, byte for byte, unknown odd records included.
+
+use std::ops::Range;
+
+use super::reject::{Reject, Rejection};
+
+/// Start of the second signed range (draft "Pure TLV messages").
+pub const SIGNED_RANGE_2_START: u64 = 1_000_000_000;
+/// First type after the second signed range.
+pub const UNSIGNED_RANGE_2_START: u64 = 3_000_000_000;
+
+/// Where the signature record sits, which decides the end of the first signed range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigLayout {
+	/// The draft at `dda5bee` and lnd master (2026-08): signature TLV 160, signed `0..=159`.
+	Draft160,
+	/// lnd PR #11164 (open, 2026-09): signature TLV 240, signed `0..=239`.
+	Lnd240,
+}
+
+impl SigLayout {
+	/// The type of the signature record.
+	pub fn signature_type(self) -> u64 {
+		match self {
+			SigLayout::Draft160 => 160,
+			SigLayout::Lnd240 => 240,
+		}
+	}
+
+	/// Whether `typ` is covered by the signature under this layout.
+	pub fn is_signed(self, typ: u64) -> bool {
+		typ < self.signature_type() || (SIGNED_RANGE_2_START..UNSIGNED_RANGE_2_START).contains(&typ)
+	}
+}
+
+/// Reads a BigSize (BOLT 1 "BigSize") at `pos`; returns the value and the position after it.
+pub fn read_bigsize(bytes: &[u8], pos: usize) -> Result<(u64, usize), Rejection> {
+	let first = *bytes.get(pos).ok_or_else(|| Rejection::new(Reject::Truncated, "BigSize: no bytes left"))?;
+	let (len, min) = match first {
+		0..=0xfc => return Ok((first as u64, pos + 1)),
+		0xfd => (2usize, 0xfdu64),
+		0xfe => (4, 0x1_0000),
+		0xff => (8, 0x1_0000_0000),
+	};
+	let body = bytes
+		.get(pos + 1..pos + 1 + len)
+		.ok_or_else(|| Rejection::new(Reject::Truncated, format!("BigSize: {len}-byte body truncated")))?;
+	let value = body.iter().fold(0u64, |acc, b| acc << 8 | *b as u64);
+	if value < min {
+		return Err(Rejection::new(
+			Reject::NonMinimalBigSize,
+			format!("BigSize {value} encoded with prefix {first:#04x}"),
+		));
+	}
+	Ok((value, pos + 1 + len))
+}
+
+/// Appends `value` as a minimal BigSize.
+pub fn write_bigsize(out: &mut Vec<u8>, value: u64) {
+	match value {
+		0..=0xfc => out.push(value as u8),
+		0xfd..=0xffff => {
+			out.push(0xfd);
+			out.extend_from_slice(&(value as u16).to_be_bytes());
+		}
+		0x1_0000..=0xffff_ffff => {
+			out.push(0xfe);
+			out.extend_from_slice(&(value as u32).to_be_bytes());
+		}
+		_ => {
+			out.push(0xff);
+			out.extend_from_slice(&value.to_be_bytes());
+		}
+	}
+}
+
+/// The encoded size of a BigSize.
+pub fn bigsize_len(value: u64) -> usize {
+	match value {
+		0..=0xfc => 1,
+		0xfd..=0xffff => 3,
+		0x1_0000..=0xffff_ffff => 5,
+		_ => 9,
+	}
+}
+
+/// One record of a parsed stream, borrowing the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+	/// The record type.
+	pub typ: u64,
+	/// The value bytes.
+	pub value: &'a [u8],
+	/// The whole record as received: type, length and value.
+	pub raw: &'a [u8],
+	/// Where `raw` starts in the stream.
+	pub offset: usize,
+}
+
+impl Record<'_> {
+	/// The byte range of the whole record in the stream.
+	pub fn range(&self) -> Range<usize> {
+		self.offset..self.offset + self.raw.len()
+	}
+}
+
+/// Parses a TLV stream (BOLT 1 reader requirements, except the even/odd rule, which needs the
+/// message's list of known types: see [`check_known`]).
+pub fn parse_stream(bytes: &[u8]) -> Result<Vec<Record<'_>>, Rejection> {
+	let mut records = Vec::new();
+	let mut pos = 0;
+	let mut last: Option<u64> = None;
+	while pos < bytes.len() {
+		let start = pos;
+		let (typ, after_type) = read_bigsize(bytes, pos)?;
+		let (len, after_len) = read_bigsize(bytes, after_type)?;
+		if let Some(previous) = last {
+			if typ <= previous {
+				return Err(Rejection::new(
+					Reject::OutOfOrderTlvs,
+					format!("type {typ} after type {previous}"),
+				));
+			}
+		}
+		let end = usize::try_from(len)
+			.ok()
+			.and_then(|len| after_len.checked_add(len))
+			.filter(|end| *end <= bytes.len())
+			.ok_or_else(|| {
+				Rejection::new(
+					Reject::Truncated,
+					format!(
+						"type {typ}: length {len} runs past the end ({} bytes left)",
+						bytes.len() - after_len
+					),
+				)
+			})?;
+		records.push(Record { typ, value: &bytes[after_len..end], raw: &bytes[start..end], offset: start });
+		last = Some(typ);
+		pos = end;
+	}
+	Ok(records)
+}
+
+/// Fails on the first unknown even type (BOLT 1: "if `type` is even: MUST fail to parse").
+pub fn check_known(records: &[Record<'_>], known: &[u64]) -> Result<(), Rejection> {
+	for record in records {
+		if record.typ % 2 == 0 && !known.contains(&record.typ) {
+			return Err(Rejection::new(Reject::UnknownEvenTlv, format!("unknown even type {}", record.typ)));
+		}
+	}
+	Ok(())
+}
+
+/// Builds a TLV stream; records may be added in any order and are written sorted by type.
+#[derive(Clone, Debug, Default)]
+pub struct StreamBuilder {
+	records: Vec<(u64, Vec<u8>)>,
+}
+
+impl StreamBuilder {
+	pub fn new() -> Self {
+		Self::default()
+	}
+
+	/// Adds a record (replacing an earlier one of the same type).
+	pub fn put(&mut self, typ: u64, value: impl Into<Vec<u8>>) -> &mut Self {
+		self.records.retain(|(t, _)| *t != typ);
+		self.records.push((typ, value.into()));
+		self
+	}
+
+	/// The stream of the records for which `keep` is true.
+	pub fn encode_filtered(&self, keep: impl Fn(u64) -> bool) -> Vec<u8> {
+		let mut records: Vec<&(u64, Vec<u8>)> = self.records.iter().filter(|(t, _)| keep(*t)).collect();
+		records.sort_by_key(|(t, _)| *t);
+		let mut out = Vec::new();
+		for (typ, value) in records {
+			write_record(&mut out, *typ, value);
+		}
+		out
+	}
+
+	/// The whole stream.
+	pub fn encode(&self) -> Vec<u8> {
+		self.encode_filtered(|_| true)
+	}
+}
+
+/// Appends one record.
+pub fn write_record(out: &mut Vec<u8>, typ: u64, value: &[u8]) {
+	write_bigsize(out, typ);
+	write_bigsize(out, value.len() as u64);
+	out.extend_from_slice(value);
+}
+
+/// Inserts (or replaces) record `typ` in an encoded, valid stream, keeping every other record
+/// byte for byte. Used to attach unsigned records (SPV proofs) to received messages.
+pub fn with_record(stream: &[u8], typ: u64, value: &[u8]) -> Result<Vec<u8>, Rejection> {
+	let records = parse_stream(stream)?;
+	let mut out = Vec::with_capacity(stream.len() + value.len() + 10);
+	let mut written = false;
+	for record in records {
+		if record.typ == typ {
+			continue;
+		}
+		if !written && record.typ > typ {
+			write_record(&mut out, typ, value);
+			written = true;
+		}
+		out.extend_from_slice(record.raw);
+	}
+	if !written {
+		write_record(&mut out, typ, value);
+	}
+	Ok(out)
+}
+
+/// Removes record `typ` from an encoded, valid stream (every other record kept byte for byte).
+pub fn without_record(stream: &[u8], typ: u64) -> Result<Vec<u8>, Rejection> {
+	let records = parse_stream(stream)?;
+	let mut out = Vec::with_capacity(stream.len());
+	for record in records.iter().filter(|r| r.typ != typ) {
+		out.extend_from_slice(record.raw);
+	}
+	Ok(out)
+}
+
+/// Reads a fixed-size value.
+pub fn fixed<const N: usize>(record: &Record<'_>, name: &str) -> Result<[u8; N], Rejection> {
+	record.value.try_into().map_err(|_| {
+		Rejection::new(
+			Reject::InvalidField,
+			format!("{name} (type {}) has {} bytes, expected {N}", record.typ, record.value.len()),
+		)
+	})
+}
+
+/// A big-endian u16 record.
+pub fn read_u16(record: &Record<'_>, name: &str) -> Result<u16, Rejection> {
+	Ok(u16::from_be_bytes(fixed::<2>(record, name)?))
+}
+
+/// A big-endian u32 record.
+pub fn read_u32(record: &Record<'_>, name: &str) -> Result<u32, Rejection> {
+	Ok(u32::from_be_bytes(fixed::<4>(record, name)?))
+}
+
+/// A big-endian u64 record.
+pub fn read_u64(record: &Record<'_>, name: &str) -> Result<u64, Rejection> {
+	Ok(u64::from_be_bytes(fixed::<8>(record, name)?))
+}
+
+/// A millisatoshi amount in either of the two encodings in use: the draft's fixed 8-byte
+/// `u64` or lnd's BigSize (`lnwire/msat.go`). BigSize encodings are 1, 3, 5 or 9 bytes long,
+/// never 8, so the record length tells them apart; a BigSize must be minimal and fill the
+/// record exactly.
+pub fn read_msat(record: &Record<'_>, name: &str) -> Result<(u64, MsatEncoding), Rejection> {
+	if record.value.len() == 8 {
+		return Ok((read_u64(record, name)?, MsatEncoding::U64));
+	}
+	let (value, end) = read_bigsize(record.value, 0)
+		.map_err(|e| Rejection::new(e.reason, format!("{name} (type {}): {}", record.typ, e.detail)))?;
+	if end != record.value.len() {
+		return Err(Rejection::new(
+			Reject::InvalidField,
+			format!("{name} (type {}): {} bytes after the BigSize", record.typ, record.value.len() - end),
+		));
+	}
+	Ok((value, MsatEncoding::BigSize))
+}
+
+/// How a millisatoshi field was (or is to be) encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum MsatEncoding {
+	/// Fixed 8-byte big-endian (the draft's `u64`).
+	#[default]
+	U64,
+	/// BigSize (lnd).
+	BigSize,
+}
+
+impl MsatEncoding {
+	/// Encodes `value`.
+	pub fn encode(self, value: u64) -> Vec<u8> {
+		match self {
+			MsatEncoding::U64 => value.to_be_bytes().to_vec(),
+			MsatEncoding::BigSize => {
+				let mut out = Vec::with_capacity(9);
+				write_bigsize(&mut out, value);
+				out
+			}
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn reason(r: Result<impl std::fmt::Debug, Rejection>) -> Reject {
+		r.expect_err("expected a rejection").reason
+	}
+
+	#[test]
+	fn bigsize_vectors_from_bolt1() {
+		// BOLT 1 Appendix A "BigSize Decoding Tests".
+		let good: [(u64, &str); 7] = [
+			(0, "00"),
+			(252, "fc"),
+			(253, "fd00fd"),
+			(65535, "fdffff"),
+			(65536, "fe00010000"),
+			(4294967295, "feffffffff"),
+			(4294967296, "ff0000000100000000"),
+		];
+		for (value, hex) in good {
+			let bytes = hex::decode(hex).unwrap();
+			assert_eq!(read_bigsize(&bytes, 0).unwrap(), (value, bytes.len()), "{hex}");
+			let mut out = Vec::new();
+			write_bigsize(&mut out, value);
+			assert_eq!(out, bytes);
+			assert_eq!(bigsize_len(value), bytes.len());
+		}
+		let max = hex::decode("ffffffffffffffffff").unwrap();
+		assert_eq!(read_bigsize(&max, 0).unwrap().0, u64::MAX);
+		for hex in ["fd00fc", "fe0000ffff", "ff00000000ffffffff"] {
+			assert_eq!(
+				reason(read_bigsize(&hex::decode(hex).unwrap(), 0)),
+				Reject::NonMinimalBigSize,
+				"{hex}"
+			);
+		}
+		for hex in ["fd00", "feffff", "ffffffffff", "", "fd", "fe", "ff"] {
+			assert_eq!(reason(read_bigsize(&hex::decode(hex).unwrap(), 0)), Reject::Truncated, "{hex}");
+		}
+	}
+
+	#[test]
+	fn stream_rules_from_bolt1() {
+		// BOLT 1 Appendix A "TLV Decoding Failures" (stream-level ones).
+		assert_eq!(reason(parse_stream(&hex::decode("fd").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("fd01").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("fd000100").unwrap())), Reject::NonMinimalBigSize);
+		assert_eq!(reason(parse_stream(&hex::decode("fd0101").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("0ffd").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("0ffd26").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("0ffd2602").unwrap())), Reject::Truncated);
+		assert_eq!(reason(parse_stream(&hex::decode("0ffd000100").unwrap())), Reject::NonMinimalBigSize);
+		assert_eq!(reason(parse_stream(&hex::decode("0fff0100000000000000").unwrap())), Reject::Truncated);
+		// Out of order and duplicates.
+		assert_eq!(
+			reason(parse_stream(&hex::decode("0200 0100".replace(' ', "")).unwrap())),
+			Reject::OutOfOrderTlvs
+		);
+		assert_eq!(
+			reason(parse_stream(&hex::decode("0100 0100".replace(' ', "")).unwrap())),
+			Reject::OutOfOrderTlvs
+		);
+		// Unknown even is a message-level rule.
+		let bytes = hex::decode("1200").unwrap();
+		let records = parse_stream(&bytes).unwrap();
+		assert_eq!(reason(check_known(&records, &[])), Reject::UnknownEvenTlv);
+		let bytes = hex::decode("1300").unwrap();
+		let records = parse_stream(&bytes).unwrap();
+		check_known(&records, &[]).unwrap();
+		// Empty stream and zero-length values are fine.
+		assert!(parse_stream(&[]).unwrap().is_empty());
+		let bytes = hex::decode("0100fd00fd00").unwrap();
+		let records = parse_stream(&bytes).unwrap();
+		assert_eq!(records.len(), 2);
+		assert_eq!(records[1].typ, 253);
+		assert_eq!(records[1].raw, &hex::decode("fd00fd00").unwrap()[..]);
+		assert_eq!(records[1].range(), 2..6);
+	}
+
+	#[test]
+	fn builder_sorts_and_edits_keep_bytes() {
+		let mut b = StreamBuilder::new();
+		b.put(160, vec![7; 3]).put(2, vec![1]).put(3_000_000_001, vec![9]).put(0, Vec::new());
+		let stream = b.encode();
+		let types: Vec<u64> = parse_stream(&stream).unwrap().iter().map(|r| r.typ).collect();
+		assert_eq!(types, vec![0, 2, 160, 3_000_000_001]);
+		let signed = b.encode_filtered(|t| SigLayout::Draft160.is_signed(t));
+		assert_eq!(signed, hex::decode("00000201 01".replace(' ', "")).unwrap());
+		let edited = with_record(&stream, 1_000_000_001, &[5, 5]).unwrap();
+		let types: Vec<u64> = parse_stream(&edited).unwrap().iter().map(|r| r.typ).collect();
+		assert_eq!(types, vec![0, 2, 160, 1_000_000_001, 3_000_000_001]);
+		assert_eq!(without_record(&edited, 1_000_000_001).unwrap(), stream);
+		let replaced = with_record(&stream, 2, &[8]).unwrap();
+		assert_eq!(parse_stream(&replaced).unwrap()[1].value, &[8]);
+		assert!(SigLayout::Lnd240.is_signed(200) && !SigLayout::Draft160.is_signed(200));
+		assert!(
+			SigLayout::Draft160.is_signed(2_999_999_999) && !SigLayout::Draft160.is_signed(3_000_000_000)
+		);
+	}
+
+	#[test]
+	fn msat_both_encodings() {
+		// lnd's own test bytes for htlc_minimum_msat: fe 00 0f 42 40 (BigSize 1,000,000).
+		let stream = hex::decode("0c05fe000f4240").unwrap();
+		let records = parse_stream(&stream).unwrap();
+		assert_eq!(read_msat(&records[0], "htlc_minimum_msat").unwrap(), (1_000_000, MsatEncoding::BigSize));
+		let stream = hex::decode("0c0800000000000f4240").unwrap();
+		let records = parse_stream(&stream).unwrap();
+		assert_eq!(read_msat(&records[0], "htlc_minimum_msat").unwrap(), (1_000_000, MsatEncoding::U64));
+		for bad in ["0c03fd00fc", "0c0200fc", "0c00", "0c020101"] {
+			let stream = hex::decode(bad).unwrap();
+			let records = parse_stream(&stream).unwrap();
+			assert!(read_msat(&records[0], "x").is_err(), "{bad}");
+		}
+		assert_eq!(MsatEncoding::BigSize.encode(1_000_000), hex::decode("fe000f4240").unwrap());
+	}
+}
