@@ -41,6 +41,7 @@ pub struct Config {
 	pub gossip: GossipSection,
 	pub rgs: RgsSection,
 	pub onion: OnionSection,
+	pub gossip_v2: GossipV2Section,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -120,6 +121,7 @@ impl Default for Config {
 			gossip: GossipSection::default(),
 			rgs: RgsSection::default(),
 			onion: OnionSection::default(),
+			gossip_v2: GossipV2Section::default(),
 		}
 	}
 }
@@ -169,6 +171,41 @@ impl Default for GossipSection {
 			max_pending_lookups: g.max_pending_lookups,
 			store_queue: 16384,
 			prune_interval_secs: 3600,
+		}
+	}
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GossipV2Section {
+	/// Speak gossip 2.0 (needs a chain backend for the header chain).
+	pub enabled: bool,
+	/// `backend`: funding outputs looked up through the chain backend; `proof`: only SPV
+	/// proofs carried by announcements, the backend serving headers only.
+	pub verify: String,
+	/// Build SPV proofs from funding blocks (`verify = "backend"`), to serve light peers.
+	pub build_proofs: bool,
+	/// Start the header chain at this trusted height instead of genesis (with its header).
+	pub checkpoint_height: u32,
+	/// The 80-byte header at `checkpoint_height`, hex.
+	pub checkpoint_header: String,
+	/// Messages waiting for validation at most; beyond, messages are shed.
+	pub queue: usize,
+	/// Headers connected per sync round at most (rounds repeat until caught up).
+	pub headers_per_round: u32,
+}
+
+impl Default for GossipV2Section {
+	fn default() -> Self {
+		let s = herald_gossip::v2::service::ServiceConfig::default();
+		Self {
+			enabled: true,
+			verify: "backend".into(),
+			build_proofs: s.build_proofs,
+			checkpoint_height: 0,
+			checkpoint_header: String::new(),
+			queue: s.queue,
+			headers_per_round: 20_000,
 		}
 	}
 }
@@ -345,6 +382,8 @@ impl Config {
 			return Err(ConfigError::Invalid(format!("log_format {:?}: use text or json", self.log_format)));
 		}
 		self.onion_config()?;
+		self.gossip_v2_config()?;
+		self.header_chain_start()?;
 		if self.p2p.max_inbound_per_ip == 0 || self.gossip.store_queue < 16 {
 			return Err(ConfigError::Invalid(
 				"p2p.max_inbound_per_ip must be > 0 and gossip.store_queue >= 16".into(),
@@ -448,6 +487,42 @@ impl Config {
 		};
 		config.validate().map_err(|e| ConfigError::Invalid(format!("onion: {e}")))?;
 		Ok(config)
+	}
+
+	/// The gossip 2.0 service's settings (faults counted as for BOLT 7 gossip).
+	pub fn gossip_v2_config(&self) -> Result<herald_gossip::v2::service::ServiceConfig, ConfigError> {
+		let v = &self.gossip_v2;
+		let verify_by_backend = match v.verify.as_str() {
+			"backend" => true,
+			"proof" => false,
+			other => {
+				return Err(ConfigError::Invalid(format!("gossip_v2.verify {other:?}: use backend or proof")))
+			}
+		};
+		Ok(herald_gossip::v2::service::ServiceConfig {
+			verify_by_backend,
+			build_proofs: v.build_proofs,
+			queue: v.queue.max(1),
+			max_invalid_per_peer: self.gossip.max_invalid_per_peer,
+			invalid_window_secs: self.gossip.invalid_window_secs,
+			..herald_gossip::v2::service::ServiceConfig::default()
+		})
+	}
+
+	/// Where a new header chain starts: genesis, or the configured checkpoint.
+	pub fn header_chain_start(&self) -> Result<herald_gossip::v2::ChainStart, ConfigError> {
+		let v = &self.gossip_v2;
+		if v.checkpoint_header.is_empty() {
+			if v.checkpoint_height != 0 {
+				return Err(ConfigError::Invalid("gossip_v2.checkpoint_height needs checkpoint_header".into()));
+			}
+			return Ok(herald_gossip::v2::ChainStart::Genesis);
+		}
+		let invalid = |why: String| ConfigError::Invalid(format!("gossip_v2.checkpoint_header: {why}"));
+		let bytes = hex::decode(&v.checkpoint_header).map_err(|e| invalid(e.to_string()))?;
+		let header: bitcoin::block::Header =
+			bitcoin::consensus::deserialize(&bytes).map_err(|e| invalid(format!("not an 80-byte header: {e}")))?;
+		Ok(herald_gossip::v2::ChainStart::Checkpoint { height: v.checkpoint_height, header })
 	}
 
 	/// The configured introduction nodes.

@@ -16,6 +16,8 @@ use herald_gossip::chain::watch::SpendWatcher;
 use herald_gossip::chain::ChainSource;
 use herald_gossip::logger::TracingLogger;
 use herald_gossip::store::{Store, StoreHandle};
+use herald_gossip::v2::service::GossipV2;
+use herald_gossip::v2::{HeaderChain, Validator, ValidatorConfig};
 use herald_gossip::{GossipRouter, SystemClock};
 use herald_onion::{IntroRouter, OnionRelay, SystemRelayClock};
 use lightning::ln::msgs::OnionMessageHandler;
@@ -65,6 +67,8 @@ pub enum StartError {
 	Config(#[from] crate::config::ConfigError),
 	#[error("onion mailbox: {0}")]
 	Mailbox(#[from] herald_onion::mailbox::MailboxError),
+	#[error("header chain: {0}")]
+	HeaderChain(#[from] herald_gossip::v2::HeaderError),
 }
 
 /// What the HTTP API reads and acts on.
@@ -83,6 +87,8 @@ pub struct Node {
 	pub chain_backend: Option<&'static str>,
 	pub started_at: u64,
 	pub rgs: Arc<herald_gossip::rgs::RgsService>,
+	/// The gossip 2.0 service and its header chain, when enabled.
+	pub gossip_v2: Option<(Arc<GossipV2>, Arc<HeaderChain>)>,
 }
 
 pub fn unix_now() -> u64 {
@@ -204,8 +210,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	let chain_name = chain.as_ref().map(|c| c.name());
 	let router = gossip_router(&config, &store, store_handle.clone(), chain.clone())?;
 
+	let v2 = gossip_v2(&config, db.clone(), &store, store_handle.clone(), &router, chain.clone()).await?;
 	let onion = onion_relay(&config, keys.clone(), db)?;
-	let custom = Arc::new(CustomMessages::new(router.clone(), onion.clone()));
+	let custom =
+		Arc::new(CustomMessages::new(router.clone(), onion.clone(), v2.as_ref().map(|(service, _)| service.clone())));
 	let mut ephemeral = [0u8; 32];
 	getrandom::fill(&mut ephemeral)
 		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
@@ -279,6 +287,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		chain_backend: chain_name,
 		started_at,
 		rgs,
+		gossip_v2: v2.clone(),
 	});
 	tokio::spawn(crate::http::serve(http, node.clone(), shutdown_rx.clone()));
 	tokio::spawn(drive_peer_manager(
@@ -289,6 +298,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		shutdown_rx.clone(),
 	));
 	tokio::spawn(prune_periodically(router.clone(), config.gossip.prune_interval_secs, shutdown_rx.clone()));
+	if let Some((service, headers)) = v2 {
+		tokio::spawn(service.clone().run(shutdown_rx.clone()));
+		tokio::spawn(sync_header_chain(
+			service,
+			headers,
+			config.chain.poll_interval_secs,
+			config.gossip_v2.headers_per_round,
+			shutdown_rx.clone(),
+		));
+	}
 	if let Some(chain) = chain {
 		tokio::spawn({
 			let router = router.clone();
@@ -336,6 +355,49 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		.await;
 	tracing::info!("store flushed, bye");
 	Ok(())
+}
+
+/// Builds the gossip 2.0 service when it is enabled and a chain backend can feed its header
+/// chain (kept in the shared database): the validator, the service over the router's index,
+/// and what the store holds. `None` when off.
+pub async fn gossip_v2(
+	config: &Config,
+	db: Arc<redb::Database>,
+	store: &Store,
+	handle: StoreHandle,
+	router: &Arc<GossipRouter>,
+	chain: Option<Arc<dyn ChainSource>>,
+) -> Result<Option<(Arc<GossipV2>, Arc<HeaderChain>)>, StartError> {
+	if !config.gossip_v2.enabled {
+		tracing::info!("gossip 2.0 disabled by configuration");
+		return Ok(None);
+	}
+	let Some(chain) = chain else {
+		tracing::info!("gossip 2.0 off: it needs a chain backend for its header chain (set chain.backend)");
+		return Ok(None);
+	};
+	let network = config.network()?;
+	let headers = Arc::new(HeaderChain::open(db, network, config.header_chain_start()?)?);
+	let validator = Arc::new(Validator::new(ValidatorConfig::new(network), Some(headers.clone())));
+	let service = GossipV2::new(
+		config.gossip_v2_config()?,
+		validator,
+		router.clone(),
+		handle,
+		Some(chain),
+		Arc::new(SystemClock),
+	);
+	let loaded = service.load(store).await?;
+	tracing::info!(
+		verify = config.gossip_v2.verify.as_str(),
+		header_tip = headers.tip().0,
+		channels = loaded.channels,
+		updates = loaded.updates,
+		nodes = loaded.nodes,
+		dropped = loaded.dropped,
+		"gossip 2.0 on"
+	);
+	Ok(Some((service, headers)))
 }
 
 /// Builds the onion relay: LDK's `OnionMessenger` (offline-peer interception on) behind
@@ -435,6 +497,41 @@ async fn watch_spends(
 				}
 			},
 			_ = shutdown.changed() => return,
+		}
+	}
+}
+
+/// Keeps the gossip 2.0 header chain in step with the chain backend: a round every
+/// `interval_secs`, repeated at once while the backend is ahead (initial sync), logging
+/// progress; the service forgets what reorganizations, spends and staleness remove.
+async fn sync_header_chain(
+	service: Arc<GossipV2>,
+	headers: Arc<HeaderChain>,
+	interval_secs: u64,
+	per_round: u32,
+	mut shutdown: watch::Receiver<bool>,
+) {
+	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
+	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		tokio::select! {
+			_ = tick.tick() => {},
+			_ = shutdown.changed() => return,
+		}
+		loop {
+			match service.sync_chain(&headers, per_round.max(1)).await {
+				Ok(report) if report.tip < report.backend_tip && !report.event.connected.is_empty() => {
+					tracing::info!(tip = report.tip, backend_tip = report.backend_tip, "header chain syncing");
+					if *shutdown.borrow() {
+						return;
+					}
+				}
+				Ok(_) => break,
+				Err(e) => {
+					tracing::warn!(error = %e, "header chain sync");
+					break;
+				}
+			}
 		}
 	}
 }

@@ -38,6 +38,9 @@ pub struct ChannelEntry {
 	pub updates: [Option<UpdateEntry>; 2],
 	/// Earlier policies per direction, oldest first, as far back as the RGS horizon (two weeks).
 	pub history: [Vec<PastPolicy>; 2],
+	/// A gossip 2.0 channel (`announcement` and updates are v2 messages): served in Rapid
+	/// Gossip Sync snapshots, never in BOLT 7 answers, pruned by the v2 rules.
+	pub gossip_v2: bool,
 }
 
 impl ChannelEntry {
@@ -164,6 +167,25 @@ impl UpdateEntry {
 		}
 	}
 
+	/// An entry for a gossip 2.0 update (`raw` is the v2 message; the BOLT 7 checksum does not
+	/// apply), dated by when herald accepted it.
+	pub fn from_policy(raw: Box<[u8]>, seen: u32, direction: u8, policy: Policy) -> Self {
+		Self {
+			raw,
+			seen,
+			timestamp: seen,
+			message_flags: 1,
+			channel_flags: direction & 1 | (policy.disabled as u8) << 1,
+			cltv_expiry_delta: policy.cltv_expiry_delta,
+			htlc_minimum_msat: policy.htlc_minimum_msat,
+			htlc_maximum_msat: policy.htlc_maximum_msat,
+			fee_base_msat: policy.fee_base_msat,
+			fee_proportional_millionths: policy.fee_proportional_millionths,
+			checksum: 0,
+			policy_since: seen,
+		}
+	}
+
 	/// The BOLT 7 `direction` bit of `channel_flags`.
 	pub fn direction(&self) -> u8 {
 		self.channel_flags & 1
@@ -217,6 +239,8 @@ pub struct GraphCounts {
 	pub channels_verified: usize,
 	pub channels_unverified: usize,
 	pub channel_updates: usize,
+	/// Channels learned from gossip 2.0 (included in `channels` and `channels_verified`).
+	pub channels_v2: usize,
 	/// Newest gossip timestamp in the graph.
 	pub last_update: u32,
 }
@@ -240,6 +264,7 @@ pub struct GraphIndex {
 	verified: usize,
 	updates: usize,
 	announced_nodes: usize,
+	v2_channels: usize,
 	last_update: u32,
 }
 
@@ -281,12 +306,12 @@ impl GraphIndex {
 		// Block heights have 24 bits: a range reaching 2^24 runs to the end of the id space (and
 		// shifting 2^24 left by 40 would overflow).
 		let end = if end_block >= 0x100_0000 { Bound::Unbounded } else { Bound::Excluded(end_block << 40) };
-		self.channels.range((Bound::Included(start), end))
+		self.channels.range((Bound::Included(start), end)).filter(|(_, c)| !c.gossip_v2)
 	}
 
-	/// The first channel with a short channel id at or above `from`.
+	/// The first BOLT 7 channel with a short channel id at or above `from`.
 	pub fn next_channel(&self, from: u64) -> Option<(&u64, &ChannelEntry)> {
-		self.channels.range(from..).next()
+		self.channels.range(from..).find(|(_, c)| !c.gossip_v2)
 	}
 
 	/// The first announced node strictly after `after` (or the first, with `None`).
@@ -308,6 +333,7 @@ impl GraphIndex {
 			channels_verified: self.verified,
 			channels_unverified: self.channels.len() - self.verified,
 			channel_updates: self.updates,
+			channels_v2: self.v2_channels,
 			last_update: self.last_update,
 		}
 	}
@@ -342,6 +368,40 @@ impl GraphIndex {
 				seen,
 				updates: [None, None],
 				history: [Vec::new(), Vec::new()],
+				gossip_v2: false,
+			},
+		);
+		Applied::Applied
+	}
+
+	/// Adds a gossip 2.0 channel (validated elsewhere); `NotNewer` if the short channel id is known.
+	pub fn insert_v2_channel(
+		&mut self, raw: Box<[u8]>, scid: u64, nodes: (NodeId, NodeId), seen: u32, capacity_sats: u64,
+		funding: OutPoint,
+	) -> Applied {
+		if self.channels.contains_key(&scid) {
+			return Applied::NotNewer;
+		}
+		let (node_1, node_2) = if nodes.0 < nodes.1 { nodes } else { (nodes.1, nodes.0) };
+		for node in [node_1, node_2] {
+			self.nodes.entry(node).or_default().channels += 1;
+		}
+		self.verified += 1;
+		self.v2_channels += 1;
+		self.channels.insert(
+			scid,
+			ChannelEntry {
+				announcement: raw,
+				node_1,
+				node_2,
+				features: ChannelFeatures::empty(),
+				capacity_sats: Some(capacity_sats),
+				funding: Some(funding),
+				verified: true,
+				seen,
+				updates: [None, None],
+				history: [Vec::new(), Vec::new()],
+				gossip_v2: true,
 			},
 		);
 		Applied::Applied
@@ -350,13 +410,24 @@ impl GraphIndex {
 	/// Applies a `channel_update` if it is newer than the one held for its direction. When it
 	/// changes the policy, the previous policy goes to the direction's history (returned, to be
 	/// stored); when it only refreshes the timestamp, the policy keeps its start time.
-	pub fn apply_update(&mut self, scid: u64, mut update: UpdateEntry) -> (Applied, Option<PastPolicy>) {
+	pub fn apply_update(&mut self, scid: u64, update: UpdateEntry) -> (Applied, Option<PastPolicy>) {
+		let Some(channel) = self.channels.get(&scid) else { return (Applied::Unknown, None) };
+		if let Some(held) = &channel.updates[update.direction() as usize] {
+			if held.timestamp >= update.timestamp {
+				return (Applied::NotNewer, None);
+			}
+		}
+		self.replace_update(scid, update)
+	}
+
+	/// Sets a direction's update without comparing timestamps: gossip 2.0 updates are ordered
+	/// by block height, which the validator already checked. History as [`Self::apply_update`].
+	pub fn replace_update(&mut self, scid: u64, mut update: UpdateEntry) -> (Applied, Option<PastPolicy>) {
 		let Some(channel) = self.channels.get_mut(&scid) else { return (Applied::Unknown, None) };
 		let direction = update.direction() as usize;
 		let slot = &mut channel.updates[direction];
 		let mut past = None;
 		match slot {
-			Some(held) if held.timestamp >= update.timestamp => return (Applied::NotNewer, None),
 			Some(held) if held.policy() == update.policy() => update.policy_since = held.policy_since,
 			Some(held) => past = Some(PastPolicy { since: held.policy_since, policy: held.policy() }),
 			None => self.updates += 1,
@@ -397,10 +468,21 @@ impl GraphIndex {
 	}
 
 	/// Applies a `node_announcement` if its node has a channel and it is newer than the held one.
-	pub fn apply_node_announcement(&mut self, node_id: NodeId, mut entry: NodeAnnouncementEntry) -> Applied {
+	pub fn apply_node_announcement(&mut self, node_id: NodeId, entry: NodeAnnouncementEntry) -> Applied {
+		let held = self.nodes.get(&node_id).and_then(|n| n.announcement.as_ref());
+		if held.is_some_and(|held| held.timestamp >= entry.timestamp) {
+			return Applied::NotNewer;
+		}
+		self.replace_node_announcement(node_id, entry)
+	}
+
+	/// Sets a node's announcement unless the held one is strictly newer: a gossip 2.0
+	/// announcement (dated by when herald accepted it; the validator ordered it by block height)
+	/// replaces one accepted in the same second.
+	pub fn replace_node_announcement(&mut self, node_id: NodeId, mut entry: NodeAnnouncementEntry) -> Applied {
 		let Some(node) = self.nodes.get_mut(&node_id) else { return Applied::Unknown };
 		match &node.announcement {
-			Some(held) if held.timestamp >= entry.timestamp => return Applied::NotNewer,
+			Some(held) if held.timestamp > entry.timestamp => return Applied::NotNewer,
 			Some(held) if held.features == entry.features && held.addresses == entry.addresses => {
 				entry.details_since = held.details_since
 			},
@@ -418,6 +500,7 @@ impl GraphIndex {
 	pub fn remove_channel(&mut self, scid: u64) -> Option<(ChannelEntry, Vec<NodeId>)> {
 		let channel = self.channels.remove(&scid)?;
 		self.verified -= channel.verified as usize;
+		self.v2_channels -= channel.gossip_v2 as usize;
 		self.updates -= channel.updates.iter().flatten().count();
 		let mut orphans = Vec::new();
 		for id in [channel.node_1, channel.node_2] {
@@ -455,7 +538,7 @@ impl GraphIndex {
 
 	/// Funding block height of every channel whose funding outpoint is known.
 	pub fn funding_outpoints(&self) -> impl Iterator<Item = (u64, OutPoint)> + '_ {
-		self.channels.iter().filter_map(|(scid, c)| c.funding.map(|f| (*scid, f)))
+		self.channels.iter().filter(|(_, c)| !c.gossip_v2).filter_map(|(scid, c)| c.funding.map(|f| (*scid, f)))
 	}
 
 	/// The funding block height of a short channel id.

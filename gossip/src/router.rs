@@ -317,6 +317,28 @@ impl GossipRouter {
 		self.chain_hash
 	}
 
+	/// Write access to the index, for the gossip 2.0 service ([`crate::v2::service`]), which
+	/// mirrors its channels there so that snapshots and the HTTP API see one graph.
+	pub(crate) fn index_mut(&self) -> std::sync::RwLockWriteGuard<'_, GraphIndex> {
+		self.index.write().expect("index lock")
+	}
+
+	/// Disconnects a peer with a warning at the next `process_events` (the gossip 2.0 service
+	/// has no event queue of its own).
+	pub(crate) fn disconnect_peer(&self, peer: PublicKey, warning: String) {
+		herald_metrics::metrics().peer_disconnects.inc(&["invalid_gossip"]);
+		self.events.lock().expect("events lock").push(MessageSendEvent::HandleError {
+			node_id: peer,
+			action: ErrorAction::DisconnectPeerWithWarning {
+				msg: msgs::WarningMessage {
+					channel_id: lightning::ln::types::ChannelId::new_zero(),
+					data: warning,
+				},
+			},
+		});
+		self.wake.notify_one();
+	}
+
 	pub fn counts(&self) -> GraphCounts {
 		self.index().counts()
 	}
@@ -485,7 +507,7 @@ impl GossipRouter {
 		Ok(())
 	}
 
-	fn publish_graph_gauges(&self, counts: GraphCounts) {
+	pub(crate) fn publish_graph_gauges(&self, counts: GraphCounts) {
 		let m = herald_metrics::metrics();
 		m.graph_nodes.set(counts.nodes as i64);
 		m.graph_channels.set(&["verified"], counts.channels_verified as i64);
@@ -740,7 +762,8 @@ impl GossipRouter {
 			let index = self.index();
 			let mut gone = Vec::new();
 			let mut dropped = Vec::new();
-			for (scid, channel) in index.channels() {
+			// Gossip 2.0 channels are not in LDK's graph: the v2 rules prune them.
+			for (scid, channel) in index.channels().filter(|(_, c)| !c.gossip_v2) {
 				let Some(info) = ldk.channel(*scid) else {
 					gone.push(*scid);
 					continue;
@@ -808,7 +831,7 @@ impl GossipRouter {
 				}
 				let scid = answer.scids[answer.next];
 				answer.next += 1;
-				let Some(channel) = index.channel(scid) else { continue };
+				let Some(channel) = index.channel(scid).filter(|c| !c.gossip_v2) else { continue };
 				out.push((*peer, raw(channel.announcement.to_vec())));
 				for update in channel.updates.iter().flatten() {
 					out.push((*peer, raw(update.raw.to_vec())));

@@ -8,6 +8,8 @@
 //! - `gossip_nodes`: node id → (seen time, `node_announcement` bytes);
 //! - `gossip_policy_history`: (short channel id, direction, since) → an earlier policy of that
 //!   direction (two weeks of them: what Rapid Gossip Sync deltas are relative to);
+//! - `gossip_v2_channels`, `gossip_v2_updates`, `gossip_v2_nodes`: accepted gossip 2.0 messages
+//!   as received (channels with the funding evidence herald verified, proof included);
 //! - `gossip_meta`: schema version and network.
 //!
 //! Handlers never write: they hand [`StoreOp`]s to a bounded queue drained by one writer thread
@@ -29,6 +31,9 @@ const CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("gossip_chann
 const UPDATES: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("gossip_channel_updates");
 const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_nodes");
 const HISTORY: TableDefinition<(u64, u8, u32), &[u8]> = TableDefinition::new("gossip_policy_history");
+const V2_CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("gossip_v2_channels");
+const V2_UPDATES: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("gossip_v2_updates");
+const V2_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_v2_nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("gossip_meta");
 
 /// Bumped when a record layout changes; older stores are refused with a clear error.
@@ -108,6 +113,23 @@ pub enum StoreOp {
 	RemoveNode {
 		node_id: [u8; 33],
 	},
+	/// A gossip 2.0 channel: when herald accepted it, its funding evidence
+	/// (`VerifiedFunding::encode`) and the announcement as received.
+	PutV2Channel { scid: u64, seen: u32, funding: Vec<u8>, raw: Vec<u8> },
+	PutV2Update { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
+	PutV2Node { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	/// Removes a gossip 2.0 channel and its updates.
+	RemoveV2Channel { scid: u64 },
+	/// Removes a gossip 2.0 node announcement (its node has no channel left).
+	RemoveV2Node { node_id: [u8; 33] },
+}
+
+/// A stored gossip 2.0 record, as [`Store::visit_v2`] hands them out (channels first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V2Record {
+	Channel { scid: u64, seen: u32, funding: Vec<u8>, raw: Vec<u8> },
+	Update { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
+	Node { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
 }
 
 /// Everything in the store, as loaded at start-up.
@@ -185,6 +207,9 @@ impl Store {
 			txn.open_table(UPDATES)?;
 			txn.open_table(NODES)?;
 			txn.open_table(HISTORY)?;
+			txn.open_table(V2_CHANNELS)?;
+			txn.open_table(V2_UPDATES)?;
+			txn.open_table(V2_NODES)?;
 		}
 		txn.commit()?;
 		Ok(Self { db })
@@ -238,6 +263,41 @@ impl Store {
 		Ok(())
 	}
 
+	/// Hands every stored gossip 2.0 record to `visit`: channels, then updates, then nodes.
+	/// Rows are `u32 seen || …`; a channel row continues `u16 funding length || funding ||
+	/// announcement`, the others with the message.
+	pub fn visit_v2(&self, mut visit: impl FnMut(V2Record)) -> Result<(), StoreError> {
+		let txn = self.db.begin_read()?;
+		for row in txn.open_table(V2_CHANNELS)?.iter()? {
+			let (scid, value) = row?;
+			let scid = scid.value();
+			let (seen, rest) = split_seen(value.value(), "gossip_v2_channels")?;
+			let len = rest.get(..2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize);
+			let funding = len.and_then(|len| rest.get(2..2 + len)).ok_or_else(|| StoreError::Corrupt {
+				table: "gossip_v2_channels",
+				reason: format!("channel {scid}: truncated funding evidence"),
+			})?;
+			let raw = rest[2 + funding.len()..].to_vec();
+			visit(V2Record::Channel { scid, seen, funding: funding.to_vec(), raw });
+		}
+		for row in txn.open_table(V2_UPDATES)?.iter()? {
+			let (key, value) = row?;
+			let (scid, direction) = key.value();
+			let (seen, raw) = split_seen(value.value(), "gossip_v2_updates")?;
+			visit(V2Record::Update { scid, direction, seen, raw: raw.to_vec() });
+		}
+		for row in txn.open_table(V2_NODES)?.iter()? {
+			let (key, value) = row?;
+			let node_id: [u8; 33] = key.value().try_into().map_err(|_| StoreError::Corrupt {
+				table: "gossip_v2_nodes",
+				reason: "node id not 33 bytes".into(),
+			})?;
+			let (seen, raw) = split_seen(value.value(), "gossip_v2_nodes")?;
+			visit(V2Record::Node { node_id, seen, raw: raw.to_vec() });
+		}
+		Ok(())
+	}
+
 	/// Row counts (channels, updates, nodes), for tests and status.
 	pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
 		let txn = self.db.begin_read()?;
@@ -252,6 +312,9 @@ impl Store {
 			let mut updates = txn.open_table(UPDATES)?;
 			let mut nodes = txn.open_table(NODES)?;
 			let mut history = txn.open_table(HISTORY)?;
+			let mut v2_channels = txn.open_table(V2_CHANNELS)?;
+			let mut v2_updates = txn.open_table(V2_UPDATES)?;
+			let mut v2_nodes = txn.open_table(V2_NODES)?;
 			for op in ops {
 				match op {
 					StoreOp::PutChannel(record) => {
@@ -278,6 +341,28 @@ impl Store {
 						updates.remove((*scid, 0u8))?;
 						updates.remove((*scid, 1u8))?;
 						history.retain_in((*scid, 0u8, 0u32)..=(*scid, 1u8, u32::MAX), |_, _| false)?;
+					}
+					StoreOp::PutV2Channel { scid, seen, funding, raw } => {
+						let mut value = Vec::with_capacity(6 + funding.len() + raw.len());
+						value.extend_from_slice(&seen.to_be_bytes());
+						value.extend_from_slice(&(funding.len() as u16).to_be_bytes());
+						value.extend_from_slice(funding);
+						value.extend_from_slice(raw);
+						v2_channels.insert(*scid, value.as_slice())?;
+					}
+					StoreOp::PutV2Update { scid, direction, seen, raw } => {
+						v2_updates.insert((*scid, *direction), with_seen(*seen, raw).as_slice())?;
+					}
+					StoreOp::PutV2Node { node_id, seen, raw } => {
+						v2_nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
+					}
+					StoreOp::RemoveV2Channel { scid } => {
+						v2_channels.remove(*scid)?;
+						v2_updates.remove((*scid, 0u8))?;
+						v2_updates.remove((*scid, 1u8))?;
+					}
+					StoreOp::RemoveV2Node { node_id } => {
+						v2_nodes.remove(node_id.as_slice())?;
 					}
 					StoreOp::RemoveHistory(entries) => {
 						for key in entries {

@@ -38,6 +38,12 @@ pub struct GossipV2Metrics {
 	pub channels_forgotten: CounterVec,
 	/// Peers disconnected for sending invalid gossip 2.0 repeatedly.
 	pub peers_disconnected: Counter,
+	/// Connected peers that speak gossip 2.0 (feature bit 70 or 71 in their `init`).
+	pub peers: Gauge,
+	/// Gossip 2.0 messages queued to peers (relayed or sent in an initial dump), by `type`.
+	pub messages_sent: CounterVec,
+	/// Gossip 2.0 messages dropped unvalidated because the validation queue was full.
+	pub messages_shed: Counter,
 
 	// --- SPV proofs ---
 	/// SPV proofs herald built from blocks it fetched.
@@ -66,7 +72,7 @@ pub struct GossipV2Metrics {
 
 impl GossipV2Metrics {
 	pub(crate) fn new(b: &Builder) -> Self {
-		Self {
+		let m = Self {
 			messages_received: b.counter_vec(
 				"herald_gossip_v2_messages_received_total",
 				"Gossip 2.0 messages received, by type",
@@ -104,6 +110,16 @@ impl GossipV2Metrics {
 				"herald_gossip_v2_peers_disconnected_total",
 				"Peers disconnected for sending invalid gossip 2.0 repeatedly",
 			),
+			peers: b.gauge("herald_gossip_v2_peers", "Connected peers that speak gossip 2.0"),
+			messages_sent: b.counter_vec(
+				"herald_gossip_v2_messages_sent_total",
+				"Gossip 2.0 messages queued to peers (relay and initial dumps), by type",
+				&["type"],
+			),
+			messages_shed: b.counter(
+				"herald_gossip_v2_messages_shed_total",
+				"Gossip 2.0 messages dropped unvalidated because the validation queue was full",
+			),
 			proofs_built: b
 				.counter("herald_gossip_v2_proofs_built_total", "SPV proofs built from fetched blocks"),
 			proofs_checked: b.counter_vec(
@@ -137,6 +153,27 @@ impl GossipV2Metrics {
 				"Header sync rounds against a chain backend, by outcome (synced, failed)",
 				&["outcome"],
 			),
+		};
+		m.touch_fixed_labels();
+		m
+	}
+
+	/// Creates at zero every series whose label values are fixed in this file (`evidence`,
+	/// the forget `reason`, the proof and header sync `outcome`s), so that dashboards and alerts
+	/// see them from start-up. Families labelled by message `type` or by a rejection `reason`
+	/// take their values from `herald_gossip::v2` and appear with the first message.
+	fn touch_fixed_labels(&self) {
+		for evidence in ["backend", "proof"] {
+			self.announcements_verified.with(&[evidence]);
+		}
+		for reason in ["spent", "reorg", "stale", "conflict"] {
+			self.channels_forgotten.with(&[reason]);
+		}
+		for outcome in ["accepted", "rejected"] {
+			self.proofs_checked.with(&[outcome]);
+		}
+		for outcome in ["synced", "failed"] {
+			self.headers_syncs.with(&[outcome]);
 		}
 	}
 }

@@ -128,6 +128,22 @@ impl Herald {
 		}
 	}
 
+	/// Polls `/metrics` until the sample `name_and_labels` has `value` (or panics after
+	/// `timeout` with the last value and the logs).
+	pub async fn wait_for_metric(&self, name_and_labels: &str, value: f64, timeout: Duration) {
+		let deadline = Instant::now() + timeout;
+		loop {
+			let found = self.metric(name_and_labels).await;
+			if found == value {
+				return;
+			}
+			if Instant::now() > deadline {
+				panic!("{name_and_labels} is {found}, expected {value}\nlogs:\n{}", self.logs_text());
+			}
+			tokio::time::sleep(Duration::from_millis(50)).await;
+		}
+	}
+
 	pub fn logs_text(&self) -> String {
 		self.logs.lock().unwrap().join("\n")
 	}

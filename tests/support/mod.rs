@@ -4,6 +4,7 @@
 
 pub mod bolt8;
 pub mod chain;
+pub mod gossip_v2;
 pub mod herald;
 pub mod ldk;
 pub mod ldk_onion;

@@ -19,7 +19,9 @@
 //! - [`headers`] and [`header_sync`]: the header chain in redb (proof of work, retargeting,
 //!   reorganizations, checkpoints) and its feed from a [`crate::chain::ChainSource`];
 //! - [`validator`] and [`rules`]: the rules and the state they need, with [`reject::Reject`]
-//!   naming every refusal; [`peer`]: disconnecting repeat offenders.
+//!   naming every refusal; [`peer`]: disconnecting repeat offenders;
+//! - [`service`]: the daemon's side: peers, the validation queue, the store, the graph index,
+//!   relay and the header-chain feed.
 
 pub mod digest;
 pub mod funding;
@@ -34,6 +36,7 @@ pub mod peer;
 pub mod reject;
 pub mod rules;
 pub mod schnorr;
+pub mod service;
 pub mod spv;
 pub mod tlv;
 pub mod validator;

@@ -362,6 +362,12 @@ impl Validator {
 				tracing::debug!(kind = kind.as_str(), reason = rejection.reason.as_str(), detail = %rejection.detail, "gossip v2 message rejected");
 			}
 		}
+		self.publish_gauges();
+	}
+
+	/// Sets the channel and node gauges (after restores and pruning, which are not "received").
+	pub fn publish_gauges(&self) {
+		let m = &herald_metrics::metrics().gossip_v2;
 		let state = self.state();
 		m.channels.set(state.channels.len() as i64);
 		m.nodes.set(state.nodes.len() as i64);
@@ -418,6 +424,9 @@ impl Validator {
 		let started = Instant::now();
 		let result = self.verify_by_proof(ann);
 		self.record(Kind::ChannelAnnouncement2, started, &result);
+		if result.is_ok() {
+			herald_metrics::metrics().gossip_v2.announcements_verified.inc(&[Evidence::Proof.as_str()]);
+		}
 		result
 	}
 
@@ -484,6 +493,9 @@ impl Validator {
 		let started = Instant::now();
 		let result = self.verify_by_funding(ann, funding, block_hash, proof);
 		self.record(Kind::ChannelAnnouncement2, started, &result);
+		if result.is_ok() {
+			herald_metrics::metrics().gossip_v2.announcements_verified.inc(&[Evidence::Backend.as_str()]);
+		}
 		result
 	}
 
@@ -574,7 +586,6 @@ impl Validator {
 				),
 			));
 		}
-		m.announcements_verified.inc(&[funding.evidence.as_str()]);
 		let raw = ann.raw().to_vec();
 		state.insert(Channel2 {
 			announcement: ann.clone(),
@@ -603,6 +614,18 @@ impl Validator {
 		let ann = ChannelAnnouncement2::decode(raw_announcement)?;
 		self.check_chain(&ann.chain_hash)?;
 		self.finish_announcement(&ann, funding).map(|_| ())
+	}
+
+	/// Restores a stored update at start-up: the rules and the signature are checked again
+	/// (a stored update may have gone stale while herald was down), without counting it as
+	/// received.
+	pub fn restore_update(&self, update: &ChannelUpdate2) -> Result<Accepted, Rejection> {
+		self.update(update)
+	}
+
+	/// Restores a stored node announcement at start-up (see [`Validator::restore_update`]).
+	pub fn restore_node_announcement(&self, ann: &NodeAnnouncement2) -> Result<Accepted, Rejection> {
+		self.node_announcement(ann)
 	}
 
 	// --- channel_update_2 ---
@@ -908,6 +931,13 @@ impl Validator {
 	/// A node's latest announcement.
 	pub fn node(&self, node: &PublicKey) -> Option<NodeAnnouncement2> {
 		self.state().nodes.get(node).cloned()
+	}
+
+	/// The nodes with a `node_announcement_2`, sorted.
+	pub fn node_ids(&self) -> Vec<PublicKey> {
+		let mut ids: Vec<PublicKey> = self.state().nodes.keys().copied().collect();
+		ids.sort_unstable();
+		ids
 	}
 
 	/// Nodes with a `node_announcement_2`.

@@ -1,0 +1,240 @@
+//! Gossip 2.0 between running herald processes over BOLT 8 on loopback, on the honest regtest
+//! chain (real proof of work, real funding transactions, announcements signed in real MuSig2
+//! sessions):
+//! - a gateway (a raw BOLT 8 peer that sets `option_gossip_v2`) sends channel announcements,
+//!   updates and node announcements to a "full" herald, which verifies them through bitcoind
+//!   REST and builds SPV proofs;
+//! - the full herald relays them to a "light" herald (Esplora for headers only), which verifies
+//!   the announcements by the proofs attached for it;
+//! - peers that do not speak gossip 2.0 get none of it; a peer that asks for proofs gets them;
+//! - the light herald serves the channels to LDK's Rapid Gossip Sync client;
+//! - after a SIGKILL the light herald restores everything from its store;
+//! - a peer sending undecodable gossip 2.0 repeatedly is disconnected.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::Network;
+use herald_gossip::v2::messages::NodeAnnouncement2Builder;
+use herald_gossip::v2::ChannelAnnouncement2;
+use lightning::routing::gossip::{NetworkGraph, NodeId};
+use lightning_rapid_gossip_sync::RapidGossipSync;
+use support::bolt8::RawPeer;
+use support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
+use support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
+use support::herald::{http_bytes, Herald};
+use support::ldk::{LdkNode, TestLogger};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `init` feature bytes (big-endian) with the odd bits of the given pairs set.
+fn features(bits: &[usize]) -> Vec<u8> {
+	let len = bits.iter().max().map_or(0, |b| b / 8 + 1);
+	let mut out = vec![0u8; len];
+	for bit in bits {
+		out[len - 1 - bit / 8] |= 1 << (bit % 8);
+	}
+	out
+}
+
+fn regtest() -> [u8; 32] {
+	ChainHash::using_genesis_block(Network::Regtest).to_bytes()
+}
+
+fn message_type(message: &[u8]) -> u16 {
+	u16::from_be_bytes([message[0], message[1]])
+}
+
+/// Every message a peer receives until it has been quiet for `quiet`.
+async fn drain(peer: &mut RawPeer, quiet: Duration) -> Vec<Vec<u8>> {
+	let mut out = Vec::new();
+	while let Ok(Ok(message)) = tokio::time::timeout(quiet, peer.recv()).await {
+		out.push(message);
+	}
+	out
+}
+
+/// Messages of `wanted` types, reading until `count` of them arrived.
+async fn collect(peer: &mut RawPeer, wanted: &[u16], count: usize) -> Vec<Vec<u8>> {
+	let mut out = Vec::new();
+	while out.len() < count {
+		let message = tokio::time::timeout(WAIT, peer.recv()).await.expect("gossip arrives").expect("connected");
+		if wanted.contains(&message_type(&message)) {
+			out.push(message);
+		}
+	}
+	out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heralds_relay_verify_store_and_serve_gossip_v2() {
+	let secp = Secp256k1::new();
+	let mut chain = new_chain();
+	let mut channels: Vec<TestChannel> =
+		SHAPES.iter().enumerate().map(|(i, shape)| TestChannel::new(&secp, *shape, 100 + i as u32)).collect();
+	mine_channels(&secp, &mut chain, &mut channels, 6);
+	let tip = chain.tip_height();
+	let chain = Arc::new(Mutex::new(chain));
+	let (rest, _rest_server) = serve_bitcoind_rest(chain.clone()).await;
+	let (esplora, esplora_server) = serve_esplora(chain.clone()).await;
+
+	let full_dir = tempfile::tempdir().unwrap();
+	let full_config = full_dir.path().join("herald.toml");
+	std::fs::write(&full_config, "[chain]\npoll_interval_secs = 1\n").unwrap();
+	let rest_url = format!("http://{rest}/rest");
+	let full = Herald::start(
+		full_dir.path(),
+		&["--config", full_config.to_str().unwrap(), "--chain-backend", "bitcoind-rest", "--chain-url", &rest_url],
+	);
+	let light_dir = tempfile::tempdir().unwrap();
+	let light_config = light_dir.path().join("herald.toml");
+	std::fs::write(&light_config, "[chain]\npoll_interval_secs = 1\n[gossip_v2]\nverify = \"proof\"\n").unwrap();
+	let esplora_url = format!("http://{esplora}");
+	let full_peer = format!("{}@{}", full.node_id, full.p2p);
+	let light_args = [
+		"--config",
+		light_config.to_str().unwrap(),
+		"--chain-backend",
+		"esplora",
+		"--chain-url",
+		&esplora_url,
+		"--peer",
+		&full_peer,
+	];
+	let light = Herald::start(light_dir.path(), &light_args);
+	for herald in [&full, &light] {
+		herald.wait_for_metric("herald_headers_tip_height", tip as f64, WAIT).await;
+		herald.wait_for_metric("herald_gossip_v2_peers", 1.0, WAIT).await;
+	}
+
+	// Bystanders on the full herald: one without gossip 2.0, one that speaks it without
+	// asking for proofs.
+	let mut plain = RawPeer::connect(full.p2p, full.node_id, test_secret("plain", 0), &[], regtest()).await.unwrap();
+	let mut watcher =
+		RawPeer::connect(full.p2p, full.node_id, test_secret("watcher", 0), &features(&[71]), regtest()).await.unwrap();
+	full.wait_for_metric("herald_gossip_v2_peers", 2.0, WAIT).await;
+	// And an LDK node, which must take herald's new feature bits in its stride.
+	let wallet = LdkNode::new("wallet", Network::Regtest);
+	wallet.connect(full.node_id, full.p2p).await;
+
+	// The gateway announces its channels, the first one preceded by a forgery (its
+	// signature altered): refused, and no harm to the genuine one.
+	let mut gateway =
+		RawPeer::connect(full.p2p, full.node_id, test_secret("gateway", 0), &features(&[71]), regtest()).await.unwrap();
+	let mut forged = channels[0].announcement(&secp);
+	let at = forged.len() - 10;
+	forged[at] ^= 1;
+	gateway.send(&forged).await.unwrap();
+	for (i, channel) in channels.iter().enumerate() {
+		gateway.send(&channel.announcement(&secp)).await.unwrap();
+		for direction in 0..2 {
+			gateway.send(&channel.update(direction, tip, 1000 + 10 * i as u32 + direction as u32)).await.unwrap();
+		}
+		let node = &channel.nodes[0];
+		let mut b = NodeAnnouncement2Builder::new(node.public_key(), tip);
+		b.alias = Some(format!("gateway-{i}"));
+		b.ipv4 = vec![([127, 0, 0, 1], 9735 + i as u16)];
+		gateway.send(&b.sign(node, channel.form)).await.unwrap();
+	}
+
+	let n = channels.len() as f64;
+	full.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
+	light.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
+	light.wait_for_metric("herald_gossip_v2_nodes", n, WAIT).await;
+	light.wait_for_metric("herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}", 2.0 * n, WAIT).await;
+	assert_eq!(full.metric("herald_gossip_v2_announcements_verified_total{evidence=\"backend\"}").await, n);
+	// Built before the signature check: the forgery cost one too.
+	assert_eq!(full.metric("herald_gossip_v2_proofs_built_total").await, n + 1.0);
+	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, n);
+	let bad_signature = "herald_gossip_v2_messages_rejected_total{reason=\"bad_signature\",type=\"channel_announcement_2\"}";
+	assert_eq!(full.metric(bad_signature).await, 1.0, "the forgery was refused");
+	// The light herald never looked a transaction or the funding block up (its BOLT 7 spend
+	// watcher reads new blocks at the tip, which is not the funding block).
+	let funding_block = chain.lock().unwrap().hash_at(herald_gossip::chain::scid_parts(channels[0].scid).0).unwrap();
+	let esplora_requests = esplora_server.requests();
+	assert!(
+		esplora_requests.iter().all(|r| !r.contains("/tx/") && !r.contains(&format!("{funding_block}/raw"))),
+		"the light herald verified by proofs: {esplora_requests:?}"
+	);
+	let graph = light.get_json("/v1/graph").await;
+	assert_eq!(graph["channels"], channels.len(), "{graph}");
+
+	// The watcher got everything, without proofs; the plain peer got no gossip 2.0.
+	let relayed = collect(&mut watcher, &[267, 269, 271], 4 * channels.len()).await;
+	let announcements: Vec<_> = relayed.iter().filter(|m| message_type(m) == 267).collect();
+	assert_eq!(announcements.len(), channels.len());
+	for raw in announcements {
+		assert!(ChannelAnnouncement2::decode(raw).unwrap().spv_proof.is_none(), "not asked for proofs");
+	}
+	let plain_got = drain(&mut plain, Duration::from_secs(2)).await;
+	assert!(
+		plain_got.iter().all(|m| ![260, 267, 269, 271].contains(&message_type(m))),
+		"a peer without option_gossip_v2 got gossip 2.0"
+	);
+
+	let seen_by_ldk = wallet.peer_manager.peer_by_node_id(&full.node_id).expect("LDK stays connected");
+	assert_eq!(seen_by_ldk.init_features.le_flags()[8] & 0x80, 0x80, "herald sets option_gossip_v2 (bit 71)");
+	assert_eq!(seen_by_ldk.init_features.le_flags()[33] & 0x08, 0x08, "and bit 267");
+
+	// A peer that asks for proofs, connecting to the light herald, gets the whole graph with them.
+	let mut prover = RawPeer::connect(light.p2p, light.node_id, test_secret("prover", 0), &features(&[71, 267]), regtest())
+		.await
+		.unwrap();
+	let dumped = collect(&mut prover, &[267, 269, 271], 4 * channels.len()).await;
+	for raw in dumped.iter().filter(|m| message_type(m) == 267) {
+		let ann = ChannelAnnouncement2::decode(raw).unwrap();
+		let proof = ann.spv_proof.expect("proof attached for a peer that sets bit 267");
+		assert_eq!(proof.block_height, herald_gossip::chain::scid_parts(ann.short_channel_id).0);
+	}
+
+	// LDK's Rapid Gossip Sync client applies the light herald's snapshot.
+	let (status, _, snapshot) = http_bytes(light.http, "/snapshot/v2/0", &[]).await;
+	assert_eq!(status, 200);
+	let ldk_graph = Arc::new(NetworkGraph::new(Network::Regtest, Arc::new(TestLogger("rgs"))));
+	RapidGossipSync::new(ldk_graph.clone(), Arc::new(TestLogger("rgs")))
+		.update_network_graph(&snapshot)
+		.expect("LDK applies the snapshot");
+	{
+		let view = ldk_graph.read_only();
+		for (i, channel) in channels.iter().enumerate() {
+			let info = view.channel(channel.scid).expect("channel in LDK's graph");
+			let fees: Vec<u32> = [&info.one_to_two, &info.two_to_one]
+				.iter()
+				.map(|d| d.as_ref().expect("both directions").fees.base_msat)
+				.collect();
+			let base = 1000 + 10 * i as u32;
+			assert_eq!(fees, vec![base, base + 1]);
+			let node = view.node(&NodeId::from_pubkey(&channel.nodes[0].public_key())).unwrap();
+			let addresses = node.announcement_info.as_ref().expect("node details").addresses().to_vec();
+			assert_eq!(addresses.len(), 1, "{addresses:?}");
+		}
+	}
+
+	// Killed and restarted, the light herald restores the graph from its store.
+	light.kill();
+	let light = Herald::start(light_dir.path(), &light_args);
+	light.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
+	assert_eq!(light.metric("herald_gossip_v2_nodes").await, n);
+	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, 0.0);
+	let graph = light.get_json("/v1/graph").await;
+	assert_eq!(graph["channels"], channels.len(), "{graph}");
+	assert!(light.logged("gossip 2.0 on"));
+
+	// A peer sending undecodable gossip 2.0 is disconnected after `[gossip]
+	// max_invalid_per_peer` (25) of them.
+	let mut hostile =
+		RawPeer::connect(full.p2p, full.node_id, test_secret("hostile", 0), &features(&[71]), regtest()).await.unwrap();
+	for _ in 0..25 {
+		hostile.send(&[1, 15, 0xff]).await.unwrap();
+	}
+	// Well within LDK's ping timeout (10-20 s), which would close a silent peer anyway.
+	assert!(hostile.closed_within(Duration::from_secs(8)).await, "the hostile peer was disconnected");
+	assert_eq!(full.metric("herald_gossip_v2_peers_disconnected_total").await, 1.0);
+	let _ = gateway;
+	full.stop();
+	light.stop();
+}
