@@ -7,12 +7,15 @@
 //! - the full herald relays them to a "light" herald (Esplora for headers only), which verifies
 //!   the announcements by the proofs attached for it;
 //! - peers that do not speak gossip 2.0 get none of it; a peer that asks for proofs gets them;
-//! - the light herald serves the channels to LDK's Rapid Gossip Sync client;
+//! - an LDK node connected to the full herald keeps its connection and learns the BOLT 7
+//!   channel sent alongside;
+//! - both heralds end with the same graph, as LDK's Rapid Gossip Sync client sees it;
 //! - after a SIGKILL the light herald restores everything from its store;
 //! - a peer sending undecodable gossip 2.0 repeatedly is disconnected.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,8 +23,10 @@ use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::Network;
 use herald_gossip::v2::messages::NodeAnnouncement2Builder;
+use herald_gossip::message::encode_with_type;
+use herald_gossip::testkit::{self, ChannelKeys, Policy};
 use herald_gossip::v2::ChannelAnnouncement2;
-use lightning::routing::gossip::{NetworkGraph, NodeId};
+use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
 use support::bolt8::RawPeer;
 use support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
@@ -30,6 +35,10 @@ use support::herald::{http_bytes, Herald};
 use support::ldk::{LdkNode, TestLogger};
 
 const WAIT: Duration = Duration::from_secs(60);
+
+fn now() -> u32 {
+	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
+}
 
 /// `init` feature bytes (big-endian) with the odd bits of the given pairs set.
 fn features(bits: &[usize]) -> Vec<u8> {
@@ -70,10 +79,39 @@ async fn collect(peer: &mut RawPeer, wanted: &[u16], count: usize) -> Vec<Vec<u8
 	out
 }
 
+/// What an LDK wallet holds after applying a herald's full snapshot: per channel, the base
+/// fees of both directions and how many addresses its nodes announced.
+async fn applied_snapshot(herald: &Herald) -> BTreeMap<u64, ([Option<u32>; 2], usize)> {
+	let (status, _, snapshot) = http_bytes(herald.http, "/snapshot/v2/0", &[]).await;
+	assert_eq!(status, 200);
+	let graph = Arc::new(NetworkGraph::new(Network::Regtest, Arc::new(TestLogger("rgs"))));
+	RapidGossipSync::new(graph.clone(), Arc::new(TestLogger("rgs")))
+		.update_network_graph(&snapshot)
+		.expect("LDK applies the snapshot");
+	let view = graph.read_only();
+	view.channels()
+		.unordered_iter()
+		.map(|(scid, info)| {
+			let fees = [&info.one_to_two, &info.two_to_one].map(|d| d.as_ref().map(|d| d.fees.base_msat));
+			let addresses: usize = [&info.node_one, &info.node_two]
+				.iter()
+				.filter_map(|id| view.node(id)?.announcement_info.as_ref().map(|a| a.addresses().len()))
+				.sum();
+			(*scid, (fees, addresses))
+		})
+		.collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	let secp = Secp256k1::new();
 	let mut chain = new_chain();
+	// A BOLT 7 channel too, for the LDK node.
+	let bolt7_keys = ChannelKeys {
+		node: [testkit::key("bolt7 a"), testkit::key("bolt7 b")],
+		bitcoin: [testkit::key("bolt7 a/funding"), testkit::key("bolt7 b/funding")],
+	};
+	let (bolt7_scid, _) = chain.fund_channel_with_secrets(&bolt7_keys.bitcoin[0], &bolt7_keys.bitcoin[1], 1_000_000);
 	let mut channels: Vec<TestChannel> =
 		SHAPES.iter().enumerate().map(|(i, shape)| TestChannel::new(&secp, *shape, 100 + i as u32)).collect();
 	mine_channels(&secp, &mut chain, &mut channels, 6);
@@ -125,6 +163,11 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	// signature altered): refused, and no harm to the genuine one.
 	let mut gateway =
 		RawPeer::connect(full.p2p, full.node_id, test_secret("gateway", 0), &features(&[71]), regtest()).await.unwrap();
+	let chain_hash = ChainHash::using_genesis_block(Network::Regtest);
+	let bolt7 = testkit::channel_announcement(chain_hash, bolt7_scid, &bolt7_keys);
+	gateway.send(&encode_with_type(256, &bolt7)).await.unwrap();
+	let update = testkit::channel_update(chain_hash, bolt7_scid, &bolt7_keys, 0, now() - 5, Policy::default());
+	gateway.send(&encode_with_type(258, &update)).await.unwrap();
 	let mut forged = channels[0].announcement(&secp);
 	let at = forged.len() - 10;
 	forged[at] ^= 1;
@@ -152,16 +195,22 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, n);
 	let bad_signature = "herald_gossip_v2_messages_rejected_total{reason=\"bad_signature\",type=\"channel_announcement_2\"}";
 	assert_eq!(full.metric(bad_signature).await, 1.0, "the forgery was refused");
-	// The light herald never looked a transaction or the funding block up (its BOLT 7 spend
-	// watcher reads new blocks at the tip, which is not the funding block).
+	// The light herald never looked a gossip 2.0 funding transaction or block up (its BOLT 7
+	// side looks the BOLT 7 channel up, and its spend watcher reads blocks at the tip).
 	let funding_block = chain.lock().unwrap().hash_at(herald_gossip::chain::scid_parts(channels[0].scid).0).unwrap();
 	let esplora_requests = esplora_server.requests();
-	assert!(
-		esplora_requests.iter().all(|r| !r.contains("/tx/") && !r.contains(&format!("{funding_block}/raw"))),
-		"the light herald verified by proofs: {esplora_requests:?}"
-	);
-	let graph = light.get_json("/v1/graph").await;
-	assert_eq!(graph["channels"], channels.len(), "{graph}");
+	for request in &esplora_requests {
+		assert!(!request.contains(&format!("{funding_block}/")) || request.ends_with("/header"), "{request}");
+		for channel in &channels {
+			assert!(!request.contains(&channel.outpoint.txid.to_string()), "{request}");
+		}
+	}
+
+	// The LDK node learned the BOLT 7 channel, and nothing of gossip 2.0.
+	wallet.wait_for(WAIT, "the BOLT 7 channel", |g| g.read_only().channel(bolt7_scid).is_some()).await;
+	assert_eq!(wallet.channel_count(), 1);
+	full.wait_for_graph(WAIT, |g| g["channels"] == channels.len() + 1).await;
+	light.wait_for_graph(WAIT, |g| g["channels"] == channels.len() + 1).await;
 
 	// The watcher got everything, without proofs; the plain peer got no gossip 2.0.
 	let relayed = collect(&mut watcher, &[267, 269, 271], 4 * channels.len()).await;
@@ -191,27 +240,16 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 		assert_eq!(proof.block_height, herald_gossip::chain::scid_parts(ann.short_channel_id).0);
 	}
 
-	// LDK's Rapid Gossip Sync client applies the light herald's snapshot.
-	let (status, _, snapshot) = http_bytes(light.http, "/snapshot/v2/0", &[]).await;
-	assert_eq!(status, 200);
-	let ldk_graph = Arc::new(NetworkGraph::new(Network::Regtest, Arc::new(TestLogger("rgs"))));
-	RapidGossipSync::new(ldk_graph.clone(), Arc::new(TestLogger("rgs")))
-		.update_network_graph(&snapshot)
-		.expect("LDK applies the snapshot");
-	{
-		let view = ldk_graph.read_only();
-		for (i, channel) in channels.iter().enumerate() {
-			let info = view.channel(channel.scid).expect("channel in LDK's graph");
-			let fees: Vec<u32> = [&info.one_to_two, &info.two_to_one]
-				.iter()
-				.map(|d| d.as_ref().expect("both directions").fees.base_msat)
-				.collect();
-			let base = 1000 + 10 * i as u32;
-			assert_eq!(fees, vec![base, base + 1]);
-			let node = view.node(&NodeId::from_pubkey(&channel.nodes[0].public_key())).unwrap();
-			let addresses = node.announcement_info.as_ref().expect("node details").addresses().to_vec();
-			assert_eq!(addresses.len(), 1, "{addresses:?}");
-		}
+	// LDK's Rapid Gossip Sync client applies either herald's snapshot to the same graph: the
+	// gossip 2.0 channels with their policies and node details, and the BOLT 7 one.
+	let light_view = applied_snapshot(&light).await;
+	assert_eq!(light_view, applied_snapshot(&full).await, "both heralds serve the same graph");
+	assert_eq!(light_view.len(), channels.len() + 1);
+	for (i, channel) in channels.iter().enumerate() {
+		let base = 1000 + 10 * i as u32;
+		let (fees, addresses) = &light_view[&channel.scid];
+		assert_eq!(fees, &[Some(base), Some(base + 1)]);
+		assert_eq!(*addresses, 1, "the node announcement_2's address reached the wallet");
 	}
 
 	// Killed and restarted, the light herald restores the graph from its store.
@@ -220,8 +258,7 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	light.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
 	assert_eq!(light.metric("herald_gossip_v2_nodes").await, n);
 	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, 0.0);
-	let graph = light.get_json("/v1/graph").await;
-	assert_eq!(graph["channels"], channels.len(), "{graph}");
+	assert_eq!(applied_snapshot(&light).await, light_view);
 	assert!(light.logged("gossip 2.0 on"));
 
 	// A peer sending undecodable gossip 2.0 is disconnected after `[gossip]
