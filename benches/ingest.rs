@@ -47,7 +47,6 @@ fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
 	accepted
 }
 
-
 fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
 	let logger = Arc::new(Quiet);
 	let graph = Arc::new(NetworkGraph::new(Network::Bitcoin, logger.clone()));
@@ -57,8 +56,6 @@ fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
 	let accepted = feed(&gossip, messages);
 	(started.elapsed(), accepted)
 }
-
-
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
 	let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

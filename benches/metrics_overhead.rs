@@ -16,5 +16,10 @@ fn main() {
 	let cpu = common::cpu_time() - cpu_before;
 	assert_eq!(accepted, messages.len());
 	let variant = if cfg!(feature = "metrics-off") { "metrics compiled out" } else { "metrics on" };
-	println!("RESULT {variant}: cpu {:.3} s, wall {:.3} s, {} messages", cpu.as_secs_f64(), wall.as_secs_f64(), messages.len());
+	println!(
+		"RESULT {variant}: cpu {:.3} s, wall {:.3} s, {} messages",
+		cpu.as_secs_f64(),
+		wall.as_secs_f64(),
+		messages.len()
+	);
 }

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use herald_gossip::testkit::Rng;
 use herald_onion::{
 	herald_messenger, BackPressure, IntroRouter, ManualRelayClock, OnionMessageDrop, OnionRelay, RelayClock,
 	RelayConfig,
@@ -47,24 +48,19 @@ const COOLDOWN: f64 = 300.0;
 const LIMIT: f64 = 10.0;
 const FLOOD_RATE: f64 = 50.0;
 
-/// splitmix64: a small seeded generator, so runs are reproducible without extra crates.
-struct Rng(u64);
+/// The simulation's draws from the shared seeded generator (`herald_gossip::testkit::Rng`,
+/// SplitMix64, so runs are reproducible from their seeds).
+trait Draws {
+	/// An exponential inter-arrival time at `rate` per second.
+	fn exp(&mut self, rate: f64) -> f64;
+	/// One-way link latency, U(20, 120) ms.
+	fn latency(&mut self) -> f64;
+}
 
-impl Rng {
-	fn next(&mut self) -> u64 {
-		self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-		let mut z = self.0;
-		z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-		z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-		z ^ (z >> 31)
-	}
-	fn unit(&mut self) -> f64 {
-		(self.next() >> 11) as f64 / (1u64 << 53) as f64
-	}
+impl Draws for Rng {
 	fn exp(&mut self, rate: f64) -> f64 {
 		-(1.0 - self.unit()).ln() / rate
 	}
-	/// One-way link latency, U(20, 120) ms.
 	fn latency(&mut self) -> f64 {
 		0.020 + 0.100 * self.unit()
 	}
@@ -198,8 +194,8 @@ struct Outcome {
 fn packet_id(msg: usize, hop: usize) -> [u8; 16] {
 	let mut rng = Rng((msg as u64) << 8 | hop as u64);
 	let mut id = [0u8; 16];
-	id[..8].copy_from_slice(&rng.next().to_be_bytes());
-	id[8..].copy_from_slice(&rng.next().to_be_bytes());
+	id[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+	id[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
 	id
 }
 

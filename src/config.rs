@@ -514,14 +514,16 @@ impl Config {
 		let v = &self.gossip_v2;
 		if v.checkpoint_header.is_empty() {
 			if v.checkpoint_height != 0 {
-				return Err(ConfigError::Invalid("gossip_v2.checkpoint_height needs checkpoint_header".into()));
+				return Err(ConfigError::Invalid(
+					"gossip_v2.checkpoint_height needs checkpoint_header".into(),
+				));
 			}
 			return Ok(herald_gossip::v2::ChainStart::Genesis);
 		}
 		let invalid = |why: String| ConfigError::Invalid(format!("gossip_v2.checkpoint_header: {why}"));
 		let bytes = hex::decode(&v.checkpoint_header).map_err(|e| invalid(e.to_string()))?;
-		let header: bitcoin::block::Header =
-			bitcoin::consensus::deserialize(&bytes).map_err(|e| invalid(format!("not an 80-byte header: {e}")))?;
+		let header: bitcoin::block::Header = bitcoin::consensus::deserialize(&bytes)
+			.map_err(|e| invalid(format!("not an 80-byte header: {e}")))?;
 		Ok(herald_gossip::v2::ChainStart::Checkpoint { height: v.checkpoint_height, header })
 	}
 

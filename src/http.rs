@@ -84,7 +84,8 @@ async fn route(node: &Node, _remote: SocketAddr, req: Request<Incoming>) -> Rout
 		(Method::GET, "/v1/graph") => routed("/v1/graph", json_response(StatusCode::OK, &graph_view(node))),
 		(Method::GET, "/v1/peers") => routed("/v1/peers", json_response(StatusCode::OK, &peers_view(node))),
 		(Method::POST, "/v1/peers") => routed("/v1/peers", add_peer(node, req).await),
-		(_, "/health" | "/metrics" | "/v1/node" | "/v1/graph" | "/v1/peers") => routed(
+		(Method::GET, "/v1/onion") => routed("/v1/onion", json_response(StatusCode::OK, &onion_view(node))),
+		(_, "/health" | "/metrics" | "/v1/node" | "/v1/graph" | "/v1/peers" | "/v1/onion") => routed(
 			"other",
 			error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path"),
 		),
@@ -130,8 +131,24 @@ fn graph_view(node: &Node) -> serde_json::Value {
 		"channels_verified": counts.channels_verified,
 		"channels_unverified": counts.channels_unverified,
 		"channel_updates": counts.channel_updates,
+		"channels_v2": counts.channels_v2,
 		"last_update": counts.last_update,
 		"sync": node.router.sync_views(),
+		"gossip_v2": gossip_v2_view(node),
+	})
+}
+
+/// The gossip 2.0 service's state, `null` when it is off.
+fn gossip_v2_view(node: &Node) -> serde_json::Value {
+	let Some((service, headers)) = &node.gossip_v2 else { return serde_json::Value::Null };
+	let validator = service.validator();
+	json!({
+		"verify": node.config.gossip_v2.verify,
+		"header_tip": headers.tip().0,
+		"headers_stored": headers.header_count(),
+		"channels": validator.channel_ids().len(),
+		"nodes": validator.node_count(),
+		"peers": service.peer_count(),
 	})
 }
 
@@ -146,10 +163,99 @@ fn peers_view(node: &Node) -> serde_json::Value {
 				"address": p.socket_address.map(|a| a.to_string()),
 				"inbound": p.is_inbound_connection,
 				"gossip_queries": p.init_features.supports_gossip_queries(),
+				"gossip_v2": herald_gossip::v2::service::speaks_gossip_v2(&p.init_features),
 			})
 		})
 		.collect();
 	json!({ "peers": peers })
+}
+
+/// Penalised peers listed by `GET /v1/onion` at most (highest levels first); the counts by
+/// level cover all of them.
+const ONION_PENALISED_LISTED: usize = 100;
+
+/// `GET /v1/onion`: the relay's penalties, mailbox and counters (docs/http-api.md).
+fn onion_view(node: &Node) -> serde_json::Value {
+	use herald_onion::stats::{drop_received_outcomes, drop_suppressed_reasons};
+	use herald_onion::{DropReason, Stats};
+
+	let relay = &node.onion;
+	let config = relay.config();
+	let core = relay.core();
+	let penalised = core.penalised();
+	let mut counts = vec![0usize; config.max_level as usize];
+	for (_, level) in &penalised {
+		if let Some(n) = counts.get_mut((*level as usize).saturating_sub(1)) {
+			*n += 1;
+		}
+	}
+	let by_level: serde_json::Map<String, serde_json::Value> =
+		counts.into_iter().enumerate().map(|(i, n)| ((i + 1).to_string(), json!(n))).collect();
+	let listed: Vec<serde_json::Value> = penalised
+		.iter()
+		.take(ONION_PENALISED_LISTED)
+		.map(|(peer, level)| {
+			let base = if core.is_trusted(peer) { config.trusted_rate } else { config.peer_rate };
+			json!({
+				"node_id": peer.to_string(),
+				"level": level,
+				"trusted": core.is_trusted(peer),
+				"rate_per_sec": base / (1u64 << level) as f64,
+			})
+		})
+		.collect();
+
+	let m = &config.mailbox;
+	let depth = relay.mailbox().map(|mailbox| mailbox.depth()).unwrap_or_default();
+	let mailbox = json!({
+		"enabled": relay.mailbox().is_some(),
+		"messages": depth.messages,
+		"bytes": depth.bytes,
+		"peers": depth.peers,
+		"known_peers": depth.known_peers,
+		"limits": {
+			"peer_messages": m.per_peer_messages,
+			"peer_bytes": m.per_peer_bytes,
+			"total_messages": m.total_messages,
+			"total_bytes": m.total_bytes,
+			"expiry_secs": m.expiry_secs,
+		},
+	});
+
+	let stats = relay.stats();
+	let dropped: serde_json::Map<String, serde_json::Value> =
+		DropReason::ALL.into_iter().map(|r| (r.as_str().to_string(), json!(stats.dropped(r)))).collect();
+	let drops_received: serde_json::Map<String, serde_json::Value> =
+		drop_received_outcomes().map(|o| (o.to_string(), json!(stats.drops_received(o)))).collect();
+	let drops_suppressed: serde_json::Map<String, serde_json::Value> =
+		drop_suppressed_reasons().map(|r| (r.to_string(), json!(stats.drops_suppressed(r)))).collect();
+	json!({
+		"connected_peers": relay.connected_peers().len(),
+		"backpressure": config.backpressure,
+		"penalties": {
+			"max_level": config.max_level,
+			"penalised_peers": penalised.len(),
+			"by_level": by_level,
+			"peers": listed,
+			"truncated": penalised.len() > ONION_PENALISED_LISTED,
+		},
+		"mailbox": mailbox,
+		"counters": {
+			"received": Stats::get(&stats.received),
+			"relayed": Stats::get(&stats.relayed),
+			"local": Stats::get(&stats.local),
+			"dropped": dropped,
+			"drops_sent": Stats::get(&stats.drops_sent),
+			"drops_received": drops_received,
+			"drops_relayed": Stats::get(&stats.drops_relayed),
+			"drops_suppressed": drops_suppressed,
+			"halvings": Stats::get(&stats.halvings),
+			"mailbox_held": Stats::get(&stats.mailbox_held),
+			"mailbox_delivered": Stats::get(&stats.mailbox_delivered),
+			"mailbox_expired": Stats::get(&stats.mailbox_expired),
+			"mailbox_errors": Stats::get(&stats.mailbox_errors),
+		},
+	})
 }
 
 async fn add_peer(node: &Node, req: Request<Incoming>) -> Response<Body> {

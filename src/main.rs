@@ -66,7 +66,7 @@ enum Command {
 	Import(ImportArgs),
 	/// Ask a running herald to connect to a peer and keep the connection up.
 	Connect(ConnectArgs),
-	/// Show a running herald's node, peers and graph.
+	/// Show a running herald's node, peers, graph, sync state, gossip 2.0 and onion mailbox.
 	Status(ClientArgs),
 	/// Print the effective configuration (defaults, file, environment and flags merged).
 	Config(ConfigArgs),
@@ -281,5 +281,31 @@ async fn status(config: &Config, args: &ClientArgs) -> Result<(), String> {
 			peer["scids_requested"]
 		);
 	}
+	match &graph["gossip_v2"] {
+		serde_json::Value::Object(v2) => {
+			println!("gossip_v2");
+			for key in ["verify", "header_tip", "channels", "nodes", "peers"] {
+				let value = v2.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+				println!("  {key}: {}", value.as_deref().unwrap_or("-"));
+			}
+		}
+		_ => println!("gossip_v2: off"),
+	}
+	// An older herald has no /v1/onion: say so rather than fail the whole status.
+	match client::call(&base, token, Method::GET, "/v1/onion", None).await {
+		Ok(onion) => print_mailbox(&onion["mailbox"]),
+		Err(e) => println!("mailbox: unavailable ({e})"),
+	}
 	Ok(())
+}
+
+/// The `mailbox` section of `herald status`: what the onion relay holds for offline peers.
+fn print_mailbox(mailbox: &serde_json::Value) {
+	println!("mailbox");
+	println!("  enabled: {}", mailbox["enabled"]);
+	let limits = &mailbox["limits"];
+	println!("  messages: {} of {}", mailbox["messages"], limits["total_messages"]);
+	println!("  bytes: {} of {}", mailbox["bytes"], limits["total_bytes"]);
+	println!("  peers: {}", mailbox["peers"]);
+	println!("  known_peers: {}", mailbox["known_peers"]);
 }

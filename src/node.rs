@@ -79,9 +79,7 @@ pub struct Node {
 	pub http_listen: SocketAddr,
 	pub peer_manager: Arc<PeerManager>,
 	pub router: Arc<GossipRouter>,
-	/// The onion-message relay (limits, back-pressure, mailbox), for an HTTP view of its state
-	/// (`core().penalised()`, `mailbox().depth()`); no route reads it yet.
-	#[allow(dead_code)]
+	/// The onion-message relay (limits, back-pressure, mailbox), for `GET /v1/onion`.
 	pub onion: Arc<OnionRelay>,
 	pub outbound: OutboundPeers,
 	pub chain_backend: Option<&'static str>,
@@ -212,8 +210,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
 	let v2 = gossip_v2(&config, db.clone(), &store, store_handle.clone(), &router, chain.clone()).await?;
 	let onion = onion_relay(&config, keys.clone(), db)?;
-	let custom =
-		Arc::new(CustomMessages::new(router.clone(), onion.clone(), v2.as_ref().map(|(service, _)| service.clone())));
+	let custom = Arc::new(CustomMessages::new(
+		router.clone(),
+		onion.clone(),
+		v2.as_ref().map(|(service, _)| service.clone()),
+	));
 	let mut ephemeral = [0u8; 32];
 	getrandom::fill(&mut ephemeral)
 		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
@@ -521,7 +522,11 @@ async fn sync_header_chain(
 		loop {
 			match service.sync_chain(&headers, per_round.max(1)).await {
 				Ok(report) if report.tip < report.backend_tip && !report.event.connected.is_empty() => {
-					tracing::info!(tip = report.tip, backend_tip = report.backend_tip, "header chain syncing");
+					tracing::info!(
+						tip = report.tip,
+						backend_tip = report.backend_tip,
+						"header chain syncing"
+					);
 					if *shutdown.borrow() {
 						return;
 					}

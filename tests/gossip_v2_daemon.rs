@@ -22,16 +22,16 @@ use std::time::Duration;
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::Network;
-use herald_gossip::v2::messages::NodeAnnouncement2Builder;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, ChannelKeys, Policy};
+use herald_gossip::v2::messages::NodeAnnouncement2Builder;
 use herald_gossip::v2::ChannelAnnouncement2;
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
 use support::bolt8::RawPeer;
 use support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
 use support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
-use support::herald::{http_bytes, Herald};
+use support::herald::{http_bytes, run_command, Herald};
 use support::ldk::{LdkNode, TestLogger};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -71,7 +71,8 @@ async fn drain(peer: &mut RawPeer, quiet: Duration) -> Vec<Vec<u8>> {
 async fn collect(peer: &mut RawPeer, wanted: &[u16], count: usize) -> Vec<Vec<u8>> {
 	let mut out = Vec::new();
 	while out.len() < count {
-		let message = tokio::time::timeout(WAIT, peer.recv()).await.expect("gossip arrives").expect("connected");
+		let message =
+			tokio::time::timeout(WAIT, peer.recv()).await.expect("gossip arrives").expect("connected");
 		if wanted.contains(&message_type(&message)) {
 			out.push(message);
 		}
@@ -111,7 +112,8 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 		node: [testkit::key("bolt7 a"), testkit::key("bolt7 b")],
 		bitcoin: [testkit::key("bolt7 a/funding"), testkit::key("bolt7 b/funding")],
 	};
-	let (bolt7_scid, _) = chain.fund_channel_with_secrets(&bolt7_keys.bitcoin[0], &bolt7_keys.bitcoin[1], 1_000_000);
+	let (bolt7_scid, _) =
+		chain.fund_channel_with_secrets(&bolt7_keys.bitcoin[0], &bolt7_keys.bitcoin[1], 1_000_000);
 	let mut channels: Vec<TestChannel> =
 		SHAPES.iter().enumerate().map(|(i, shape)| TestChannel::new(&secp, *shape, 100 + i as u32)).collect();
 	mine_channels(&secp, &mut chain, &mut channels, 6);
@@ -126,11 +128,19 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	let rest_url = format!("http://{rest}/rest");
 	let full = Herald::start(
 		full_dir.path(),
-		&["--config", full_config.to_str().unwrap(), "--chain-backend", "bitcoind-rest", "--chain-url", &rest_url],
+		&[
+			"--config",
+			full_config.to_str().unwrap(),
+			"--chain-backend",
+			"bitcoind-rest",
+			"--chain-url",
+			&rest_url,
+		],
 	);
 	let light_dir = tempfile::tempdir().unwrap();
 	let light_config = light_dir.path().join("herald.toml");
-	std::fs::write(&light_config, "[chain]\npoll_interval_secs = 1\n[gossip_v2]\nverify = \"proof\"\n").unwrap();
+	std::fs::write(&light_config, "[chain]\npoll_interval_secs = 1\n[gossip_v2]\nverify = \"proof\"\n")
+		.unwrap();
 	let esplora_url = format!("http://{esplora}");
 	let full_peer = format!("{}@{}", full.node_id, full.p2p);
 	let light_args = [
@@ -151,9 +161,12 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 
 	// Bystanders on the full herald: one without gossip 2.0, one that speaks it without
 	// asking for proofs.
-	let mut plain = RawPeer::connect(full.p2p, full.node_id, test_secret("plain", 0), &[], regtest()).await.unwrap();
+	let mut plain =
+		RawPeer::connect(full.p2p, full.node_id, test_secret("plain", 0), &[], regtest()).await.unwrap();
 	let mut watcher =
-		RawPeer::connect(full.p2p, full.node_id, test_secret("watcher", 0), &features(&[71]), regtest()).await.unwrap();
+		RawPeer::connect(full.p2p, full.node_id, test_secret("watcher", 0), &features(&[71]), regtest())
+			.await
+			.unwrap();
 	full.wait_for_metric("herald_gossip_v2_peers", 2.0, WAIT).await;
 	// And an LDK node, which must take herald's new feature bits in its stride.
 	let wallet = LdkNode::new("wallet", Network::Regtest);
@@ -162,11 +175,14 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	// The gateway announces its channels, the first one preceded by a forgery (its
 	// signature altered): refused, and no harm to the genuine one.
 	let mut gateway =
-		RawPeer::connect(full.p2p, full.node_id, test_secret("gateway", 0), &features(&[71]), regtest()).await.unwrap();
+		RawPeer::connect(full.p2p, full.node_id, test_secret("gateway", 0), &features(&[71]), regtest())
+			.await
+			.unwrap();
 	let chain_hash = ChainHash::using_genesis_block(Network::Regtest);
 	let bolt7 = testkit::channel_announcement(chain_hash, bolt7_scid, &bolt7_keys);
 	gateway.send(&encode_with_type(256, &bolt7)).await.unwrap();
-	let update = testkit::channel_update(chain_hash, bolt7_scid, &bolt7_keys, 0, now() - 5, Policy::default());
+	let update =
+		testkit::channel_update(chain_hash, bolt7_scid, &bolt7_keys, 0, now() - 5, Policy::default());
 	gateway.send(&encode_with_type(258, &update)).await.unwrap();
 	let mut forged = channels[0].announcement(&secp);
 	let at = forged.len() - 10;
@@ -175,7 +191,10 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	for (i, channel) in channels.iter().enumerate() {
 		gateway.send(&channel.announcement(&secp)).await.unwrap();
 		for direction in 0..2 {
-			gateway.send(&channel.update(direction, tip, 1000 + 10 * i as u32 + direction as u32)).await.unwrap();
+			gateway
+				.send(&channel.update(direction, tip, 1000 + 10 * i as u32 + direction as u32))
+				.await
+				.unwrap();
 		}
 		let node = &channel.nodes[0];
 		let mut b = NodeAnnouncement2Builder::new(node.public_key(), tip);
@@ -188,16 +207,20 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	full.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
 	light.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
 	light.wait_for_metric("herald_gossip_v2_nodes", n, WAIT).await;
-	light.wait_for_metric("herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}", 2.0 * n, WAIT).await;
+	light
+		.wait_for_metric("herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}", 2.0 * n, WAIT)
+		.await;
 	assert_eq!(full.metric("herald_gossip_v2_announcements_verified_total{evidence=\"backend\"}").await, n);
 	// Built before the signature check: the forgery cost one too.
 	assert_eq!(full.metric("herald_gossip_v2_proofs_built_total").await, n + 1.0);
 	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, n);
-	let bad_signature = "herald_gossip_v2_messages_rejected_total{reason=\"bad_signature\",type=\"channel_announcement_2\"}";
+	let bad_signature =
+		"herald_gossip_v2_messages_rejected_total{reason=\"bad_signature\",type=\"channel_announcement_2\"}";
 	assert_eq!(full.metric(bad_signature).await, 1.0, "the forgery was refused");
 	// The light herald never looked a gossip 2.0 funding transaction or block up (its BOLT 7
 	// side looks the BOLT 7 channel up, and its spend watcher reads blocks at the tip).
-	let funding_block = chain.lock().unwrap().hash_at(herald_gossip::chain::scid_parts(channels[0].scid).0).unwrap();
+	let funding_block =
+		chain.lock().unwrap().hash_at(herald_gossip::chain::scid_parts(channels[0].scid).0).unwrap();
 	let esplora_requests = esplora_server.requests();
 	for request in &esplora_requests {
 		assert!(!request.contains(&format!("{funding_block}/")) || request.ends_with("/header"), "{request}");
@@ -210,7 +233,24 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	wallet.wait_for(WAIT, "the BOLT 7 channel", |g| g.read_only().channel(bolt7_scid).is_some()).await;
 	assert_eq!(wallet.channel_count(), 1);
 	full.wait_for_graph(WAIT, |g| g["channels"] == channels.len() + 1).await;
-	light.wait_for_graph(WAIT, |g| g["channels"] == channels.len() + 1).await;
+	let graph = light.wait_for_graph(WAIT, |g| g["channels"] == channels.len() + 1).await;
+	assert_eq!(graph["channels_v2"], channels.len());
+	let v2 = &graph["gossip_v2"];
+	assert_eq!((v2["verify"].as_str(), v2["header_tip"].as_u64()), (Some("proof"), Some(tip as u64)), "{v2}");
+	assert_eq!(
+		(v2["channels"].as_u64(), v2["nodes"].as_u64(), v2["peers"].as_u64()),
+		(Some(5), Some(5), Some(1))
+	);
+	let url = format!("http://{}", light.http);
+	let (ok, status, _) =
+		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
+	assert!(
+		ok && status.contains("gossip_v2\n  verify: proof\n") && status.contains("  channels: 5\n"),
+		"{status}"
+	);
+	let peers = full.get_json("/v1/peers").await;
+	let speaking = peers["peers"].as_array().unwrap().iter().filter(|p| p["gossip_v2"] == true).count();
+	assert_eq!(speaking, 3, "the light herald, the watcher and the gateway: {peers}");
 
 	// The watcher got everything, without proofs; the plain peer got no gossip 2.0.
 	let relayed = collect(&mut watcher, &[267, 269, 271], 4 * channels.len()).await;
@@ -230,9 +270,15 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	assert_eq!(seen_by_ldk.init_features.le_flags()[33] & 0x08, 0x08, "and bit 267");
 
 	// A peer that asks for proofs, connecting to the light herald, gets the whole graph with them.
-	let mut prover = RawPeer::connect(light.p2p, light.node_id, test_secret("prover", 0), &features(&[71, 267]), regtest())
-		.await
-		.unwrap();
+	let mut prover = RawPeer::connect(
+		light.p2p,
+		light.node_id,
+		test_secret("prover", 0),
+		&features(&[71, 267]),
+		regtest(),
+	)
+	.await
+	.unwrap();
 	let dumped = collect(&mut prover, &[267, 269, 271], 4 * channels.len()).await;
 	for raw in dumped.iter().filter(|m| message_type(m) == 267) {
 		let ann = ChannelAnnouncement2::decode(raw).unwrap();
@@ -264,7 +310,9 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	// A peer sending undecodable gossip 2.0 is disconnected after `[gossip]
 	// max_invalid_per_peer` (25) of them.
 	let mut hostile =
-		RawPeer::connect(full.p2p, full.node_id, test_secret("hostile", 0), &features(&[71]), regtest()).await.unwrap();
+		RawPeer::connect(full.p2p, full.node_id, test_secret("hostile", 0), &features(&[71]), regtest())
+			.await
+			.unwrap();
 	for _ in 0..25 {
 		hostile.send(&[1, 15, 0xff]).await.unwrap();
 	}

@@ -13,8 +13,8 @@ use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{QueryChannelRange, QueryShortChannelIds};
-use support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use std::sync::{Arc, Mutex};
+use support::bolt8::{RawPeer, GOSSIP_QUERIES};
 
 use herald_gossip::testkit::{ChannelKeys, Policy};
 use support::chain::{serve_bitcoind_rest, TestChain};
@@ -42,7 +42,8 @@ async fn exercised_herald(dir: &std::path::Path) -> (Herald, support::chain::Ser
 			node: [testkit::key(&format!("ops/a{i}")), testkit::key(&format!("ops/b{i}"))],
 			bitcoin: [testkit::key(&format!("ops/fa{i}")), testkit::key(&format!("ops/fb{i}"))],
 		};
-		let (scid, _) = chain.lock().unwrap().fund_channel_with_secrets(&keys.bitcoin[0], &keys.bitcoin[1], 1_000_000);
+		let (scid, _) =
+			chain.lock().unwrap().fund_channel_with_secrets(&keys.bitcoin[0], &keys.bitcoin[1], 1_000_000);
 		funded.push((scid, keys));
 	}
 	chain.lock().unwrap().mine_empty(6);
@@ -50,15 +51,28 @@ async fn exercised_herald(dir: &std::path::Path) -> (Herald, support::chain::Ser
 	let url = format!("http://{addr}/rest");
 	let herald = Herald::start(dir, &["--chain-backend", "bitcoind-rest", "--chain-url", &url]);
 
-	let mut peer = RawPeer::connect(herald.p2p, herald.node_id, testkit::key("ops"), GOSSIP_QUERIES, chain_hash().to_bytes()).await.unwrap();
+	let mut peer = RawPeer::connect(
+		herald.p2p,
+		herald.node_id,
+		testkit::key("ops"),
+		GOSSIP_QUERIES,
+		chain_hash().to_bytes(),
+	)
+	.await
+	.unwrap();
 	for (scid, keys) in &funded {
-		peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash(), *scid, keys))).await.unwrap();
+		peer.send(&encode_with_type(256, &testkit::channel_announcement(chain_hash(), *scid, keys)))
+			.await
+			.unwrap();
 		for direction in 0..2 {
-			let update = testkit::channel_update(chain_hash(), *scid, keys, direction, now() - 10, Policy::default());
+			let update =
+				testkit::channel_update(chain_hash(), *scid, keys, direction, now() - 10, Policy::default());
 			peer.send(&encode_with_type(258, &update)).await.unwrap();
 		}
 		for node in &keys.node {
-			peer.send(&encode_with_type(257, &testkit::node_announcement(node, now() - 5, "ops", vec![]))).await.unwrap();
+			peer.send(&encode_with_type(257, &testkit::node_announcement(node, now() - 5, "ops", vec![])))
+				.await
+				.unwrap();
 		}
 	}
 	// Not on the chain: rejected as unknown funding outputs. And a forged signature.
@@ -69,26 +83,49 @@ async fn exercised_herald(dir: &std::path::Path) -> (Herald, support::chain::Ser
 	let mut forged = unfunded.announcements[0].clone();
 	forged.contents.short_channel_id += 1;
 	peer.send(&encode_with_type(256, &forged)).await.unwrap();
-	herald.wait_for_graph(Duration::from_secs(30), |g| g["channels_verified"] == 2 && g["channel_updates"] == 4).await;
+	herald
+		.wait_for_graph(Duration::from_secs(30), |g| g["channels_verified"] == 2 && g["channel_updates"] == 4)
+		.await;
 	let deadline = Instant::now() + Duration::from_secs(30);
 	while herald.metric("herald_gossip_messages_rejected_total{reason=\"unknown_funding_output\",type=\"channel_announcement\"}").await < 4.0 {
 		assert!(Instant::now() < deadline, "the unfunded channels' lookups did not finish");
 		tokio::time::sleep(Duration::from_millis(50)).await;
 	}
 
-	let range = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: 0, number_of_blocks: u32::MAX, query_option: Some(3) };
+	let range = QueryChannelRange {
+		chain_hash: chain_hash(),
+		first_blocknum: 0,
+		number_of_blocks: u32::MAX,
+		query_option: Some(3),
+	};
 	peer.send(&range.encode()).await.unwrap();
-	let scids = QueryShortChannelIds { chain_hash: chain_hash(), short_channel_ids: vec![funded[0].0], query_flags: None };
+	let scids = QueryShortChannelIds {
+		chain_hash: chain_hash(),
+		short_channel_ids: vec![funded[0].0],
+		query_flags: None,
+	};
 	peer.send(&scids.encode()).await.unwrap();
 	peer.recv_until(herald_gossip::wire::REPLY_SHORT_CHANNEL_IDS_END).await.unwrap();
-	for path in ["/snapshot/0", "/snapshot/v2/0", "/snapshot/bad", "/v1/graph", "/v1/node", "/v1/peers", "/health", "/nowhere"] {
+	for path in [
+		"/snapshot/0",
+		"/snapshot/v2/0",
+		"/snapshot/bad",
+		"/v1/graph",
+		"/v1/node",
+		"/v1/peers",
+		"/health",
+		"/nowhere",
+	] {
 		http_bytes(herald.http, path, &[("Accept-Encoding", "gzip")]).await;
 	}
 	(herald, server)
 }
 
 fn metric_families(text: &str) -> BTreeSet<String> {
-	text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap().to_string()).collect()
+	text.lines()
+		.filter_map(|l| l.strip_prefix("# TYPE "))
+		.map(|l| l.split(' ').next().unwrap().to_string())
+		.collect()
 }
 
 /// Every `herald_*` metric name an expression mentions, histogram series mapped to their family.
@@ -116,7 +153,13 @@ async fn promtool_accepts_herald_metrics_after_every_flow() {
 	let dir = tempfile::tempdir().unwrap();
 	let (herald, _chain) = exercised_herald(dir.path()).await;
 	let metrics = herald.metrics().await;
-	let mut child = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+	let mut child = Command::new(promtool)
+		.args(["check", "metrics"])
+		.stdin(Stdio::piped())
+		.stdout(Stdio::piped())
+		.stderr(Stdio::piped())
+		.spawn()
+		.unwrap();
 	use std::io::Write;
 	child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
 	let output = child.wait_with_output().unwrap();
@@ -144,7 +187,12 @@ async fn promtool_accepts_herald_metrics_after_every_flow() {
 fn promtool_accepts_the_alert_rules() {
 	let Some(promtool) = require_tool("promtool") else { return };
 	let output = Command::new(promtool).args(["check", "rules", ALERTS]).output().unwrap();
-	assert!(output.status.success(), "{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+	assert!(
+		output.status.success(),
+		"{}{}",
+		String::from_utf8_lossy(&output.stdout),
+		String::from_utf8_lossy(&output.stderr)
+	);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +201,8 @@ async fn the_dashboard_and_alerts_query_only_metrics_herald_exports() {
 	let (herald, _chain) = exercised_herald(dir.path()).await;
 	let exported = metric_families(&herald.metrics().await);
 
-	let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap();
+	let dashboard: serde_json::Value =
+		serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap();
 	let mut queried = BTreeSet::new();
 	let mut panels = 0;
 	for panel in dashboard["panels"].as_array().unwrap() {
@@ -170,8 +219,25 @@ async fn the_dashboard_and_alerts_query_only_metrics_herald_exports() {
 	let missing: Vec<&String> = queried.iter().filter(|m| !exported.contains(*m)).collect();
 	assert!(missing.is_empty(), "queried but not exported: {missing:?}");
 	// And each capability has its row.
-	let rows: Vec<&str> = dashboard["panels"].as_array().unwrap().iter().filter(|p| p["type"] == "row").map(|p| p["title"].as_str().unwrap()).collect();
-	for row in ["Overview", "Gossip", "Graph", "Sync", "Store", "Chain", "Rapid Gossip Sync", "HTTP"] {
+	let rows: Vec<&str> = dashboard["panels"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.filter(|p| p["type"] == "row")
+		.map(|p| p["title"].as_str().unwrap())
+		.collect();
+	for row in [
+		"Overview",
+		"Gossip",
+		"Graph",
+		"Sync",
+		"Store",
+		"Chain",
+		"Rapid Gossip Sync",
+		"HTTP",
+		"Onion messages",
+		"Gossip 2.0",
+	] {
 		assert!(rows.contains(&row), "{row}");
 	}
 }

@@ -12,8 +12,10 @@ use herald_gossip::store::Store;
 use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
 use lightning::ln::msgs::RoutingMessageHandler;
 
-pub const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+pub const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 
 /// The real mainnet topology signed with generated keys, decoded; and how long signing took.
 pub fn mainnet_dataset(now: u32) -> (Vec<Gossip>, Duration) {
@@ -31,7 +33,8 @@ pub fn herald_ingest(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> 
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
 	let (handle, writer) = store.spawn_writer(16384);
-	let router = GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
+	let router =
+		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
 	let started = Instant::now();
 	let mut accepted = 0;
 	// The handler sheds when the store queue is full (as it would tell LDK to stop reading):
@@ -48,7 +51,7 @@ pub fn herald_ingest(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> 
 				Ok(_) => {
 					accepted += 1;
 					break;
-				},
+				}
 				Err(_) => break,
 			}
 		}

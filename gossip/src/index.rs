@@ -376,7 +376,12 @@ impl GraphIndex {
 
 	/// Adds a gossip 2.0 channel (validated elsewhere); `NotNewer` if the short channel id is known.
 	pub fn insert_v2_channel(
-		&mut self, raw: Box<[u8]>, scid: u64, nodes: (NodeId, NodeId), seen: u32, capacity_sats: u64,
+		&mut self,
+		raw: Box<[u8]>,
+		scid: u64,
+		nodes: (NodeId, NodeId),
+		seen: u32,
+		capacity_sats: u64,
 		funding: OutPoint,
 	) -> Applied {
 		if self.channels.contains_key(&scid) {
@@ -479,14 +484,18 @@ impl GraphIndex {
 	/// Sets a node's announcement unless the held one is strictly newer: a gossip 2.0
 	/// announcement (dated by when herald accepted it; the validator ordered it by block height)
 	/// replaces one accepted in the same second.
-	pub fn replace_node_announcement(&mut self, node_id: NodeId, mut entry: NodeAnnouncementEntry) -> Applied {
+	pub fn replace_node_announcement(
+		&mut self,
+		node_id: NodeId,
+		mut entry: NodeAnnouncementEntry,
+	) -> Applied {
 		let Some(node) = self.nodes.get_mut(&node_id) else { return Applied::Unknown };
 		match &node.announcement {
 			Some(held) if held.timestamp > entry.timestamp => return Applied::NotNewer,
 			Some(held) if held.features == entry.features && held.addresses == entry.addresses => {
 				entry.details_since = held.details_since
-			},
-			_ => {},
+			}
+			_ => {}
 		}
 		if node.announcement.is_none() {
 			self.announced_nodes += 1;
@@ -538,7 +547,10 @@ impl GraphIndex {
 
 	/// Funding block height of every channel whose funding outpoint is known.
 	pub fn funding_outpoints(&self) -> impl Iterator<Item = (u64, OutPoint)> + '_ {
-		self.channels.iter().filter(|(_, c)| !c.gossip_v2).filter_map(|(scid, c)| c.funding.map(|f| (*scid, f)))
+		self.channels
+			.iter()
+			.filter(|(_, c)| !c.gossip_v2)
+			.filter_map(|(scid, c)| c.funding.map(|f| (*scid, f)))
 	}
 
 	/// The funding block height of a short channel id.

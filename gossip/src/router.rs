@@ -173,9 +173,13 @@ enum Echo {
 impl Echo {
 	fn of(event: &MessageSendEvent) -> Option<Self> {
 		Some(match event {
-			MessageSendEvent::BroadcastChannelAnnouncement { msg, .. } => Echo::Channel(msg.contents.short_channel_id),
+			MessageSendEvent::BroadcastChannelAnnouncement { msg, .. } => {
+				Echo::Channel(msg.contents.short_channel_id)
+			}
 			MessageSendEvent::BroadcastChannelUpdate { msg } => Echo::update(msg),
-			MessageSendEvent::BroadcastNodeAnnouncement { msg } => Echo::Node(msg.contents.node_id, msg.contents.timestamp),
+			MessageSendEvent::BroadcastNodeAnnouncement { msg } => {
+				Echo::Node(msg.contents.node_id, msg.contents.timestamp)
+			}
 			_ => return None,
 		})
 	}
@@ -705,7 +709,10 @@ impl GossipRouter {
 		if peer.is_some() || !self.echoes.lock().expect("echoes lock").remove(&echo) {
 			return None;
 		}
-		Some(LightningError { err: "herald's own broadcast".into(), action: ErrorAction::IgnoreDuplicateGossip })
+		Some(LightningError {
+			err: "herald's own broadcast".into(),
+			action: ErrorAction::IgnoreDuplicateGossip,
+		})
 	}
 
 	/// Queues every unverified channel for a chain lookup (a backend was configured after they
@@ -1154,7 +1161,8 @@ impl RoutingMessageHandler for GossipRouter {
 		msg: &NodeAnnouncement,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::NodeAnnouncement;
-		if let Some(echo) = self.echo(their_node_id, Echo::Node(msg.contents.node_id, msg.contents.timestamp)) {
+		if let Some(echo) = self.echo(their_node_id, Echo::Node(msg.contents.node_id, msg.contents.timestamp))
+		{
 			return Err(echo);
 		}
 		self.received(kind);

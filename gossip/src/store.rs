@@ -115,13 +115,31 @@ pub enum StoreOp {
 	},
 	/// A gossip 2.0 channel: when herald accepted it, its funding evidence
 	/// (`VerifiedFunding::encode`) and the announcement as received.
-	PutV2Channel { scid: u64, seen: u32, funding: Vec<u8>, raw: Vec<u8> },
-	PutV2Update { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
-	PutV2Node { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	PutV2Channel {
+		scid: u64,
+		seen: u32,
+		funding: Vec<u8>,
+		raw: Vec<u8>,
+	},
+	PutV2Update {
+		scid: u64,
+		direction: u8,
+		seen: u32,
+		raw: Vec<u8>,
+	},
+	PutV2Node {
+		node_id: [u8; 33],
+		seen: u32,
+		raw: Vec<u8>,
+	},
 	/// Removes a gossip 2.0 channel and its updates.
-	RemoveV2Channel { scid: u64 },
+	RemoveV2Channel {
+		scid: u64,
+	},
 	/// Removes a gossip 2.0 node announcement (its node has no channel left).
-	RemoveV2Node { node_id: [u8; 33] },
+	RemoveV2Node {
+		node_id: [u8; 33],
+	},
 }
 
 /// A stored gossip 2.0 record, as [`Store::visit_v2`] hands them out (channels first).

@@ -267,19 +267,29 @@ async fn reminders_keep_quiet_channels_alive_in_ldks_client() {
 	let full = herald.snapshot(Version::V1, 0).await;
 	let mut since = daily.update_network_graph_no_std(&full, Some(now - 6 * day)).unwrap();
 	once.update_network_graph_no_std(&full, Some(now - 6 * day)).unwrap();
-	assert!(synced.read_only().channels().unordered_iter().all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()));
+	assert!(synced
+		.read_only()
+		.channels()
+		.unordered_iter()
+		.all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()));
 	let mut reminders = 0;
 	for d in 1..=11 {
 		let t = now - 6 * day + d * day;
 		herald.clock.set(t);
 		let delta = herald.rgs.snapshot(Version::V1, since).await;
-		assert_eq!((delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental), (0, 0, 0));
+		assert_eq!(
+			(delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental),
+			(0, 0, 0)
+		);
 		reminders += delta.stats.reminders;
 		since = daily.update_network_graph_no_std(&delta.raw, Some(t)).unwrap();
 		synced.remove_stale_channels_and_tracking_with_time(t);
 		let ro = synced.read_only();
 		assert_eq!(ro.channels().len(), 10, "day {d}: a channel was pruned");
-		assert!(ro.channels().unordered_iter().all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()), "day {d}");
+		assert!(
+			ro.channels().unordered_iter().all(|(_, c)| c.one_to_two.is_some() && c.two_to_one.is_some()),
+			"day {d}"
+		);
 	}
 	assert!((30..=45).contains(&reminders), "about two reminders per direction in eleven days: {reminders}");
 	stopped.remove_stale_channels_and_tracking_with_time(now + 5 * day);

@@ -19,8 +19,10 @@ use lightning::routing::gossip::NetworkGraph;
 use lightning::util::logger::{Logger, Record};
 use lightning_rapid_gossip_sync::RapidGossipSync;
 
-const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 
 struct Quiet;
 impl Logger for Quiet {
@@ -51,14 +53,18 @@ fn as_store(messages: &[Vec<u8>], seen: u32) -> Loaded {
 				policy_since: seen,
 				raw: raw.clone(),
 			}),
-			Gossip::NodeAnnouncement(n) => loaded.nodes.push((n.contents.node_id.as_slice().try_into().unwrap(), seen, raw.clone())),
+			Gossip::NodeAnnouncement(n) => {
+				loaded.nodes.push((n.contents.node_id.as_slice().try_into().unwrap(), seen, raw.clone()))
+			}
 		}
 	}
 	loaded
 }
 
 fn apply(bytes: &[u8], graph: &Arc<NetworkGraph<Arc<Quiet>>>, now: u64) {
-	RapidGossipSync::new(graph.clone(), Arc::new(Quiet)).update_network_graph_no_std(bytes, Some(now)).expect("LDK applies it");
+	RapidGossipSync::new(graph.clone(), Arc::new(Quiet))
+		.update_network_graph_no_std(bytes, Some(now))
+		.expect("LDK applies it");
 }
 
 /// Every channel and both directions' policies of `a` equal `b`'s.
@@ -70,7 +76,9 @@ fn same_graph(a: &NetworkGraph<Arc<Quiet>>, b: &NetworkGraph<Arc<Quiet>>) {
 		assert_eq!((ca.node_one, ca.node_two), (cb.node_one, cb.node_two));
 		for (x, y) in [(&ca.one_to_two, &cb.one_to_two), (&ca.two_to_one, &cb.two_to_one)] {
 			let key = |u: &Option<lightning::routing::gossip::ChannelUpdateInfo>| {
-				u.as_ref().map(|u| (u.enabled, u.cltv_expiry_delta, u.htlc_minimum_msat, u.htlc_maximum_msat, u.fees))
+				u.as_ref().map(|u| {
+					(u.enabled, u.cltv_expiry_delta, u.htlc_minimum_msat, u.htlc_maximum_msat, u.fees)
+				})
 			};
 			assert_eq!(key(x), key(y), "{scid}");
 		}
@@ -88,10 +96,15 @@ async fn mainnet_sized_full_and_delta_snapshots_apply_in_ldks_client() {
 
 	let (handle, _collector) = StoreHandle::collector(1 << 16);
 	let clock = Arc::new(ManualClock::new(learned as u64));
-	let router = Arc::new(GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, clock.clone(), None));
+	let router =
+		Arc::new(GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, clock.clone(), None));
 	let counts = router.load(as_store(&messages, learned));
 	assert_eq!((counts.channels, counts.channel_updates), (50_808, 101_616));
-	let rgs = RgsService::new(router.clone(), clock.clone(), RgsConfig { cache_ttl_secs: 0, ..RgsConfig::default() });
+	let rgs = RgsService::new(
+		router.clone(),
+		clock.clone(),
+		RgsConfig { cache_ttl_secs: 0, ..RgsConfig::default() },
+	);
 
 	// Yesterday's client.
 	clock.set((now - day) as u64);
@@ -148,7 +161,12 @@ async fn mainnet_sized_full_and_delta_snapshots_apply_in_ldks_client() {
 	let full_now = rgs.snapshot(Version::V2, 0).await;
 	apply(&full_now.raw, &fresh, now as u64);
 	same_graph(&old, &fresh);
-	assert!(delta.raw.len() * 10 < full_now.raw.len(), "delta {} full {}", delta.raw.len(), full_now.raw.len());
+	assert!(
+		delta.raw.len() * 10 < full_now.raw.len(),
+		"delta {} full {}",
+		delta.raw.len(),
+		full_now.raw.len()
+	);
 	eprintln!(
 		"full v2: {} bytes ({} gzip); day delta: {} bytes ({} gzip)",
 		full_now.raw.len(),

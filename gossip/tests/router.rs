@@ -405,7 +405,8 @@ fn range_queries_are_answered_with_timestamps_and_checksums() {
 	let peer = connect(&h.router, "querier");
 	// Ten blocks into the graph's range, forty blocks long.
 	let first_block = (graph.announcements[0].contents.short_channel_id >> 40) as u32 + 10;
-	let query = QueryChannelRange { chain_hash: chain_hash(), first_blocknum: first_block, number_of_blocks: 40 };
+	let query =
+		QueryChannelRange { chain_hash: chain_hash(), first_blocknum: first_block, number_of_blocks: 40 };
 	h.router.handle_query_channel_range(peer, query).unwrap();
 	let replies: Vec<wire::ReplyChannelRange> =
 		drain_outbound(&h.router, peer).iter().map(|m| wire::ReplyChannelRange::decode(m).unwrap()).collect();

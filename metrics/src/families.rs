@@ -205,7 +205,9 @@ impl Metrics {
 		let b = build::Builder;
 
 		#[cfg(not(feature = "disabled"))]
-		registry.register(Box::new(crate::process::ProcessCollector::new())).expect("unique process metric names");
+		registry
+			.register(Box::new(crate::process::ProcessCollector::new()))
+			.expect("unique process metric names");
 		let metrics = Metrics {
 			build_info: b.gauge_vec(
 				"herald_build_info",

@@ -31,12 +31,16 @@ mod enabled {
 		pub(crate) fn new() -> Self {
 			let descs = FAMILIES
 				.iter()
-				.map(|(name, help, _)| Desc::new(name.to_string(), help.to_string(), vec![], Default::default()).expect("valid"))
+				.map(|(name, help, _)| {
+					Desc::new(name.to_string(), help.to_string(), vec![], Default::default()).expect("valid")
+				})
 				.collect();
 			// Linux x86-64 and aarch64 use 4 KiB pages and USER_HZ 100 for /proc/self/stat.
 			let boot_time = std::fs::read_to_string("/proc/stat")
 				.ok()
-				.and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok())))
+				.and_then(|s| {
+					s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))
+				})
 				.unwrap_or(0.0);
 			Self { descs, page_size: 4096.0, ticks_per_second: 100.0, boot_time }
 		}

@@ -70,6 +70,9 @@ pub enum Suppressed {
 }
 
 impl Suppressed {
+	pub const ALL: [Suppressed; 4] =
+		[Suppressed::Disabled, Suppressed::PeerInterval, Suppressed::GlobalCap, Suppressed::TableFull];
+
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Suppressed::Disabled => "disabled",
@@ -101,6 +104,16 @@ pub enum DropOutcome {
 }
 
 impl DropOutcome {
+	pub const ALL: [DropOutcome; 7] = [
+		DropOutcome::Ignored,
+		DropOutcome::Flood,
+		DropOutcome::NotRateLimited,
+		DropOutcome::Unsolicited,
+		DropOutcome::UnknownPacket,
+		DropOutcome::AttributedPacketId,
+		DropOutcome::AttributedLastSender,
+	];
+
 	pub fn as_str(self) -> &'static str {
 		match self {
 			DropOutcome::Ignored => "ignored",

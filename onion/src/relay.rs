@@ -37,7 +37,7 @@ use crate::clock::RelayClock;
 use crate::config::RelayConfig;
 use crate::mailbox::{Mailbox, MailboxError, Refusal};
 use crate::messenger::{peel, sphinx_shared_secret, Messenger, Peeled};
-use crate::stats::{DropReason, Stats};
+use crate::stats::{DropReason, Stats, DROP_MALFORMED, SUPPRESSED_QUEUE_FULL, SUPPRESSED_UPSTREAM_OFFLINE};
 use crate::wire::{packet_id, shared_secret_hash, OnionMessageDrop, ONION_MESSAGE_DROP};
 
 /// Drops waiting for LDK's next `process_events` at most.
@@ -47,6 +47,10 @@ pub const MAX_OUTBOUND_DROPS: usize = 1024;
 const DELIVERY_BATCH: usize = 64;
 /// Largest `onion_message_drop` payload read (the fixed part plus a few TLV records).
 const MAX_DROP_PAYLOAD: usize = 1024;
+/// The `table` label values of `herald_onion_state_entries`, in [`OnionRelay::publish_gauges`]'s
+/// order.
+pub const STATE_TABLES: [&str; 7] =
+	["limiter_keys", "links", "forwards", "penalties", "drop_timers", "connected", "outbound_drops"];
 
 /// The relay handler.
 pub struct OnionRelay {
@@ -83,6 +87,7 @@ impl OnionRelay {
 			_ => None,
 		};
 		let our_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
+		touch_metrics(config.max_level);
 		Ok(Self {
 			messenger,
 			keys,
@@ -199,7 +204,7 @@ impl OnionRelay {
 		let drop = match OnionMessageDrop::decode(payload) {
 			Ok(drop) => drop,
 			Err(e) => {
-				self.stats.on_drop_received("malformed");
+				self.stats.on_drop_received(DROP_MALFORMED);
 				tracing::debug!(peer = %from, error = %e, "ignoring a malformed onion_message_drop");
 				return;
 			}
@@ -227,7 +232,7 @@ impl OnionRelay {
 		}
 		if let Some((upstream, relayed)) = verdict.relay {
 			if !self.is_connected(&upstream) {
-				self.stats.on_drop_suppressed("upstream_offline");
+				self.stats.on_drop_suppressed(SUPPRESSED_UPSTREAM_OFFLINE);
 			} else if self.enqueue(upstream, relayed) {
 				self.stats.on_drop_relayed();
 			}
@@ -390,15 +395,16 @@ impl OnionRelay {
 		}
 		let sizes = self.core.sizes();
 		let connected = self.connected.lock().unwrap().len();
-		for (table, n) in [
-			("limiter_keys", sizes.limiter_keys),
-			("links", sizes.links),
-			("forwards", sizes.forwards),
-			("penalties", sizes.penalties),
-			("drop_timers", sizes.drop_timers),
-			("connected", connected),
-			("outbound_drops", self.outbound.lock().unwrap().len()),
-		] {
+		let entries = [
+			sizes.limiter_keys,
+			sizes.links,
+			sizes.forwards,
+			sizes.penalties,
+			sizes.drop_timers,
+			connected,
+			self.outbound.lock().unwrap().len(),
+		];
+		for (table, n) in STATE_TABLES.into_iter().zip(entries) {
 			m.state_entries.set(&[table], n as i64);
 		}
 		let intro = {
@@ -416,8 +422,22 @@ impl OnionRelay {
 	}
 }
 
+/// Creates the series of the gauge families' bounded label sets (penalty levels 1..=`max_level`,
+/// the state tables) at zero, without changing existing values, so that dashboards and alerts
+/// see them from start-up rather than after the first housekeeping round. The counter families'
+/// series are created by [`Stats::default`].
+fn touch_metrics(max_level: u8) {
+	let m = &herald_metrics::metrics().onion;
+	for level in 1..=max_level {
+		m.penalized_peers.with(&[&level.to_string()]);
+	}
+	for table in STATE_TABLES {
+		m.state_entries.with(&[table]);
+	}
+}
+
 fn drop_queue_full(stats: &Stats) {
-	stats.on_drop_suppressed("queue_full");
+	stats.on_drop_suppressed(SUPPRESSED_QUEUE_FULL);
 }
 
 impl BaseMessageHandler for OnionRelay {

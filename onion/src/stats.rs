@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use herald_metrics::{metrics, Counter};
 
+use crate::backpressure::{DropOutcome, Suppressed};
+
 /// Why an onion message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
@@ -58,6 +60,26 @@ impl DropReason {
 	}
 }
 
+/// The `outcome` of a received drop that does not decode (the others are [`DropOutcome`]s).
+pub const DROP_MALFORMED: &str = "malformed";
+/// A drop not sent because the queue of drops waiting for LDK is full.
+pub const SUPPRESSED_QUEUE_FULL: &str = "queue_full";
+/// An attributed drop not relayed because the blamed upstream peer is not connected.
+pub const SUPPRESSED_UPSTREAM_OFFLINE: &str = "upstream_offline";
+
+/// Every `outcome` of `herald_onion_drops_received_total`.
+pub fn drop_received_outcomes() -> impl Iterator<Item = &'static str> {
+	DropOutcome::ALL.into_iter().map(DropOutcome::as_str).chain([DROP_MALFORMED])
+}
+
+/// Every `reason` of `herald_onion_drops_suppressed_total`.
+pub fn drop_suppressed_reasons() -> impl Iterator<Item = &'static str> {
+	Suppressed::ALL
+		.into_iter()
+		.map(Suppressed::as_str)
+		.chain([SUPPRESSED_QUEUE_FULL, SUPPRESSED_UPSTREAM_OFFLINE])
+}
+
 /// Counters of one relay.
 pub struct Stats {
 	pub received: AtomicU64,
@@ -79,6 +101,14 @@ pub struct Stats {
 impl Default for Stats {
 	fn default() -> Self {
 		let m = &metrics().onion;
+		// Every series of the bounded label sets exists at zero from the start, so that
+		// dashboards and alerts see the families before the first drop.
+		for outcome in drop_received_outcomes() {
+			m.drops_received.with(&[outcome]);
+		}
+		for reason in drop_suppressed_reasons() {
+			m.drops_suppressed.with(&[reason]);
+		}
 		Self {
 			received: AtomicU64::new(0),
 			relayed: AtomicU64::new(0),

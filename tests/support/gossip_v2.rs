@@ -157,7 +157,12 @@ impl TestChannel {
 
 /// Mines the funding transactions of `channels` into one block (with enough other
 /// transactions around them for a merkle tree of several levels), then `bury` empty blocks.
-pub fn mine_channels(secp: &Secp256k1<All>, chain: &mut TestChain, channels: &mut [TestChannel], bury: usize) {
+pub fn mine_channels(
+	secp: &Secp256k1<All>,
+	chain: &mut TestChain,
+	channels: &mut [TestChannel],
+	bury: usize,
+) {
 	let mut txs: Vec<Transaction> = channels.iter_mut().map(|c| c.funding_tx(secp, chain)).collect();
 	// Two unrelated payments, so the channels sit at various positions of an odd-sized tree.
 	txs.insert(1, chain.spend_wallet_coin_to(chain.wallet_script().to_owned()));

@@ -124,8 +124,11 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 		if directions.iter().all(Option::is_none) {
 			continue; // nothing a client could route with; it would only prune it
 		}
-		let held: [Option<Policy>; 2] =
-			if full { [None, None] } else { [channel.policy_at(0, request.since), channel.policy_at(1, request.since)] };
+		let held: [Option<Policy>; 2] = if full {
+			[None, None]
+		} else {
+			[channel.policy_at(0, request.since), channel.policy_at(1, request.since)]
+		};
 		let client_has_it = !full && channel.seen < request.since && held.iter().any(Option::is_some);
 		if !client_has_it {
 			announced.push((*scid, channel));
@@ -137,7 +140,9 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 				_ if !client_has_it => UpdateKind::Full(now),
 				None => UpdateKind::Full(now),
 				Some(held) if held != now => UpdateKind::Incremental { held, now },
-				Some(_) if reminder_due(*scid, direction as u8, request.since, request.latest_seen) => UpdateKind::Reminder,
+				Some(_) if reminder_due(*scid, direction as u8, request.since, request.latest_seen) => {
+					UpdateKind::Reminder
+				}
 				Some(_) => continue,
 			};
 			updates.push(UpdateOut { scid: *scid, direction: direction as u8, disabled: now.disabled, kind });

@@ -286,7 +286,11 @@ impl GossipV2 {
 
 	/// Validates one message and, when accepted, stores, indexes and relays it. `from` is the
 	/// peer it came from (not relayed back), `None` for local injection (tests, tools).
-	pub async fn process(&self, from: Option<PublicKey>, message: Message2) -> Result<Option<Accepted>, Rejection> {
+	pub async fn process(
+		&self,
+		from: Option<PublicKey>,
+		message: Message2,
+	) -> Result<Option<Accepted>, Rejection> {
 		let chain = self.chain.as_deref().filter(|_| self.config.verify_by_backend);
 		let result = validate_message(&self.validator, chain, &message, self.config.build_proofs).await;
 		match &result {
@@ -330,8 +334,12 @@ impl GossipV2 {
 				self.relay(from, Kind::ChannelUpdate2, &accepted.raw);
 			}
 			Message2::NodeAnnouncement(ann) => {
-				self.put(StoreOp::PutV2Node { node_id: ann.node_id.serialize(), seen, raw: accepted.raw.clone() })
-					.await;
+				self.put(StoreOp::PutV2Node {
+					node_id: ann.node_id.serialize(),
+					seen,
+					raw: accepted.raw.clone(),
+				})
+				.await;
 				self.index_node(ann, seen);
 				self.relay(from, Kind::NodeAnnouncement2, &accepted.raw);
 			}
@@ -392,7 +400,11 @@ impl GossipV2 {
 	fn relay_announcement(&self, from: Option<PublicKey>, channel: &Channel2) {
 		let with_proof = message(&channel.announcement_with_proof());
 		let without = message(&channel.announcement.without_spv_proof());
-		self.enqueue(from, Kind::ChannelAnnouncement2, |peer| if peer.proofs { &with_proof } else { &without });
+		self.enqueue(
+			from,
+			Kind::ChannelAnnouncement2,
+			|peer| if peer.proofs { &with_proof } else { &without },
+		);
 	}
 
 	fn relay(&self, from: Option<PublicKey>, kind: Kind, raw: &[u8]) {
@@ -483,7 +495,10 @@ impl GossipV2 {
 		};
 		tracing::debug!(%peer, channels = dump.channels.len(), nodes = dump.nodes.len(), "gossip v2 peer connected");
 		let mut peers = self.peers();
-		peers.insert(peer, V2Peer { proofs: wants_spv_proofs(features), queue: VecDeque::new(), dump: Some(dump) });
+		peers.insert(
+			peer,
+			V2Peer { proofs: wants_spv_proofs(features), queue: VecDeque::new(), dump: Some(dump) },
+		);
 		herald_metrics::metrics().gossip_v2.peers.set(peers.len() as i64);
 		drop(peers);
 		self.router.wake_handle().notify_one();
@@ -578,7 +593,9 @@ impl GossipV2 {
 				V2Record::Channel { scid, seen, funding, raw } => {
 					let restored = VerifiedFunding::decode(&funding)
 						.ok_or_else(|| "undecodable funding evidence".to_string())
-						.and_then(|funding| self.validator.restore_channel(&raw, funding).map_err(|e| e.to_string()));
+						.and_then(|funding| {
+							self.validator.restore_channel(&raw, funding).map_err(|e| e.to_string())
+						});
 					match restored.ok().and_then(|_| self.validator.channel(scid)) {
 						Some(channel) => {
 							self.index_channel(&channel, seen);
@@ -592,14 +609,19 @@ impl GossipV2 {
 					}
 				}
 				V2Record::Update { scid, seen, raw, .. } => {
-					let restored = ChannelUpdate2::decode(&raw).and_then(|u| self.validator.restore_update(&u).map(|_| u));
+					let restored = ChannelUpdate2::decode(&raw)
+						.and_then(|u| self.validator.restore_update(&u).map(|_| u));
 					match (restored, self.validator.channel(scid)) {
 						(Ok(update), Some(channel)) => {
 							self.index_update(&update, channel.announcement.capacity_sats, seen);
 							report.updates += 1;
 						}
 						(Err(e), _) => {
-							tracing::debug!(scid, reason = e.reason.as_str(), "stored gossip v2 update not restored");
+							tracing::debug!(
+								scid,
+								reason = e.reason.as_str(),
+								"stored gossip v2 update not restored"
+							);
 							report.dropped += 1;
 						}
 						(Ok(_), None) => report.dropped += 1,
@@ -614,7 +636,11 @@ impl GossipV2 {
 							report.nodes += 1;
 						}
 						Err(e) => {
-							tracing::debug!(node = hex::encode(node_id), reason = e.reason.as_str(), "stored gossip v2 node announcement not restored");
+							tracing::debug!(
+								node = hex::encode(node_id),
+								reason = e.reason.as_str(),
+								"stored gossip v2 node announcement not restored"
+							);
 							removals.push(StoreOp::RemoveV2Node { node_id });
 							report.dropped += 1;
 						}
@@ -690,7 +716,12 @@ mod tests {
 		};
 		assert_eq!(
 			socket_address(&NetAddress::TorV3(tor, 9735)),
-			Some(SocketAddress::OnionV3 { ed25519_pubkey: [7; 32], checksum: 0x1234, version: 3, port: 9735 })
+			Some(SocketAddress::OnionV3 {
+				ed25519_pubkey: [7; 32],
+				checksum: 0x1234,
+				version: 3,
+				port: 9735
+			})
 		);
 		assert_eq!(
 			socket_address(&NetAddress::Ipv4([127, 0, 0, 1], 1)),
