@@ -311,7 +311,7 @@ impl Sim {
 			Attack::JustBelow => 0.95 * self.nodes[s.path[1]].current_rate(&self.keys[s.node]),
 			Attack::Pulsing => {
 				// On for 30 s, off for 30 s: the off half lets the 30-second recovery run.
-				if ((now - WARMUP) / 30.0) as u64 % 2 == 0 {
+				if (((now - WARMUP) / 30.0) as u64).is_multiple_of(2) {
 					FLOOD_RATE
 				} else {
 					0.0
@@ -322,7 +322,7 @@ impl Sim {
 
 	fn send(&mut self, i: usize, now: f64) {
 		let (honest, path) = (self.senders[i].honest, self.senders[i].path.clone());
-		let attacking = now >= WARMUP && now < WARMUP + ATTACK;
+		let attacking = (WARMUP..WARMUP + ATTACK).contains(&now);
 		let next = if honest {
 			self.out.honest_sent_all += 1;
 			if attacking {
@@ -472,7 +472,7 @@ impl Sim {
 				Ev::Send(i) => {
 					let before = self.msgs.len();
 					self.send(i, now);
-					if self.msgs.len() > before && now >= WARMUP && now < WARMUP + ATTACK {
+					if self.msgs.len() > before && (WARMUP..WARMUP + ATTACK).contains(&now) {
 						attack_ids.0 = attack_ids.0.min(before);
 						attack_ids.1 = attack_ids.1.max(before + 1);
 					}

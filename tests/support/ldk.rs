@@ -73,7 +73,7 @@ impl LdkNode {
 					let p = pm.clone();
 					let _ = tokio::task::spawn_blocking(move || p.process_events()).await;
 					ticks += 1;
-					if ticks % 500 == 0 {
+					if ticks.is_multiple_of(500) {
 						pm.timer_tick_occurred();
 					}
 				}
