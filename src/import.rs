@@ -157,7 +157,7 @@ impl Progress {
 
 	fn step(&mut self) {
 		self.done += 1;
-		if self.done % 1024 == 0 && self.last.elapsed() >= Duration::from_secs(2) {
+		if self.done.is_multiple_of(1024) && self.last.elapsed() >= Duration::from_secs(2) {
 			self.last = Instant::now();
 			let rate = self.done as f64 / self.started.elapsed().as_secs_f64();
 			tracing::info!(done = self.done, total = self.total, rate = rate as u64, "import progress");

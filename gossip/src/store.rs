@@ -596,9 +596,10 @@ mod tests {
 		ChannelRecord {
 			scid,
 			seen: 77,
-			verified: scid % 2 == 0,
-			capacity_sats: (scid % 3 == 0).then_some(123_456),
-			funding: (scid % 2 == 0)
+			verified: scid.is_multiple_of(2),
+			capacity_sats: scid.is_multiple_of(3).then_some(123_456),
+			funding: scid
+				.is_multiple_of(2)
 				.then_some(OutPoint { txid: Txid::from_byte_array([scid as u8; 32]), vout: 3 }),
 			announcement: vec![1, 0, scid as u8],
 		}
