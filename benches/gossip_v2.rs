@@ -17,7 +17,7 @@
 //!
 //! The funding block holds 2,001 transactions (a mainnet-like tree depth of 11) and is mined
 //! at regtest difficulty with real proof of work, so the header chain check is the real one.
-//! Results are printed as Markdown (folded into `docs/benchmarks-gossip-v2.md`).
+//! Results are printed as Markdown (folded into `docs/benchmarks.md`, "Gossip 2.0 validation").
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! Onion-message back-pressure benchmark (issue 4). Run: `cargo bench --bench onion`.
-//! Results go to stdout as Markdown (docs/benchmarks-onion.md holds a run and its reading).
+//! Results go to stdout as Markdown (docs/benchmarks.md, "Onion-message relay", holds a run and its reading).
 //!
 //! Part 1, simulation: a deterministic discrete-event simulation (seeded, virtual clock) with
 //! herald's real relay core, `herald_onion::BackPressure`, on every node: per-peer GCRA weighted
