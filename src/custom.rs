@@ -48,7 +48,8 @@ impl CustomMessageReader for CustomMessages {
 
 	/// `onion_message_drop` goes to the onion relay, gossip 2.0 to its service. Other types are
 	/// not consumed: unknown odd types are ignored and unknown even types make LDK close the
-	/// connection, as BOLT 1 requires (so does a gossip 2.0 message when the service is off).
+	/// connection, as BOLT 1 requires. With the gossip 2.0 service off, its odd types are ignored
+	/// and `announcement_signatures_2` (260, even, only ever sent between channel peers) closes.
 	fn read<R: LengthLimitedRead>(
 		&self,
 		message_type: u16,
