@@ -139,8 +139,13 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	);
 	let light_dir = tempfile::tempdir().unwrap();
 	let light_config = light_dir.path().join("herald.toml");
-	std::fs::write(&light_config, "[chain]\npoll_interval_secs = 1\n[gossip_v2]\nverify = \"proof\"\n")
-		.unwrap();
+	// Snapshots dated to the minute (the shortest interval), not to 3 hours, so that a wallet in
+	// this test can apply a delta on top of a full snapshot taken a minute earlier.
+	std::fs::write(
+		&light_config,
+		"[chain]\npoll_interval_secs = 1\n[gossip_v2]\nverify = \"proof\"\n[rgs]\ninterval_secs = 60\n",
+	)
+	.unwrap();
 	let esplora_url = format!("http://{esplora}");
 	let full_peer = format!("{}@{}", full.node_id, full.p2p);
 	let light_args = [
@@ -191,8 +196,10 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	for (i, channel) in channels.iter().enumerate() {
 		gateway.send(&channel.announcement(&secp)).await.unwrap();
 		for direction in 0..2 {
+			// One direction starts a block early, so that it can change its policy later on.
+			let height = if i == 0 && direction == 0 { tip - 1 } else { tip };
 			gateway
-				.send(&channel.update(direction, tip, 1000 + 10 * i as u32 + direction as u32))
+				.send(&channel.update(direction, height, 1000 + 10 * i as u32 + direction as u32))
 				.await
 				.unwrap();
 		}
@@ -298,12 +305,49 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 		assert_eq!(*addresses, 1, "the node announcement_2's address reached the wallet");
 	}
 
-	// Killed and restarted, the light herald restores the graph from its store.
+	// A wallet that synced before a policy change gets a delta that changes it: an incremental
+	// update against the policy the wallet held, which herald knows from its policy history.
+	let (_, _, full_snapshot) = http_bytes(light.http, "/snapshot/v2/0", &[]).await;
+	tokio::time::sleep(Duration::from_millis(1100)).await;
+	let since = now();
+	tokio::time::sleep(Duration::from_millis(1100)).await;
+	gateway.send(&channels[0].update(0, tip, 5000)).await.unwrap();
+	let accepted_updates = "herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}";
+	light.wait_for_metric(accepted_updates, 2.0 * n + 1.0, WAIT).await;
+	// LDK's client dates what it applies by the snapshot's timestamp and skips what is not
+	// newer than what it holds: the delta must come from the next interval.
+	let full_latest_seen = u32::from_be_bytes(full_snapshot[36..40].try_into().unwrap());
+	let next_interval = full_latest_seen + 60;
+	if now() < next_interval {
+		tokio::time::sleep(Duration::from_secs((next_interval - now()) as u64 + 1)).await;
+	}
+	let delta_path = format!("/snapshot/v2/{since}");
+	let (status, _, delta) = http_bytes(light.http, &delta_path, &[]).await;
+	assert_eq!(status, 200);
+	let wallet_graph = Arc::new(NetworkGraph::new(Network::Regtest, Arc::new(TestLogger("rgs"))));
+	let rgs = RapidGossipSync::new(wallet_graph.clone(), Arc::new(TestLogger("rgs")));
+	rgs.update_network_graph(&full_snapshot).expect("LDK applies the full snapshot");
+	rgs.update_network_graph(&delta).expect("LDK applies the delta");
+	let fee = |graph: &NetworkGraph<Arc<TestLogger>>| {
+		graph
+			.read_only()
+			.channel(channels[0].scid)
+			.and_then(|c| c.one_to_two.as_ref().map(|d| d.fees.base_msat))
+	};
+	assert_eq!(fee(&wallet_graph), Some(5000), "the delta carried the new policy");
+
+	// Killed and restarted, the light herald restores the graph from its store, the policy
+	// history included: the same wallet gets the same delta (but for its timestamp).
 	light.kill();
 	let light = Herald::start(light_dir.path(), &light_args);
 	light.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
 	assert_eq!(light.metric("herald_gossip_v2_nodes").await, n);
 	assert_eq!(light.metric("herald_gossip_v2_announcements_verified_total{evidence=\"proof\"}").await, 0.0);
+	let (_, _, delta_after) = http_bytes(light.http, &delta_path, &[]).await;
+	let without_timestamp = |snapshot: &[u8]| [&snapshot[..36], &snapshot[40..]].concat();
+	assert_eq!(without_timestamp(&delta_after), without_timestamp(&delta), "the delta survived the restart");
+	let mut light_view = light_view;
+	light_view.get_mut(&channels[0].scid).unwrap().0[0] = Some(5000);
 	assert_eq!(applied_snapshot(&light).await, light_view);
 	assert!(light.logged("gossip 2.0 on"));
 

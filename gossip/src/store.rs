@@ -9,7 +9,9 @@
 //! - `gossip_policy_history`: (short channel id, direction, since) → an earlier policy of that
 //!   direction (two weeks of them: what Rapid Gossip Sync deltas are relative to);
 //! - `gossip_v2_channels`, `gossip_v2_updates`, `gossip_v2_nodes`: accepted gossip 2.0 messages
-//!   as received (channels with the funding evidence herald verified, proof included);
+//!   as received (channels with the funding evidence herald verified, proof included; updates
+//!   with their seen time and policy start, like BOLT 7 ones); their policy history shares
+//!   `gossip_policy_history`;
 //! - `gossip_meta`: schema version and network.
 //!
 //! Handlers never write: they hand [`StoreOp`]s to a bounded queue drained by one writer thread
@@ -38,7 +40,8 @@ const V2_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_v2_
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("gossip_meta");
 
 /// Bumped when a record layout changes; older stores are refused with a clear error.
-const SCHEMA_VERSION: u32 = 2;
+/// 3: gossip 2.0 update rows carry the policy start (`seen || policy_since || message`).
+const SCHEMA_VERSION: u32 = 3;
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 4096;
 /// How long the writer keeps collecting after the first operation of a batch (unless a flush
@@ -128,18 +131,21 @@ pub enum StoreOp {
 		funding: Vec<u8>,
 		raw: Vec<u8>,
 	},
+	/// The latest gossip 2.0 update of a direction, and the policy it replaced, if it changed.
 	PutV2Update {
 		scid: u64,
 		direction: u8,
 		seen: u32,
+		policy_since: u32,
 		raw: Vec<u8>,
+		replaced: Option<PastPolicy>,
 	},
 	PutV2Node {
 		node_id: [u8; 33],
 		seen: u32,
 		raw: Vec<u8>,
 	},
-	/// Removes a gossip 2.0 channel and its updates.
+	/// Removes a gossip 2.0 channel, its updates and their policy history.
 	RemoveV2Channel {
 		scid: u64,
 	},
@@ -152,9 +158,30 @@ pub enum StoreOp {
 /// A stored gossip 2.0 record, as [`Store::visit_v2`] hands them out (channels first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum V2Record {
-	Channel { scid: u64, seen: u32, funding: Vec<u8>, raw: Vec<u8> },
-	Update { scid: u64, direction: u8, seen: u32, raw: Vec<u8> },
-	Node { node_id: [u8; 33], seen: u32, raw: Vec<u8> },
+	Channel {
+		scid: u64,
+		seen: u32,
+		funding: Vec<u8>,
+		raw: Vec<u8>,
+	},
+	Update {
+		scid: u64,
+		direction: u8,
+		seen: u32,
+		policy_since: u32,
+		raw: Vec<u8>,
+	},
+	/// An earlier policy of a gossip 2.0 channel's direction.
+	History {
+		scid: u64,
+		direction: u8,
+		past: PastPolicy,
+	},
+	Node {
+		node_id: [u8; 33],
+		seen: u32,
+		raw: Vec<u8>,
+	},
 }
 
 /// Everything in the store, as loaded at start-up.
@@ -223,6 +250,11 @@ impl Store {
 			let version = meta.get("schema_version")?.map(|v| decode_u32(v.value()));
 			match version {
 				Some(Some(SCHEMA_VERSION)) => {}
+				Some(Some(2)) => {
+					add_v2_policy_since(&txn)?;
+					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
+					tracing::info!(from = 2, to = SCHEMA_VERSION, "gossip store schema upgraded");
+				}
 				Some(found) => return Err(StoreError::Schema { found: found.unwrap_or(0) }),
 				None => {
 					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
@@ -288,9 +320,10 @@ impl Store {
 		Ok(())
 	}
 
-	/// Hands every stored gossip 2.0 record to `visit`: channels, then updates, then nodes.
-	/// Rows are `u32 seen || …`; a channel row continues `u16 funding length || funding ||
-	/// announcement`, the others with the message.
+	/// Hands every stored gossip 2.0 record to `visit`: channels, then updates, then the policy
+	/// history of those channels, then nodes. Rows are `u32 seen || …`; a channel row continues
+	/// `u16 funding length || funding || announcement`, an update row `u32 policy_since ||
+	/// update`, a node row with the announcement.
 	pub fn visit_v2(&self, mut visit: impl FnMut(V2Record)) -> Result<(), StoreError> {
 		let txn = self.db.begin_read()?;
 		for row in txn.open_table(V2_CHANNELS)?.iter()? {
@@ -308,8 +341,22 @@ impl Store {
 		for row in txn.open_table(V2_UPDATES)?.iter()? {
 			let (key, value) = row?;
 			let (scid, direction) = key.value();
-			let (seen, raw) = split_seen(value.value(), "gossip_v2_updates")?;
-			visit(V2Record::Update { scid, direction, seen, raw: raw.to_vec() });
+			let (seen, rest) = split_seen(value.value(), "gossip_v2_updates")?;
+			let (policy_since, raw) = split_seen(rest, "gossip_v2_updates")?;
+			visit(V2Record::Update { scid, direction, seen, policy_since, raw: raw.to_vec() });
+		}
+		let v2_channels = txn.open_table(V2_CHANNELS)?;
+		for row in txn.open_table(HISTORY)?.iter()? {
+			let (key, value) = row?;
+			let (scid, direction, since) = key.value();
+			if v2_channels.get(scid)?.is_none() {
+				continue;
+			}
+			let policy = Policy::from_bytes(value.value()).ok_or_else(|| StoreError::Corrupt {
+				table: "gossip_policy_history",
+				reason: format!("{scid}: bad policy"),
+			})?;
+			visit(V2Record::History { scid, direction, past: PastPolicy { since, policy } });
 		}
 		for row in txn.open_table(V2_NODES)?.iter()? {
 			let (key, value) = row?;
@@ -375,8 +422,13 @@ impl Store {
 						value.extend_from_slice(raw);
 						v2_channels.insert(*scid, value.as_slice())?;
 					}
-					StoreOp::PutV2Update { scid, direction, seen, raw } => {
-						v2_updates.insert((*scid, *direction), with_seen(*seen, raw).as_slice())?;
+					StoreOp::PutV2Update { scid, direction, seen, policy_since, raw, replaced } => {
+						let value = with_seen(*seen, &with_seen(*policy_since, raw));
+						v2_updates.insert((*scid, *direction), value.as_slice())?;
+						if let Some(past) = replaced {
+							history
+								.insert((*scid, *direction, past.since), past.policy.to_bytes().as_slice())?;
+						}
 					}
 					StoreOp::PutV2Node { node_id, seen, raw } => {
 						v2_nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
@@ -385,6 +437,7 @@ impl Store {
 						v2_channels.remove(*scid)?;
 						v2_updates.remove((*scid, 0u8))?;
 						v2_updates.remove((*scid, 1u8))?;
+						history.retain_in((*scid, 0u8, 0u32)..=(*scid, 1u8, u32::MAX), |_, _| false)?;
 					}
 					StoreOp::RemoveV2Node { node_id } => {
 						v2_nodes.remove(node_id.as_slice())?;
@@ -600,6 +653,22 @@ fn split_seen<'a>(value: &'a [u8], table: &'static str) -> Result<(u32, &'a [u8]
 	Ok((u32::from_be_bytes(value[..4].try_into().expect("4 bytes")), &value[4..]))
 }
 
+/// Schema 2 → 3: gossip 2.0 update rows gain their policy start. A version 2 store did not
+/// keep it, so the policy is taken to have started when herald saw the update.
+fn add_v2_policy_since(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+	let mut updates = txn.open_table(V2_UPDATES)?;
+	let mut rows = Vec::new();
+	for row in updates.iter()? {
+		let (key, value) = row?;
+		let (seen, raw) = split_seen(value.value(), "gossip_v2_updates")?;
+		rows.push((key.value(), with_seen(seen, &with_seen(seen, raw))));
+	}
+	for (key, value) in rows {
+		updates.insert(key, value.as_slice())?;
+	}
+	Ok(())
+}
+
 fn decode_u32(bytes: &[u8]) -> Option<u32> {
 	Some(u32::from_be_bytes(bytes.try_into().ok()?))
 }
@@ -660,6 +729,90 @@ mod tests {
 			"channel 2's history went with it"
 		);
 		assert_eq!(loaded.nodes, vec![([2; 33], 9, vec![1, 1])]);
+	}
+
+	fn sample_policy() -> Policy {
+		Policy {
+			cltv_expiry_delta: 40,
+			htlc_minimum_msat: 1,
+			htlc_maximum_msat: 99,
+			fee_base_msat: 1000,
+			fee_proportional_millionths: 10,
+			disabled: false,
+		}
+	}
+
+	fn v2_channel(scid: u64) -> StoreOp {
+		StoreOp::PutV2Channel { scid, seen: 10, funding: vec![7; 3], raw: vec![1, 11, scid as u8] }
+	}
+
+	#[test]
+	fn v2_updates_keep_their_policy_start_and_history() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Store::open(&dir.path().join("herald.redb"), Network::Regtest).unwrap();
+		let past = PastPolicy { since: 20, policy: sample_policy() };
+		let put_update = |scid, replaced| StoreOp::PutV2Update {
+			scid,
+			direction: 1,
+			seen: 30,
+			policy_since: 25,
+			raw: vec![1, 15],
+			replaced,
+		};
+		// A BOLT 7 channel's history row must not be handed out as gossip 2.0 history.
+		let v1_update = UpdateRecord { scid: 9, direction: 0, seen: 5, policy_since: 5, raw: vec![1, 2] };
+		store
+			.apply(&[
+				v2_channel(5),
+				v2_channel(6),
+				put_update(5, Some(past)),
+				put_update(6, Some(past)),
+				StoreOp::PutChannel(record(9)),
+				StoreOp::PutUpdate { update: v1_update, replaced: Some(past) },
+			])
+			.unwrap();
+		store.apply(&[StoreOp::RemoveV2Channel { scid: 6 }]).unwrap();
+		let mut records = Vec::new();
+		store.visit_v2(|r| records.push(r)).unwrap();
+		assert_eq!(
+			records,
+			vec![
+				V2Record::Channel { scid: 5, seen: 10, funding: vec![7; 3], raw: vec![1, 11, 5] },
+				V2Record::Update { scid: 5, direction: 1, seen: 30, policy_since: 25, raw: vec![1, 15] },
+				V2Record::History { scid: 5, direction: 1, past },
+			]
+		);
+		let history: Vec<u64> = store.load().unwrap().history.iter().map(|h| h.0).collect();
+		assert_eq!(history, vec![5, 9], "channel 6's history went with it");
+	}
+
+	#[test]
+	fn a_schema_2_store_gains_the_v2_policy_start() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("herald.redb");
+		{
+			let db = Database::create(&path).unwrap();
+			let txn = db.begin_write().unwrap();
+			{
+				let mut meta = txn.open_table(META).unwrap();
+				meta.insert("network", "regtest".as_bytes()).unwrap();
+				meta.insert("schema_version", 2u32.to_be_bytes().as_slice()).unwrap();
+				txn.open_table(V2_UPDATES)
+					.unwrap()
+					.insert((5, 0), with_seen(40, &[1, 15]).as_slice())
+					.unwrap();
+			}
+			txn.commit().unwrap();
+		}
+		let store = Store::open(&path, Network::Regtest).unwrap();
+		let mut records = Vec::new();
+		store.visit_v2(|r| records.push(r)).unwrap();
+		assert_eq!(
+			records,
+			vec![V2Record::Update { scid: 5, direction: 0, seen: 40, policy_since: 40, raw: vec![1, 15] }]
+		);
+		drop(store);
+		Store::open(&path, Network::Regtest).expect("reopening the migrated store");
 	}
 
 	#[test]

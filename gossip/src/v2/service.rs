@@ -36,7 +36,7 @@ use super::validator::{validate_message, Accepted, Channel2, ForgetReason, Valid
 use super::{Rejection, GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT};
 use crate::chain::ChainSource;
 use crate::clock::Clock;
-use crate::index::{NodeAnnouncementEntry, Policy, UpdateEntry};
+use crate::index::{NodeAnnouncementEntry, PastPolicy, Policy, UpdateEntry};
 use crate::router::GossipRouter;
 use crate::store::{Store, StoreError, StoreHandle, StoreOp, V2Record};
 use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
@@ -323,14 +323,17 @@ impl GossipV2 {
 			}
 			Message2::ChannelUpdate(update) => {
 				let Some(channel) = self.validator.channel(update.short_channel_id) else { return };
+				let (policy_since, replaced) =
+					self.index_update(update, channel.announcement.capacity_sats, seen, seen);
 				self.put(StoreOp::PutV2Update {
 					scid: update.short_channel_id,
 					direction: update.direction(),
 					seen,
+					policy_since,
 					raw: accepted.raw.clone(),
+					replaced,
 				})
 				.await;
-				self.index_update(update, channel.announcement.capacity_sats, seen);
 				self.relay(from, Kind::ChannelUpdate2, &accepted.raw);
 			}
 			Message2::NodeAnnouncement(ann) => {
@@ -370,7 +373,15 @@ impl GossipV2 {
 		self.router.publish_graph_gauges(counts);
 	}
 
-	fn index_update(&self, update: &ChannelUpdate2, capacity_sats: u64, seen: u32) {
+	/// Mirrors an accepted update into the graph index; returns when its policy started (earlier
+	/// than `seen` when the update only refreshed it) and the policy it replaced, if any.
+	fn index_update(
+		&self,
+		update: &ChannelUpdate2,
+		capacity_sats: u64,
+		seen: u32,
+		policy_since: u32,
+	) -> (u32, Option<PastPolicy>) {
 		let policy = Policy {
 			cltv_expiry_delta: update.cltv_expiry_delta,
 			htlc_minimum_msat: update.htlc_minimum_msat,
@@ -379,8 +390,14 @@ impl GossipV2 {
 			fee_proportional_millionths: update.fee_proportional_millionths,
 			disabled: update.is_disabled(),
 		};
-		let entry = UpdateEntry::from_policy(update.raw().into(), seen, update.direction(), policy);
-		self.router.index_mut().replace_update(update.short_channel_id, entry);
+		let mut entry = UpdateEntry::from_policy(update.raw().into(), seen, update.direction(), policy);
+		entry.policy_since = policy_since;
+		let mut index = self.router.index_mut();
+		let (_, replaced) = index.replace_update(update.short_channel_id, entry);
+		let held = index
+			.channel(update.short_channel_id)
+			.and_then(|c| c.updates[update.direction() as usize].as_ref());
+		(held.map_or(policy_since, |u| u.policy_since), replaced)
 	}
 
 	fn index_node(&self, ann: &NodeAnnouncement2, seen: u32) {
@@ -608,12 +625,17 @@ impl GossipV2 {
 						}
 					}
 				}
-				V2Record::Update { scid, seen, raw, .. } => {
+				V2Record::Update { scid, seen, policy_since, raw, .. } => {
 					let restored = ChannelUpdate2::decode(&raw)
 						.and_then(|u| self.validator.restore_update(&u).map(|_| u));
 					match (restored, self.validator.channel(scid)) {
 						(Ok(update), Some(channel)) => {
-							self.index_update(&update, channel.announcement.capacity_sats, seen);
+							self.index_update(
+								&update,
+								channel.announcement.capacity_sats,
+								seen,
+								policy_since,
+							);
 							report.updates += 1;
 						}
 						(Err(e), _) => {
@@ -626,6 +648,9 @@ impl GossipV2 {
 						}
 						(Ok(_), None) => report.dropped += 1,
 					}
+				}
+				V2Record::History { scid, direction, past } => {
+					self.router.index_mut().restore_history(scid, direction, past);
 				}
 				V2Record::Node { node_id, seen, raw } => {
 					let restored = NodeAnnouncement2::decode(&raw)
