@@ -17,45 +17,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bitcoin::Network;
-use herald_gossip::message::Gossip;
-use lightning::ln::msgs::RoutingMessageHandler;
-use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
-use lightning::routing::utxo::UtxoLookup;
-use lightning::util::logger::{Logger, Record};
-
 const ROUNDS: usize = 5;
-
-struct Quiet;
-impl Logger for Quiet {
-	fn log(&self, _record: Record) {}
-}
-
-fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
-	let mut accepted = 0;
-	for m in messages {
-		let ok = match m {
-			Gossip::ChannelAnnouncement(a) => handler.handle_channel_announcement(None, a).is_ok(),
-			Gossip::ChannelUpdate(u) => handler.handle_channel_update(None, u).is_ok(),
-			Gossip::NodeAnnouncement(n) => handler.handle_node_announcement(None, n).is_ok(),
-		};
-		accepted += ok as usize;
-	}
-	accepted
-}
-
-fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
-	let logger = Arc::new(Quiet);
-	let graph = Arc::new(NetworkGraph::new(Network::Bitcoin, logger.clone()));
-	let gossip: P2PGossipSync<_, Arc<dyn UtxoLookup + Send + Sync>, _> =
-		P2PGossipSync::new(graph.clone(), None, logger);
-	let started = Instant::now();
-	let accepted = feed(&gossip, messages);
-	(started.elapsed(), accepted)
-}
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
 	let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -130,7 +94,7 @@ fn main() {
 		for ldk in runs {
 			let cpu_before = common::cpu_time();
 			if ldk {
-				let (elapsed, accepted) = ldk_alone(&messages);
+				let (elapsed, accepted) = common::ldk_alone(&messages);
 				ldk_cpu.push((common::cpu_time() - cpu_before).as_secs_f64());
 				assert_eq!(accepted, messages.len(), "LDK accepts the whole dataset");
 				ldk_rates.push(messages.len() as f64 / elapsed.as_secs_f64());

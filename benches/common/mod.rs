@@ -11,6 +11,9 @@ use herald_gossip::message::Gossip;
 use herald_gossip::store::Store;
 use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
 use lightning::ln::msgs::RoutingMessageHandler;
+use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
+use lightning::routing::utxo::UtxoLookup;
+use lightning::util::logger::{Logger, Record};
 
 pub const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -76,4 +79,33 @@ pub fn cpu_time() -> Duration {
 pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
 	v.sort_by(|a, b| a.partial_cmp(b).unwrap());
 	v[v.len() / 2]
+}
+
+pub struct Quiet;
+impl Logger for Quiet {
+	fn log(&self, _record: Record) {}
+}
+
+pub fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
+	let mut accepted = 0;
+	for m in messages {
+		let ok = match m {
+			Gossip::ChannelAnnouncement(a) => handler.handle_channel_announcement(None, a).is_ok(),
+			Gossip::ChannelUpdate(u) => handler.handle_channel_update(None, u).is_ok(),
+			Gossip::NodeAnnouncement(n) => handler.handle_node_announcement(None, n).is_ok(),
+		};
+		accepted += ok as usize;
+	}
+	accepted
+}
+
+/// LDK alone: `P2PGossipSync` over an empty `NetworkGraph` (signature checks, graph update).
+pub fn ldk_alone(messages: &[Gossip]) -> (Duration, usize) {
+	let logger = Arc::new(Quiet);
+	let graph = Arc::new(NetworkGraph::new(Network::Bitcoin, logger.clone()));
+	let gossip: P2PGossipSync<_, Arc<dyn UtxoLookup + Send + Sync>, _> =
+		P2PGossipSync::new(graph.clone(), None, logger);
+	let started = Instant::now();
+	let accepted = feed(&gossip, messages);
+	(started.elapsed(), accepted)
 }

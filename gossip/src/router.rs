@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, VerifyOnly};
 use bitcoin::{Network, TxOut};
+use herald_metrics::Counter;
 use lightning::ln::msgs::{
 	self, BaseMessageHandler, ChannelAnnouncement, ChannelUpdate, ErrorAction, GossipTimestampFilter,
 	LightningError, MessageSendEvent, NodeAnnouncement, QueryChannelRange, QueryShortChannelIds,
@@ -402,7 +403,7 @@ impl GossipRouter {
 		ldk_action: Option<ErrorAction>,
 	) -> LightningError {
 		let m = herald_metrics::metrics();
-		m.gossip_rejected.inc(&[kind.as_str(), reason.as_str()]);
+		per_message_counters().rejected(kind, reason).inc();
 		tracing::debug!(
 			peer = peer.map(|p| p.to_string()).as_deref().unwrap_or("local"),
 			r#type = kind.as_str(),
@@ -465,12 +466,12 @@ impl GossipRouter {
 	}
 
 	fn received(&self, kind: GossipKind) {
-		herald_metrics::metrics().gossip_received.inc(&[kind.as_str()]);
+		per_message_counters().received[kind as usize].inc();
 	}
 
 	fn accepted(&self, kind: GossipKind) {
 		self.accepted_total.fetch_add(1, Ordering::Relaxed);
-		herald_metrics::metrics().gossip_accepted.inc(&[kind.as_str()]);
+		per_message_counters().accepted[kind as usize].inc();
 	}
 
 	fn reserve_store(
@@ -1065,17 +1066,45 @@ impl crate::store::StoreVisitor for Loader<'_> {
 	}
 }
 
+const GOSSIP_KINDS: [GossipKind; 3] =
+	[GossipKind::ChannelAnnouncement, GossipKind::ChannelUpdate, GossipKind::NodeAnnouncement];
+
+/// The series every gossip message touches, resolved once: a label lookup hashes the labels
+/// under a lock, which a peer replaying duplicates would otherwise pay per message.
+struct PerMessageCounters {
+	received: [Counter; 3],
+	accepted: [Counter; 3],
+	rejected: [[Counter; RejectReason::ALL.len()]; 3],
+}
+
+impl PerMessageCounters {
+	fn rejected(&self, kind: GossipKind, reason: RejectReason) -> &Counter {
+		let at = RejectReason::ALL.iter().position(|r| *r == reason).expect("every reason is listed");
+		&self.rejected[kind as usize][at]
+	}
+}
+
+fn per_message_counters() -> &'static PerMessageCounters {
+	static COUNTERS: std::sync::OnceLock<PerMessageCounters> = std::sync::OnceLock::new();
+	COUNTERS.get_or_init(|| {
+		let m = herald_metrics::metrics();
+		PerMessageCounters {
+			received: GOSSIP_KINDS.map(|kind| m.gossip_received.with(&[kind.as_str()])),
+			accepted: GOSSIP_KINDS.map(|kind| m.gossip_accepted.with(&[kind.as_str()])),
+			rejected: GOSSIP_KINDS.map(|kind| {
+				RejectReason::ALL.map(|reason| m.gossip_rejected.with(&[kind.as_str(), reason.as_str()]))
+			}),
+		}
+	})
+}
+
 /// Creates every series of the gossip families' bounded label sets at zero, so dashboards and
 /// alerts see them before the first event (`rate()` over a missing series is no data, not 0).
 fn touch_metrics() {
 	let m = herald_metrics::metrics();
-	for kind in [GossipKind::ChannelAnnouncement, GossipKind::ChannelUpdate, GossipKind::NodeAnnouncement] {
-		m.gossip_received.with(&[kind.as_str()]);
-		m.gossip_accepted.with(&[kind.as_str()]);
+	per_message_counters();
+	for kind in GOSSIP_KINDS {
 		m.gossip_query_replies.with(&[kind.as_str()]);
-		for reason in RejectReason::ALL {
-			m.gossip_rejected.with(&[kind.as_str(), reason.as_str()]);
-		}
 	}
 	for reply in ["reply_channel_range", "reply_short_channel_ids_end"] {
 		m.gossip_query_replies.with(&[reply]);

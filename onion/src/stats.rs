@@ -1,11 +1,9 @@
 //! The relay's counters: kept per relay (tests and the benchmark run several relays in one
 //! process) and mirrored into the process-wide Prometheus families of `herald-metrics`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use herald_metrics::{metrics, Counter};
+use herald_metrics::{metrics, Counter, CounterVec};
 
 use crate::backpressure::{DropOutcome, Suppressed};
 
@@ -94,21 +92,36 @@ pub struct Stats {
 	pub mailbox_delivered: AtomicU64,
 	pub mailbox_expired: AtomicU64,
 	pub mailbox_errors: AtomicU64,
-	drops_received: Mutex<BTreeMap<&'static str, u64>>,
-	drops_suppressed: Mutex<BTreeMap<&'static str, u64>>,
+	drops_received: Labelled,
+	drops_suppressed: Labelled,
+}
+
+/// Counters of one label family, each next to its Prometheus series resolved once: a flood
+/// of rejected messages counts without a lock or a label lookup per message.
+struct Labelled(Vec<(&'static str, AtomicU64, Counter)>);
+
+impl Labelled {
+	/// Every series of `labels` exists at zero from the start, so that dashboards and alerts
+	/// see the family before the first event.
+	fn new(family: &CounterVec, labels: impl Iterator<Item = &'static str>) -> Self {
+		Self(labels.map(|label| (label, AtomicU64::new(0), family.with(&[label]))).collect())
+	}
+	fn inc(&self, label: &str) {
+		let found = self.0.iter().find(|(l, ..)| *l == label);
+		debug_assert!(found.is_some(), "{label} is not a listed label");
+		if let Some((_, count, counter)) = found {
+			bump(count);
+			counter.inc();
+		}
+	}
+	fn get(&self, label: &str) -> u64 {
+		self.0.iter().find(|(l, ..)| *l == label).map_or(0, |(_, count, _)| count.load(Ordering::Relaxed))
+	}
 }
 
 impl Default for Stats {
 	fn default() -> Self {
 		let m = &metrics().onion;
-		// Every series of the bounded label sets exists at zero from the start, so that
-		// dashboards and alerts see the families before the first drop.
-		for outcome in drop_received_outcomes() {
-			m.drops_received.with(&[outcome]);
-		}
-		for reason in drop_suppressed_reasons() {
-			m.drops_suppressed.with(&[reason]);
-		}
 		Self {
 			received: AtomicU64::new(0),
 			relayed: AtomicU64::new(0),
@@ -122,8 +135,8 @@ impl Default for Stats {
 			mailbox_delivered: AtomicU64::new(0),
 			mailbox_expired: AtomicU64::new(0),
 			mailbox_errors: AtomicU64::new(0),
-			drops_received: Mutex::new(BTreeMap::new()),
-			drops_suppressed: Mutex::new(BTreeMap::new()),
+			drops_received: Labelled::new(&m.drops_received, drop_received_outcomes()),
+			drops_suppressed: Labelled::new(&m.drops_suppressed, drop_suppressed_reasons()),
 		}
 	}
 }
@@ -163,12 +176,10 @@ impl Stats {
 		metrics().onion.penalty_halvings.inc();
 	}
 	pub(crate) fn on_drop_received(&self, outcome: &'static str) {
-		*self.drops_received.lock().unwrap().entry(outcome).or_default() += 1;
-		metrics().onion.drops_received.inc(&[outcome]);
+		self.drops_received.inc(outcome);
 	}
 	pub(crate) fn on_drop_suppressed(&self, reason: &'static str) {
-		*self.drops_suppressed.lock().unwrap().entry(reason).or_default() += 1;
-		metrics().onion.drops_suppressed.inc(&[reason]);
+		self.drops_suppressed.inc(reason);
 	}
 	pub(crate) fn on_held(&self) {
 		bump(&self.mailbox_held);
@@ -194,11 +205,11 @@ impl Stats {
 	}
 	/// Received drops with this outcome (`DropOutcome::as_str`, or `malformed`).
 	pub fn drops_received(&self, outcome: &str) -> u64 {
-		self.drops_received.lock().unwrap().get(outcome).copied().unwrap_or(0)
+		self.drops_received.get(outcome)
 	}
 	/// Drops not sent for this reason.
 	pub fn drops_suppressed(&self, reason: &str) -> u64 {
-		self.drops_suppressed.lock().unwrap().get(reason).copied().unwrap_or(0)
+		self.drops_suppressed.get(reason)
 	}
 	pub fn get(c: &AtomicU64) -> u64 {
 		c.load(Ordering::Relaxed)

@@ -40,12 +40,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::{Block, BlockHash, Network, OutPoint, ScriptBuf, TxOut, Txid};
+use herald_metrics::{Counter, Histogram};
 
 use super::digest::{DigestForm, DigestPolicy, SignedMessage};
 use super::funding::{check_funding, FundingClass};
@@ -345,20 +346,20 @@ impl Validator {
 
 	/// Counts a message that did not even decode.
 	pub fn record_decode_failure(&self, kind: Kind, rejection: &Rejection) {
-		let m = &herald_metrics::metrics().gossip_v2;
-		m.messages_received.inc(&[kind.as_str()]);
-		m.messages_rejected.inc(&[kind.as_str(), rejection.reason.as_str()]);
+		let m = per_message_series(kind);
+		m.received.inc();
+		m.rejected(rejection.reason).inc();
 		tracing::debug!(kind = kind.as_str(), reason = rejection.reason.as_str(), detail = %rejection.detail, "gossip v2 message undecodable");
 	}
 
 	fn record(&self, kind: Kind, started: Instant, result: &Result<Accepted, Rejection>) {
-		let m = &herald_metrics::metrics().gossip_v2;
-		m.messages_received.inc(&[kind.as_str()]);
-		m.validation_duration_seconds.observe(&[kind.as_str()], started.elapsed().as_secs_f64());
+		let m = per_message_series(kind);
+		m.received.inc();
+		m.validation_seconds.observe(started.elapsed().as_secs_f64());
 		match result {
-			Ok(_) => m.messages_accepted.inc(&[kind.as_str()]),
+			Ok(_) => m.accepted.inc(),
 			Err(rejection) => {
-				m.messages_rejected.inc(&[kind.as_str(), rejection.reason.as_str()]);
+				m.rejected(rejection.reason).inc();
 				tracing::debug!(kind = kind.as_str(), reason = rejection.reason.as_str(), detail = %rejection.detail, "gossip v2 message rejected");
 			}
 		}
@@ -1041,6 +1042,38 @@ pub async fn validate_message(
 		Message2::ChannelUpdate(update) => validator.accept_update(update).map(Some),
 		Message2::NodeAnnouncement(ann) => validator.accept_node_announcement(ann).map(Some),
 	}
+}
+
+/// The series one message of a kind touches, resolved once: a label lookup hashes the labels
+/// under a lock, which a peer replaying duplicates would otherwise pay per message.
+struct PerMessageSeries {
+	received: Counter,
+	accepted: Counter,
+	validation_seconds: Histogram,
+	rejected: [Counter; Reject::ALL.len()],
+}
+
+impl PerMessageSeries {
+	fn rejected(&self, reason: Reject) -> &Counter {
+		&self.rejected[Reject::ALL.iter().position(|r| *r == reason).expect("every reason is listed")]
+	}
+}
+
+fn per_message_series(kind: Kind) -> &'static PerMessageSeries {
+	static SERIES: OnceLock<[PerMessageSeries; Kind::ALL.len()]> = OnceLock::new();
+	let all = SERIES.get_or_init(|| {
+		let m = &herald_metrics::metrics().gossip_v2;
+		Kind::ALL.map(|kind| {
+			let k = kind.as_str();
+			PerMessageSeries {
+				received: m.messages_received.with(&[k]),
+				accepted: m.messages_accepted.with(&[k]),
+				validation_seconds: m.validation_duration_seconds.with(&[k]),
+				rejected: Reject::ALL.map(|reason| m.messages_rejected.with(&[k, reason.as_str()])),
+			}
+		})
+	});
+	&all[Kind::ALL.iter().position(|k| *k == kind).expect("every kind is listed")]
 }
 
 #[cfg(test)]
