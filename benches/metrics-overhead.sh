@@ -16,29 +16,29 @@ cargo bench --bench onion --no-run -q
 cargo bench --bench onion --features metrics-off --no-run -q
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Runs a measure (a function printing one ratio) ROUNDS times per build, alternating builds.
+alternate() { # measure, name
+	local on=() off=()
+	for _ in $(seq "$ROUNDS"); do
+		on+=("$($1)")
+		off+=("$($1 --features metrics-off)")
+	done
+	report "$2" "$(median "${on[@]}")" "$(median "${off[@]}")"
+}
 report() { # name, median on, median off
 	awk -v name="$1" -v on="$2" -v off="$3" 'BEGIN { printf "%s: median ratio to LDK with metrics %.4f, compiled out %.4f: metrics cost %+.2f%% of herald'"'"'s time\n", name, on, off, (on / off - 1) * 100 }'
 }
 
 ingest_ratio() { cargo bench -q --bench metrics_overhead "$@" 2>/dev/null | awk '/^RESULT/ {print; print | "cat >&2"}' | sed -E 's/.*ratio ([0-9.]+).*/\1/'; }
-on=(); off=()
-for round in $(seq "$ROUNDS"); do
-	on+=("$(ingest_ratio)")
-	off+=("$(ingest_ratio --features metrics-off)")
-done
-report "gossip ingest" "$(median "${on[@]}")" "$(median "${off[@]}")"
+
+alternate ingest_ratio "gossip ingest"
 
 # The onion relay: the ratio column of herald's OnionRelay row in the throughput table.
 relay_ratio() {
 	cargo bench -q --bench onion "$@" -- throughput 2>/dev/null |
 		awk -F'|' '/OnionMessenger::handle_onion_message/ {ldk = $3} /herald `OnionRelay` \(limits admit everything\)/ {print "relay: LDK " ldk "µs, herald " $3 "µs, ratio " $5 | "cat >&2"; gsub(/ /, "", $5); print $5}'
 }
-r_on=(); r_off=()
-for round in $(seq "$ROUNDS"); do
-	r_on+=("$(relay_ratio)")
-	r_off+=("$(relay_ratio --features metrics-off)")
-done
-report "onion relay" "$(median "${r_on[@]}")" "$(median "${r_off[@]}")"
+alternate relay_ratio "onion relay"
 
 # Where the time goes, which the ratios above cannot resolve below ±10%: the share of CPU
 # samples (perf, software clock) inside metrics code — prometheus and herald_metrics symbols;
