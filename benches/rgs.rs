@@ -29,7 +29,7 @@ use herald_gossip::import::gossmap;
 use herald_gossip::index::{PastPolicy, Policy};
 use herald_gossip::message::Gossip;
 use herald_gossip::rgs::{builder, Request, Version};
-use herald_gossip::store::{ChannelRecord, Loaded, StoreHandle, UpdateRecord};
+use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
 use herald_gossip::testkit::Rng;
 use herald_gossip::{GossipConfig, GossipRouter, ManualClock};
 use lightning::routing::gossip::NetworkGraph;
@@ -117,7 +117,12 @@ fn modelled_store(messages: &[Vec<u8>], now: u32, capacity: &std::collections::H
 				} else {
 					within(&mut rng, now - 14 * DAY, now - DAY)
 				};
-				loaded.nodes.push((n.contents.node_id.as_slice().try_into().unwrap(), seen, raw.clone()));
+				loaded.nodes.push(NodeRecord {
+					node_id: n.contents.node_id.as_slice().try_into().unwrap(),
+					seen,
+					details_since: seen,
+					raw: raw.clone(),
+				});
 			}
 		}
 	}

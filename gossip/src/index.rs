@@ -206,7 +206,7 @@ pub struct NodeAnnouncementEntry {
 	pub features: NodeFeatures,
 	pub addresses: Vec<SocketAddress>,
 	/// When herald first saw these features and addresses (re-announcements that change
-	/// neither keep it; not kept across restarts, where it becomes the load time's `seen`).
+	/// neither keep it; stored with the announcement, so it survives restarts).
 	pub details_since: u32,
 }
 
@@ -279,6 +279,11 @@ impl GraphIndex {
 
 	pub fn contains_channel(&self, scid: u64) -> bool {
 		self.channels.contains_key(&scid)
+	}
+
+	/// When the node's announced features and addresses last changed, if it has an announcement.
+	pub fn details_since(&self, id: &NodeId) -> Option<u32> {
+		self.nodes.get(id)?.announcement.as_ref().map(|a| a.details_since)
 	}
 
 	pub fn node(&self, id: &NodeId) -> Option<&NodeEntry> {

@@ -376,8 +376,8 @@ impl GossipRouter {
 		for (scid, direction, past) in loaded.history {
 			crate::store::StoreVisitor::history(&mut loader, scid, direction, past);
 		}
-		for (node, seen, raw) in loaded.nodes {
-			crate::store::StoreVisitor::node(&mut loader, node, seen, &raw);
+		for node in loaded.nodes {
+			crate::store::StoreVisitor::node(&mut loader, node);
 		}
 		let counts = loader.index.counts();
 		drop(loader);
@@ -578,7 +578,8 @@ impl GossipRouter {
 		let mut index = self.index.write().expect("index lock");
 		if index.apply_node_announcement(node_id, entry) == Applied::Applied {
 			let node_key: [u8; 33] = node_id.as_slice().try_into().expect("33 bytes");
-			permit.send(StoreOp::PutNode { node_id: node_key, seen, raw });
+			let details_since = index.details_since(&node_id).unwrap_or(seen);
+			permit.send(StoreOp::PutNode { node_id: node_key, seen, details_since, raw });
 			drop(index);
 			self.accepted(GossipKind::NodeAnnouncement);
 		}
@@ -1057,10 +1058,11 @@ impl crate::store::StoreVisitor for Loader<'_> {
 		self.index.restore_history(scid, direction, past);
 	}
 
-	fn node(&mut self, _node: [u8; 33], seen: u32, raw: &[u8]) {
-		let Ok(msg) = decode::<NodeAnnouncement>(raw) else { return };
+	fn node(&mut self, node: crate::store::NodeRecord) {
+		let Ok(msg) = decode::<NodeAnnouncement>(&node.raw) else { return };
 		if self.router.graph.update_node_from_unsigned_announcement(&msg.contents).is_ok() {
-			let entry = NodeAnnouncementEntry::new(raw.into(), seen, &msg.contents);
+			let mut entry = NodeAnnouncementEntry::new(node.raw.into(), node.seen, &msg.contents);
+			entry.details_since = node.details_since;
 			self.index.apply_node_announcement(msg.contents.node_id, entry);
 		}
 	}

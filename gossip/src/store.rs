@@ -40,7 +40,8 @@ const V2_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gossip_v2_
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("gossip_meta");
 
 /// Bumped when a record layout changes; older stores are refused with a clear error.
-/// 3: gossip 2.0 update rows carry the policy start (`seen || policy_since || message`).
+/// 3: gossip 2.0 update rows carry the policy start (`seen || policy_since || message`), node
+/// rows (both kinds) when the node's details last changed (`seen || details_since || message`).
 const SCHEMA_VERSION: u32 = 3;
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -104,9 +105,12 @@ pub enum StoreOp {
 		update: UpdateRecord,
 		replaced: Option<PastPolicy>,
 	},
+	/// A node's latest announcement; `details_since` is when its features and addresses last
+	/// changed (what Rapid Gossip Sync deltas send node details by).
 	PutNode {
 		node_id: [u8; 33],
 		seen: u32,
+		details_since: u32,
 		raw: Vec<u8>,
 	},
 	/// Removes a channel, both its updates and its policy history.
@@ -143,6 +147,7 @@ pub enum StoreOp {
 	PutV2Node {
 		node_id: [u8; 33],
 		seen: u32,
+		details_since: u32,
 		raw: Vec<u8>,
 	},
 	/// Removes a gossip 2.0 channel, its updates and their policy history.
@@ -180,8 +185,19 @@ pub enum V2Record {
 	Node {
 		node_id: [u8; 33],
 		seen: u32,
+		details_since: u32,
 		raw: Vec<u8>,
 	},
+}
+
+/// A stored `node_announcement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+	pub node_id: [u8; 33],
+	pub seen: u32,
+	/// When the node's features and addresses last changed (at most `seen`).
+	pub details_since: u32,
+	pub raw: Vec<u8>,
 }
 
 /// Everything in the store, as loaded at start-up.
@@ -191,8 +207,7 @@ pub struct Loaded {
 	pub updates: Vec<UpdateRecord>,
 	/// (scid, direction, past policy)
 	pub history: Vec<(u64, u8, PastPolicy)>,
-	/// (node id, seen, raw)
-	pub nodes: Vec<([u8; 33], u32, Vec<u8>)>,
+	pub nodes: Vec<NodeRecord>,
 }
 
 /// Receives the store's records from [`Store::visit`].
@@ -200,7 +215,7 @@ pub trait StoreVisitor {
 	fn channel(&mut self, record: ChannelRecord);
 	fn update(&mut self, record: UpdateRecord);
 	fn history(&mut self, scid: u64, direction: u8, past: PastPolicy);
-	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]);
+	fn node(&mut self, node: NodeRecord);
 }
 
 impl StoreVisitor for Loaded {
@@ -213,8 +228,8 @@ impl StoreVisitor for Loaded {
 	fn history(&mut self, scid: u64, direction: u8, past: PastPolicy) {
 		self.history.push((scid, direction, past));
 	}
-	fn node(&mut self, node_id: [u8; 33], seen: u32, raw: &[u8]) {
-		self.nodes.push((node_id, seen, raw.to_vec()));
+	fn node(&mut self, node: NodeRecord) {
+		self.nodes.push(node);
 	}
 }
 
@@ -251,7 +266,7 @@ impl Store {
 			match version {
 				Some(Some(SCHEMA_VERSION)) => {}
 				Some(Some(2)) => {
-					add_v2_policy_since(&txn)?;
+					upgrade_from_schema_2(&txn)?;
 					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
 					tracing::info!(from = 2, to = SCHEMA_VERSION, "gossip store schema upgraded");
 				}
@@ -314,8 +329,9 @@ impl Store {
 				table: "gossip_nodes",
 				reason: "node id not 33 bytes".into(),
 			})?;
-			let (seen, raw) = split_seen(value.value(), "gossip_nodes")?;
-			visitor.node(node_id, seen, raw);
+			let (seen, rest) = split_seen(value.value(), "gossip_nodes")?;
+			let (details_since, raw) = split_seen(rest, "gossip_nodes")?;
+			visitor.node(NodeRecord { node_id, seen, details_since, raw: raw.to_vec() });
 		}
 		Ok(())
 	}
@@ -364,8 +380,9 @@ impl Store {
 				table: "gossip_v2_nodes",
 				reason: "node id not 33 bytes".into(),
 			})?;
-			let (seen, raw) = split_seen(value.value(), "gossip_v2_nodes")?;
-			visit(V2Record::Node { node_id, seen, raw: raw.to_vec() });
+			let (seen, rest) = split_seen(value.value(), "gossip_v2_nodes")?;
+			let (details_since, raw) = split_seen(rest, "gossip_v2_nodes")?;
+			visit(V2Record::Node { node_id, seen, details_since, raw: raw.to_vec() });
 		}
 		Ok(())
 	}
@@ -405,8 +422,9 @@ impl Store {
 							)?;
 						}
 					}
-					StoreOp::PutNode { node_id, seen, raw } => {
-						nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
+					StoreOp::PutNode { node_id, seen, details_since, raw } => {
+						let value = with_seen(*seen, &with_seen(*details_since, raw));
+						nodes.insert(node_id.as_slice(), value.as_slice())?;
 					}
 					StoreOp::RemoveChannel { scid } => {
 						channels.remove(*scid)?;
@@ -430,8 +448,9 @@ impl Store {
 								.insert((*scid, *direction, past.since), past.policy.to_bytes().as_slice())?;
 						}
 					}
-					StoreOp::PutV2Node { node_id, seen, raw } => {
-						v2_nodes.insert(node_id.as_slice(), with_seen(*seen, raw).as_slice())?;
+					StoreOp::PutV2Node { node_id, seen, details_since, raw } => {
+						let value = with_seen(*seen, &with_seen(*details_since, raw));
+						v2_nodes.insert(node_id.as_slice(), value.as_slice())?;
 					}
 					StoreOp::RemoveV2Channel { scid } => {
 						v2_channels.remove(*scid)?;
@@ -653,18 +672,29 @@ fn split_seen<'a>(value: &'a [u8], table: &'static str) -> Result<(u32, &'a [u8]
 	Ok((u32::from_be_bytes(value[..4].try_into().expect("4 bytes")), &value[4..]))
 }
 
-/// Schema 2 → 3: gossip 2.0 update rows gain their policy start. A version 2 store did not
-/// keep it, so the policy is taken to have started when herald saw the update.
-fn add_v2_policy_since(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-	let mut updates = txn.open_table(V2_UPDATES)?;
+/// Schema 2 → 3: gossip 2.0 update rows gain their policy start, node rows the time their
+/// details last changed. A version 2 store did not keep either, so both are taken to be when
+/// herald saw the message (what a version 2 herald assumed after a restart).
+fn upgrade_from_schema_2(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+	repeat_seen(&mut txn.open_table(V2_UPDATES)?, "gossip_v2_updates")?;
+	repeat_seen(&mut txn.open_table(NODES)?, "gossip_nodes")?;
+	repeat_seen(&mut txn.open_table(V2_NODES)?, "gossip_v2_nodes")
+}
+
+/// Rewrites every `seen || rest` row of `table` as `seen || seen || rest`.
+fn repeat_seen<K: redb::Key + 'static>(
+	table: &mut redb::Table<K, &'static [u8]>,
+	name: &'static str,
+) -> Result<(), StoreError> {
 	let mut rows = Vec::new();
-	for row in updates.iter()? {
+	for row in table.iter()? {
 		let (key, value) = row?;
-		let (seen, raw) = split_seen(value.value(), "gossip_v2_updates")?;
-		rows.push((key.value(), with_seen(seen, &with_seen(seen, raw))));
+		let (seen, rest) = split_seen(value.value(), name)?;
+		let key_bytes = K::as_bytes(&key.value()).as_ref().to_vec();
+		rows.push((key_bytes, with_seen(seen, &with_seen(seen, rest))));
 	}
 	for (key, value) in rows {
-		updates.insert(key, value.as_slice())?;
+		table.insert(K::from_bytes(&key), value.as_slice())?;
 	}
 	Ok(())
 }
@@ -717,7 +747,7 @@ mod tests {
 			update: update(3, 0, 7, vec![3, 3]),
 			replaced: Some(PastPolicy { since: 4, policy }),
 		});
-		ops.push(StoreOp::PutNode { node_id: [2; 33], seen: 9, raw: vec![1, 1] });
+		ops.push(StoreOp::PutNode { node_id: [2; 33], seen: 9, details_since: 4, raw: vec![1, 1] });
 		store.apply(&ops).unwrap();
 		store.apply(&[StoreOp::RemoveChannel { scid: 2 }, StoreOp::RemoveHistory(vec![(3, 0, 2)])]).unwrap();
 		let loaded = store.load().unwrap();
@@ -728,7 +758,10 @@ mod tests {
 			vec![(3, 0, PastPolicy { since: 4, policy })],
 			"channel 2's history went with it"
 		);
-		assert_eq!(loaded.nodes, vec![([2; 33], 9, vec![1, 1])]);
+		assert_eq!(
+			loaded.nodes,
+			vec![NodeRecord { node_id: [2; 33], seen: 9, details_since: 4, raw: vec![1, 1] }]
+		);
 	}
 
 	fn sample_policy() -> Policy {
@@ -787,7 +820,7 @@ mod tests {
 	}
 
 	#[test]
-	fn a_schema_2_store_gains_the_v2_policy_start() {
+	fn a_schema_2_store_gains_policy_starts_and_node_detail_times() {
 		let dir = tempfile::tempdir().unwrap();
 		let path = dir.path().join("herald.redb");
 		{
@@ -801,6 +834,10 @@ mod tests {
 					.unwrap()
 					.insert((5, 0), with_seen(40, &[1, 15]).as_slice())
 					.unwrap();
+				let v2_node = with_seen(41, &[1, 13]);
+				txn.open_table(V2_NODES).unwrap().insert([3u8; 33].as_slice(), v2_node.as_slice()).unwrap();
+				let node = with_seen(42, &[1, 1]);
+				txn.open_table(NODES).unwrap().insert([2u8; 33].as_slice(), node.as_slice()).unwrap();
 			}
 			txn.commit().unwrap();
 		}
@@ -809,7 +846,14 @@ mod tests {
 		store.visit_v2(|r| records.push(r)).unwrap();
 		assert_eq!(
 			records,
-			vec![V2Record::Update { scid: 5, direction: 0, seen: 40, policy_since: 40, raw: vec![1, 15] }]
+			vec![
+				V2Record::Update { scid: 5, direction: 0, seen: 40, policy_since: 40, raw: vec![1, 15] },
+				V2Record::Node { node_id: [3; 33], seen: 41, details_since: 41, raw: vec![1, 13] },
+			]
+		);
+		assert_eq!(
+			store.load().unwrap().nodes,
+			vec![NodeRecord { node_id: [2; 33], seen: 42, details_since: 42, raw: vec![1, 1] }]
 		);
 		drop(store);
 		Store::open(&path, Network::Regtest).expect("reopening the migrated store");
@@ -837,7 +881,7 @@ mod tests {
 		handle.flush().await.unwrap();
 		assert_eq!(store.counts().unwrap(), (500, 0, 0));
 		let permit = handle.try_reserve().expect("an empty queue has room");
-		permit.send(StoreOp::PutNode { node_id: [3; 33], seen: 1, raw: vec![] });
+		permit.send(StoreOp::PutNode { node_id: [3; 33], seen: 1, details_since: 1, raw: vec![] });
 		handle.flush().await.unwrap();
 		assert_eq!(store.counts().unwrap(), (500, 0, 1));
 		drop(handle);

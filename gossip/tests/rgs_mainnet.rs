@@ -11,7 +11,7 @@ use bitcoin::Network;
 use herald_gossip::import::gossmap;
 use herald_gossip::message::Gossip;
 use herald_gossip::rgs::{RgsConfig, RgsService, Version};
-use herald_gossip::store::{ChannelRecord, Loaded, StoreHandle, UpdateRecord};
+use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
 use herald_gossip::testkit;
 use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, UnsignedChannelUpdate};
@@ -53,9 +53,12 @@ fn as_store(messages: &[Vec<u8>], seen: u32) -> Loaded {
 				policy_since: seen,
 				raw: raw.clone(),
 			}),
-			Gossip::NodeAnnouncement(n) => {
-				loaded.nodes.push((n.contents.node_id.as_slice().try_into().unwrap(), seen, raw.clone()))
-			}
+			Gossip::NodeAnnouncement(n) => loaded.nodes.push(NodeRecord {
+				node_id: n.contents.node_id.as_slice().try_into().unwrap(),
+				seen,
+				details_since: seen,
+				raw: raw.clone(),
+			}),
 		}
 	}
 	loaded

@@ -18,7 +18,7 @@ use herald_gossip::wire;
 use herald_gossip::ManualClock;
 use lightning::ln::msgs::{
 	BaseMessageHandler, ErrorAction, Init, LightningError, MessageSendEvent, QueryChannelRange,
-	QueryShortChannelIds, RoutingMessageHandler,
+	QueryShortChannelIds, RoutingMessageHandler, SocketAddress,
 };
 use lightning::types::features::InitFeatures;
 use tokio::sync::mpsc;
@@ -600,4 +600,35 @@ async fn ldks_echo_of_herald_broadcasts_is_not_counted_as_gossip() {
 		}
 	}
 	assert_eq!(echoed, 1);
+}
+
+#[test]
+fn node_details_keep_their_age_across_a_restart() {
+	let (handle, mut collector) = StoreHandle::collector(1024);
+	let start = now();
+	let clock = Arc::new(ManualClock::new(start as u64));
+	let router = GossipRouter::new(GossipConfig::new(NETWORK), handle, clock.clone(), None);
+	let announcement = testkit::channel_announcement(chain_hash(), scid(1), &keys(1));
+	assert!(router.handle_channel_announcement(None, &announcement).unwrap());
+	let alice = testkit::key("alice");
+	let address = SocketAddress::TcpIpV4 { addr: [10, 0, 0, 1], port: 9735 };
+	let first = testkit::node_announcement(&alice, start - 100, "alice", vec![address.clone()]);
+	assert!(router.handle_node_announcement(None, &first).unwrap());
+	// An hour later the same features and addresses under a new alias: the details are as old
+	// as the first announcement (a wallet that synced in between needs nothing new).
+	clock.advance(3600);
+	let renamed = testkit::node_announcement(&alice, start - 50, "alice again", vec![address]);
+	assert!(router.handle_node_announcement(None, &renamed).unwrap());
+	let node_id = first.contents.node_id;
+	assert_eq!(router.index().details_since(&node_id), Some(start));
+
+	let dir = tempfile::tempdir().unwrap();
+	let store = herald_gossip::store::Store::open(&dir.path().join("h.redb"), NETWORK).unwrap();
+	store.apply(&collector.drain()).unwrap();
+	let (handle, _c) = StoreHandle::collector(16);
+	let reloaded = GossipRouter::new(GossipConfig::new(NETWORK), handle, clock, None);
+	reloaded.load(store.load().unwrap());
+	let index = reloaded.index();
+	let held = index.node(&node_id).and_then(|n| n.announcement.as_ref()).expect("announcement restored");
+	assert_eq!((held.seen, held.details_since), (start + 3600, start));
 }

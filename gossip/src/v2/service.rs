@@ -337,13 +337,14 @@ impl GossipV2 {
 				self.relay(from, Kind::ChannelUpdate2, &accepted.raw);
 			}
 			Message2::NodeAnnouncement(ann) => {
+				let details_since = self.index_node(ann, seen, seen);
 				self.put(StoreOp::PutV2Node {
 					node_id: ann.node_id.serialize(),
 					seen,
+					details_since,
 					raw: accepted.raw.clone(),
 				})
 				.await;
-				self.index_node(ann, seen);
 				self.relay(from, Kind::NodeAnnouncement2, &accepted.raw);
 			}
 			Message2::AnnouncementSignatures(_) => {}
@@ -400,16 +401,21 @@ impl GossipV2 {
 		(held.map_or(policy_since, |u| u.policy_since), replaced)
 	}
 
-	fn index_node(&self, ann: &NodeAnnouncement2, seen: u32) {
+	/// Mirrors a node announcement into the graph index; returns when the node's details last
+	/// changed (`details_since`, or earlier when they are the ones the index held).
+	fn index_node(&self, ann: &NodeAnnouncement2, seen: u32, details_since: u32) -> u32 {
+		let node_id = NodeId::from_pubkey(&ann.node_id);
 		let entry = NodeAnnouncementEntry {
 			raw: ann.raw().into(),
 			seen,
 			timestamp: seen,
 			features: NodeFeatures::from_be_bytes(ann.features.clone()),
 			addresses: ann.addresses.iter().filter_map(socket_address).collect(),
-			details_since: seen,
+			details_since,
 		};
-		self.router.index_mut().replace_node_announcement(NodeId::from_pubkey(&ann.node_id), entry);
+		let mut index = self.router.index_mut();
+		index.replace_node_announcement(node_id, entry);
+		index.details_since(&node_id).unwrap_or(details_since)
 	}
 
 	// --- relay ---
@@ -652,12 +658,12 @@ impl GossipV2 {
 				V2Record::History { scid, direction, past } => {
 					self.router.index_mut().restore_history(scid, direction, past);
 				}
-				V2Record::Node { node_id, seen, raw } => {
+				V2Record::Node { node_id, seen, details_since, raw } => {
 					let restored = NodeAnnouncement2::decode(&raw)
 						.and_then(|a| self.validator.restore_node_announcement(&a).map(|_| a));
 					match restored {
 						Ok(ann) => {
-							self.index_node(&ann, seen);
+							self.index_node(&ann, seen, details_since);
 							report.nodes += 1;
 						}
 						Err(e) => {
