@@ -1087,6 +1087,29 @@ pub struct RawMessage {
 	pub payload: Vec<u8>,
 }
 
+/// Reads the rest of a message LDK hands a custom-message reader (which must consume it all),
+/// keeping it if it is at most `max` bytes: `None` when it was longer.
+pub fn read_rest<R: io::Read>(
+	buffer: &mut R,
+	max: usize,
+) -> Result<Option<Vec<u8>>, lightning::ln::msgs::DecodeError> {
+	let mut payload = Vec::new();
+	let mut oversized = false;
+	let mut chunk = [0u8; 1024];
+	loop {
+		match buffer.read(&mut chunk) {
+			Ok(0) => return Ok((!oversized).then_some(payload)),
+			Ok(n) => {
+				oversized |= payload.len() + n > max;
+				if !oversized {
+					payload.extend_from_slice(&chunk[..n]);
+				}
+			}
+			Err(_) => return Err(lightning::ln::msgs::DecodeError::ShortRead),
+		}
+	}
+}
+
 impl RawMessage {
 	/// Splits an encoded message (type included) into type and payload; `None` if it is shorter
 	/// than a type or longer than [`MAX_MESSAGE_LEN`].
@@ -1144,6 +1167,16 @@ impl fmt::Debug for RawMessage {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn read_rest_consumes_everything_and_keeps_what_fits() {
+		let bytes = vec![7u8; 3000];
+		let mut reader = &bytes[..];
+		assert_eq!(read_rest(&mut reader, 3000).unwrap(), Some(bytes.clone()));
+		let mut reader = &bytes[..];
+		assert_eq!(read_rest(&mut reader, 2999).unwrap(), None);
+		assert!(reader.is_empty(), "an oversized message is still consumed");
+	}
 	use std::collections::HashMap;
 	use std::io::Write as _;
 

@@ -9,6 +9,7 @@ use bitcoin::hashes::sha256::Hash as Sha256;
 use bitcoin::hashes::{Hash, HashEngine};
 use bitcoin::secp256k1::{self, PublicKey, Scalar, Secp256k1};
 use herald_gossip::logger::TracingLogger;
+use herald_gossip::wire::read_rest;
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::events::{Event, EventsProvider};
 use lightning::ln::msgs::{
@@ -150,14 +151,9 @@ impl CustomOnionMessageHandler for OpaqueReader {
 		message_type: u64,
 		buffer: &mut R,
 	) -> Result<Option<Opaque>, DecodeError> {
-		let mut scratch = [0u8; 512];
-		loop {
-			match buffer.read(&mut scratch) {
-				Ok(0) => return Ok(Some(Opaque(message_type))),
-				Ok(_) => {}
-				Err(_) => return Err(DecodeError::ShortRead),
-			}
-		}
+		// The contents are not kept; the message must still be consumed.
+		read_rest(buffer, 0)?;
+		Ok(Some(Opaque(message_type)))
 	}
 
 	fn release_pending_custom_messages(&self) -> Vec<(Opaque, MessageSendInstructions)> {

@@ -19,7 +19,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
-use herald_gossip::wire::RawMessage;
+use herald_gossip::wire::{read_rest, RawMessage};
 use lightning::events::Event;
 use lightning::ln::msgs::{
 	BaseMessageHandler, DecodeError, Init, LightningError, MessageSendEvent, OnionMessage,
@@ -248,26 +248,9 @@ impl OnionRelay {
 		if message_type != ONION_MESSAGE_DROP {
 			return Ok(None);
 		}
-		let mut payload = Vec::new();
-		let mut oversized = false;
-		let mut scratch = [0u8; 256];
-		loop {
-			match buffer.read(&mut scratch) {
-				Ok(0) => break,
-				Ok(n) => {
-					// Read to the end of the message, but keep at most MAX_DROP_PAYLOAD bytes.
-					oversized |= payload.len() + n > MAX_DROP_PAYLOAD;
-					if !oversized {
-						payload.extend_from_slice(&scratch[..n]);
-					}
-				}
-				Err(_) => return Err(DecodeError::ShortRead),
-			}
-		}
-		if oversized {
-			// An empty payload decodes as truncated: counted as a malformed drop.
-			payload.clear();
-		}
+		// An oversized drop keeps an empty payload, which decodes as truncated: counted as a
+		// malformed drop.
+		let payload = read_rest(buffer, MAX_DROP_PAYLOAD)?.unwrap_or_default();
 		Ok(Some(RawMessage { type_id: ONION_MESSAGE_DROP, payload }))
 	}
 

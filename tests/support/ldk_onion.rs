@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
-use herald_gossip::wire::RawMessage;
+use herald_gossip::wire::{read_rest, RawMessage};
 use herald_gossip::ManualClock;
 use herald_onion::{herald_messenger, IntroRouter, OnionRelay, RelayConfig, RelayCustomMessages, UnixClock};
 use lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
@@ -57,15 +57,7 @@ impl OnionMessageContents for TestMessage {
 }
 
 fn read_all<R: lightning::io::Read>(buffer: &mut R) -> Result<Vec<u8>, DecodeError> {
-	let mut out = Vec::new();
-	let mut scratch = [0u8; 512];
-	loop {
-		match buffer.read(&mut scratch) {
-			Ok(0) => return Ok(out),
-			Ok(n) => out.extend_from_slice(&scratch[..n]),
-			Err(_) => return Err(DecodeError::ShortRead),
-		}
-	}
+	Ok(read_rest(buffer, usize::MAX)?.expect("no limit"))
 }
 
 /// Records the test payloads a node receives.

@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::index::{NodeAnnouncementEntry, PastPolicy, Policy, UpdateEntry};
 use crate::router::GossipRouter;
 use crate::store::{Store, StoreError, StoreHandle, StoreOp, V2Record};
-use crate::wire::{RawMessage, MAX_MESSAGE_LEN};
+use crate::wire::{read_rest, RawMessage, MAX_MESSAGE_LEN};
 
 /// Settings of the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,16 +220,7 @@ impl GossipV2 {
 		if Kind::from_type(message_type).is_none() {
 			return Ok(None);
 		}
-		let mut payload = Vec::new();
-		let mut chunk = [0u8; 1024];
-		loop {
-			match buffer.read(&mut chunk) {
-				Ok(0) => break,
-				Ok(n) if payload.len() + n <= MAX_MESSAGE_LEN => payload.extend_from_slice(&chunk[..n]),
-				Ok(_) => return Err(DecodeError::InvalidValue),
-				Err(_) => return Err(DecodeError::ShortRead),
-			}
-		}
+		let payload = read_rest(buffer, MAX_MESSAGE_LEN)?.ok_or(DecodeError::InvalidValue)?;
 		Ok(Some(RawMessage { type_id: message_type, payload }))
 	}
 
