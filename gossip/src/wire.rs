@@ -170,10 +170,6 @@ impl<'a> Reader<'a> {
 		Ok(u32::from_be_bytes(self.array(what)?))
 	}
 
-	fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
-		Ok(u64::from_be_bytes(self.array(what)?))
-	}
-
 	fn chain_hash(&mut self) -> Result<ChainHash, WireError> {
 		Ok(ChainHash::from(self.array::<32>("chain_hash")?))
 	}
@@ -186,18 +182,13 @@ impl<'a> Reader<'a> {
 		}
 	}
 
-	/// BOLT 1 Appendix A: `uint8(x)` if x < 0xfd, `0xfd + be16` if x < 0x10000, `0xfe + be32` if
-	/// x < 0x100000000, `0xff + be64` otherwise; a longer form than needed is rejected.
+	/// A minimal BigSize ([`decode_bigsize`]).
 	fn bigsize(&mut self, what: &'static str) -> Result<u64, WireError> {
-		let (value, min) = match self.u8(what)? {
-			0xfd => (u64::from(self.u16(what)?), 0xfd),
-			0xfe => (u64::from(self.u32(what)?), 0x1_0000),
-			0xff => (self.u64(what)?, 0x1_0000_0000),
-			small => return Ok(u64::from(small)),
-		};
-		if value < min {
-			return Err(WireError::NonMinimalBigSize);
-		}
+		let (value, len) = decode_bigsize(self.buf).map_err(|e| match e {
+			BigSizeError::Truncated => WireError::Truncated { what },
+			BigSizeError::NonMinimal { .. } => WireError::NonMinimalBigSize,
+		})?;
+		self.buf = &self.buf[len..];
 		Ok(value)
 	}
 }
@@ -215,8 +206,36 @@ pub const fn bigsize_len(value: u64) -> usize {
 	}
 }
 
+/// Why a BigSize did not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BigSizeError {
+	/// The input ends inside it.
+	Truncated,
+	/// `value` was written with the longer form starting with `prefix` (BOLT 1 requires the
+	/// shortest).
+	NonMinimal { value: u64, prefix: u8 },
+}
+
+/// Decodes a minimal BigSize (BOLT 1, Appendix A) at the start of `bytes`; returns the value
+/// and how many bytes it took.
+pub fn decode_bigsize(bytes: &[u8]) -> Result<(u64, usize), BigSizeError> {
+	let prefix = *bytes.first().ok_or(BigSizeError::Truncated)?;
+	let (len, min) = match prefix {
+		0..=0xfc => return Ok((u64::from(prefix), 1)),
+		0xfd => (2, 0xfd),
+		0xfe => (4, 0x1_0000),
+		0xff => (8, 0x1_0000_0000),
+	};
+	let body = bytes.get(1..1 + len).ok_or(BigSizeError::Truncated)?;
+	let value = body.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+	if value < min {
+		return Err(BigSizeError::NonMinimal { value, prefix });
+	}
+	Ok((value, 1 + len))
+}
+
 /// Appends `value` as a minimal BigSize (BOLT 1, Appendix A).
-fn write_bigsize(out: &mut Vec<u8>, value: u64) {
+pub fn write_bigsize(out: &mut Vec<u8>, value: u64) {
 	if value < 0xfd {
 		out.push(value as u8);
 	} else if value < 0x1_0000 {

@@ -8,7 +8,7 @@
 //! `docs/onion-messages.md` is the normative description.
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
-use herald_gossip::wire::RawMessage;
+use herald_gossip::wire::{decode_bigsize, write_bigsize, BigSizeError, RawMessage};
 use lightning::ln::msgs::OnionMessage;
 
 /// Message type of `onion_message_drop` (odd: peers that do not know it ignore it, BOLT 1).
@@ -141,45 +141,13 @@ impl OnionMessageDrop {
 	}
 }
 
-/// BOLT 1 BigSize.
-fn write_bigsize(out: &mut Vec<u8>, v: u64) {
-	match v {
-		0..=0xfc => out.push(v as u8),
-		0xfd..=0xffff => {
-			out.push(0xfd);
-			out.extend_from_slice(&(v as u16).to_be_bytes());
-		}
-		0x1_0000..=0xffff_ffff => {
-			out.push(0xfe);
-			out.extend_from_slice(&(v as u32).to_be_bytes());
-		}
-		_ => {
-			out.push(0xff);
-			out.extend_from_slice(&v.to_be_bytes());
-		}
-	}
-}
-
 /// BOLT 1 BigSize, refusing non-minimal encodings.
 fn read_bigsize(input: &mut &[u8]) -> Result<u64, DropDecodeError> {
-	let take = |input: &mut &[u8], n: usize| -> Result<u64, DropDecodeError> {
-		if input.len() < n {
-			return Err(DropDecodeError::Tlv("truncated BigSize"));
-		}
-		let (bytes, rest) = input.split_at(n);
-		*input = rest;
-		Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
-	};
-	let first = take(input, 1)?;
-	let (value, min) = match first {
-		0xfd => (take(input, 2)?, 0xfd),
-		0xfe => (take(input, 4)?, 0x1_0000),
-		0xff => (take(input, 8)?, 0x1_0000_0000),
-		v => return Ok(v),
-	};
-	if value < min {
-		return Err(DropDecodeError::Tlv("non-minimal BigSize"));
-	}
+	let (value, len) = decode_bigsize(input).map_err(|e| match e {
+		BigSizeError::Truncated => DropDecodeError::Tlv("truncated BigSize"),
+		BigSizeError::NonMinimal { .. } => DropDecodeError::Tlv("non-minimal BigSize"),
+	})?;
+	*input = &input[len..];
 	Ok(value)
 }
 

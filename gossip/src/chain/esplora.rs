@@ -214,6 +214,17 @@ impl Esplora {
 		}
 	}
 
+	/// What a 404 for a block means: the block is missing when the server answers otherwise
+	/// (it knows its tip), the server is unavailable when it does not.
+	async fn unknown_block(&self, path: &str, hash: BlockHash, reply: &str) -> Failure {
+		match self.tip_height().await {
+			Ok(_) => Failure::Missing(format!("Esplora does not know block {hash} ({reply})")),
+			Err(Failure::Missing(e) | Failure::Unavailable(e)) => {
+				Failure::Unavailable(format!("GET {path}: 404 ({reply}), and the tip is unknown: {e}"))
+			}
+		}
+	}
+
 	async fn tip_height(&self) -> Result<u32, Failure> {
 		let path = "/blocks/tip/height";
 		parse_text(path, &self.get_ok(path, MAX_SMALL_BYTES).await?)
@@ -291,14 +302,7 @@ impl Esplora {
 		let path = format!("/block/{hash}/raw");
 		let body = match self.get(&path, self.max_block_bytes).await? {
 			Reply::Ok(body) => body,
-			Reply::NotFound(m) => {
-				return match self.tip_height().await {
-					Ok(_) => Err(Failure::Missing(format!("Esplora does not know block {hash} ({m})"))),
-					Err(Failure::Missing(e) | Failure::Unavailable(e)) => Err(Failure::Unavailable(format!(
-						"GET {path}: 404 ({m}), and the tip is unknown: {e}"
-					))),
-				};
-			}
+			Reply::NotFound(m) => return Err(self.unknown_block(&path, hash, &m).await),
 		};
 		let block: Block =
 			deserialize(&body).map_err(|e| Failure::Unavailable(format!("GET {path}: not a block: {e}")))?;
@@ -317,14 +321,7 @@ impl Esplora {
 		let path = format!("/block/{hash}/header");
 		let body = match self.get(&path, MAX_SMALL_BYTES).await? {
 			Reply::Ok(body) => body,
-			Reply::NotFound(m) => {
-				return match self.tip_height().await {
-					Ok(_) => Err(Failure::Missing(format!("Esplora does not know block {hash} ({m})"))),
-					Err(Failure::Missing(e) | Failure::Unavailable(e)) => Err(Failure::Unavailable(format!(
-						"GET {path}: 404 ({m}), and the tip is unknown: {e}"
-					))),
-				};
-			}
+			Reply::NotFound(m) => return Err(self.unknown_block(&path, hash, &m).await),
 		};
 		let bytes = hex::decode(text(&path, &body)?)
 			.map_err(|_| Failure::Unavailable(format!("GET {path}: the answer is not hex")))?;

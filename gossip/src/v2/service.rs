@@ -157,10 +157,6 @@ pub struct GossipV2 {
 	peers: Mutex<HashMap<PublicKey, V2Peer>>,
 }
 
-fn message(raw: &[u8]) -> Option<RawMessage> {
-	RawMessage::from_encoded(raw)
-}
-
 impl GossipV2 {
 	/// A service over `validator`, mirroring into `router`'s index and writing through `store`.
 	/// `chain` is the backend announcements are verified through (when
@@ -412,8 +408,8 @@ impl GossipV2 {
 	// --- relay ---
 
 	fn relay_announcement(&self, from: Option<PublicKey>, channel: &Channel2) {
-		let with_proof = message(&channel.announcement_with_proof());
-		let without = message(&channel.announcement.without_spv_proof());
+		let with_proof = RawMessage::from_encoded(&channel.announcement_with_proof());
+		let without = RawMessage::from_encoded(&channel.announcement.without_spv_proof());
 		self.enqueue(
 			from,
 			Kind::ChannelAnnouncement2,
@@ -422,7 +418,7 @@ impl GossipV2 {
 	}
 
 	fn relay(&self, from: Option<PublicKey>, kind: Kind, raw: &[u8]) {
-		let msg = message(raw);
+		let msg = RawMessage::from_encoded(raw);
 		self.enqueue(from, kind, |_| &msg);
 	}
 
@@ -476,7 +472,9 @@ impl GossipV2 {
 					}
 				} else if let Some(node) = dump.nodes.get(dump.next_node).copied() {
 					dump.next_node += 1;
-					if let Some(msg) = self.validator.node(&node).and_then(|ann| message(ann.raw())) {
+					if let Some(msg) =
+						self.validator.node(&node).and_then(|ann| RawMessage::from_encoded(ann.raw()))
+					{
 						m.messages_sent.inc(&[Kind::NodeAnnouncement2.as_str()]);
 						out.push((*id, msg));
 					}
@@ -684,10 +682,12 @@ impl GossipV2 {
 fn channel_messages(channel: &Channel2, proofs: bool) -> Vec<(Kind, RawMessage)> {
 	let announcement =
 		if proofs { channel.announcement_with_proof() } else { channel.announcement.without_spv_proof() };
-	let mut out: Vec<(Kind, RawMessage)> =
-		message(&announcement).map(|m| (Kind::ChannelAnnouncement2, m)).into_iter().collect();
+	let mut out: Vec<(Kind, RawMessage)> = RawMessage::from_encoded(&announcement)
+		.map(|m| (Kind::ChannelAnnouncement2, m))
+		.into_iter()
+		.collect();
 	for update in channel.updates.iter().flatten() {
-		out.extend(message(update.raw()).map(|m| (Kind::ChannelUpdate2, m)));
+		out.extend(RawMessage::from_encoded(update.raw()).map(|m| (Kind::ChannelUpdate2, m)));
 	}
 	out
 }

@@ -19,6 +19,7 @@
 use std::ops::Range;
 
 use super::reject::{Reject, Rejection};
+use crate::wire::{decode_bigsize, BigSizeError};
 
 /// Start of the second signed range (draft "Pure TLV messages").
 pub const SIGNED_RANGE_2_START: u64 = 1_000_000_000;
@@ -49,54 +50,17 @@ impl SigLayout {
 	}
 }
 
+pub use crate::wire::{bigsize_len, write_bigsize};
+
 /// Reads a BigSize (BOLT 1 "BigSize") at `pos`; returns the value and the position after it.
 pub fn read_bigsize(bytes: &[u8], pos: usize) -> Result<(u64, usize), Rejection> {
-	let first = *bytes.get(pos).ok_or_else(|| Rejection::new(Reject::Truncated, "BigSize: no bytes left"))?;
-	let (len, min) = match first {
-		0..=0xfc => return Ok((first as u64, pos + 1)),
-		0xfd => (2usize, 0xfdu64),
-		0xfe => (4, 0x1_0000),
-		0xff => (8, 0x1_0000_0000),
-	};
-	let body = bytes
-		.get(pos + 1..pos + 1 + len)
-		.ok_or_else(|| Rejection::new(Reject::Truncated, format!("BigSize: {len}-byte body truncated")))?;
-	let value = body.iter().fold(0u64, |acc, b| acc << 8 | *b as u64);
-	if value < min {
-		return Err(Rejection::new(
+	match decode_bigsize(bytes.get(pos..).unwrap_or_default()) {
+		Ok((value, len)) => Ok((value, pos + len)),
+		Err(BigSizeError::Truncated) => Err(Rejection::new(Reject::Truncated, "BigSize truncated")),
+		Err(BigSizeError::NonMinimal { value, prefix }) => Err(Rejection::new(
 			Reject::NonMinimalBigSize,
-			format!("BigSize {value} encoded with prefix {first:#04x}"),
-		));
-	}
-	Ok((value, pos + 1 + len))
-}
-
-/// Appends `value` as a minimal BigSize.
-pub fn write_bigsize(out: &mut Vec<u8>, value: u64) {
-	match value {
-		0..=0xfc => out.push(value as u8),
-		0xfd..=0xffff => {
-			out.push(0xfd);
-			out.extend_from_slice(&(value as u16).to_be_bytes());
-		}
-		0x1_0000..=0xffff_ffff => {
-			out.push(0xfe);
-			out.extend_from_slice(&(value as u32).to_be_bytes());
-		}
-		_ => {
-			out.push(0xff);
-			out.extend_from_slice(&value.to_be_bytes());
-		}
-	}
-}
-
-/// The encoded size of a BigSize.
-pub fn bigsize_len(value: u64) -> usize {
-	match value {
-		0..=0xfc => 1,
-		0xfd..=0xffff => 3,
-		0x1_0000..=0xffff_ffff => 5,
-		_ => 9,
+			format!("BigSize {value} encoded with prefix {prefix:#04x}"),
+		)),
 	}
 }
 
