@@ -19,6 +19,8 @@
 //! at regtest difficulty with real proof of work, so the header chain check is the real one.
 //! Results are printed as Markdown (folded into `docs/benchmarks.md`, "Gossip 2.0 validation").
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,10 +136,6 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
 	count as f64 / elapsed.as_secs_f64()
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-	values.sort_by(|a, b| a.partial_cmp(b).expect("rates are numbers"));
-	values[values.len() / 2]
-}
 
 /// Measures `run` in `ROUNDS` rounds (setup excluded), each paired with a measurement of the
 /// bare verification rate right before it, so that the ratio compares the two under the same
@@ -161,7 +159,7 @@ fn paired<S>(
 		rates.push(measured);
 		ratios.push(measured / reference);
 	}
-	(median(rates), median(ratios))
+	(common::median(rates), common::median(ratios))
 }
 
 fn main() {
@@ -386,7 +384,7 @@ fn main() {
 		},
 	);
 
-	let bare_rate = median(bare_rates.clone());
+	let bare_rate = common::median(bare_rates.clone());
 	println!("| measurement (one thread) | per second | vs bare `verify_schnorr` (paired rounds) |");
 	println!("|---|---:|---:|");
 	println!(

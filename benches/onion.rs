@@ -18,6 +18,8 @@
 //! LDK's `OnionMessenger` alone versus herald's `OnionRelay` in front of the same messenger,
 //! CPU time per message; and the cost of a message herald rejects under a flood.
 
+mod common;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -627,13 +629,6 @@ impl OnionMessageContents for Payload {
 	}
 }
 
-/// CPU time (user + system, all threads) this process has used.
-fn cpu_time() -> Duration {
-	let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-	let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-	let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-	Duration::from_millis(ticks * 10)
-}
 
 fn keys(i: u8) -> Arc<KeysManager> {
 	Arc::new(KeysManager::new(&[i; 32], 1, 1, true))
@@ -670,10 +665,6 @@ fn messages(n: usize, a: &Arc<KeysManager>, b: PublicKey, c: PublicKey) -> Vec<O
 		.collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-	v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-	v[v.len() / 2]
-}
 
 fn throughput() {
 	const N: usize = 4000;
@@ -715,20 +706,20 @@ fn throughput() {
 	let mut herald_us = Vec::new();
 	let mut flood_us = Vec::new();
 	let ldk_round = |out: &mut Vec<f64>| {
-		let t = cpu_time();
+		let t = common::cpu_time();
 		for m in &msgs {
 			ldk.handle_onion_message(a, m);
 			assert!(ldk.next_onion_message_for_peer(c).is_some());
 		}
-		out.push((cpu_time() - t).as_secs_f64() * 1e6 / N as f64);
+		out.push((common::cpu_time() - t).as_secs_f64() * 1e6 / N as f64);
 	};
 	let herald_round = |out: &mut Vec<f64>| {
-		let t = cpu_time();
+		let t = common::cpu_time();
 		for m in &msgs {
 			herald.handle_onion_message(a, m);
 			assert!(herald.next_onion_message_for_peer(c).is_some());
 		}
-		out.push((cpu_time() - t).as_secs_f64() * 1e6 / N as f64);
+		out.push((common::cpu_time() - t).as_secs_f64() * 1e6 / N as f64);
 	};
 	for round in 0..ROUNDS {
 		// Alternate the order so that neither path always runs on a warmer cache.
@@ -744,18 +735,18 @@ fn throughput() {
 		// Sub-microsecond each: repeat the set so that the CPU clock's 10 ms ticks do not matter.
 		const REPEAT: usize = 100;
 		let flooded = relay(RelayConfig::default());
-		let t = cpu_time();
+		let t = common::cpu_time();
 		for _ in 0..REPEAT {
 			for m in &msgs {
 				flooded.handle_onion_message(a, m);
 			}
 		}
-		flood_us.push((cpu_time() - t).as_secs_f64() * 1e6 / (N * REPEAT) as f64);
+		flood_us.push((common::cpu_time() - t).as_secs_f64() * 1e6 / (N * REPEAT) as f64);
 		assert!(
 			flooded.stats().dropped(herald_onion::DropReason::PeerRateLimited) >= (N * REPEAT - 16) as u64
 		);
 	}
-	let (l, h, f) = (median(ldk_us), median(herald_us), median(flood_us));
+	let (l, h, f) = (common::median(ldk_us), common::median(herald_us), common::median(flood_us));
 	println!("## Relay throughput: herald's path versus LDK's OnionMessenger alone\n");
 	println!(
 		"{N} distinct onion messages (1366-byte packets, A → B → C), built once ({:.1} s); B handles each and \

@@ -20,6 +20,8 @@
 //! with LDK's published figures for its server (80,000 channels: full 3.3 MB / 1.5 MB gzip,
 //! week 1.7 MB / 566 kB, day 210 kB / 99 kB; deltas precomputed, on demand "tens of seconds").
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -129,10 +131,6 @@ fn modelled_store(messages: &[Vec<u8>], now: u32, capacity: &std::collections::H
 	loaded
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-	v.sort();
-	v[v.len() / 2]
-}
 
 fn gzip(bytes: &[u8]) -> usize {
 	use std::io::Write;
@@ -201,8 +199,8 @@ fn main() {
 			.collect();
 		let snapshot = builder::build(&index, chain_hash, request);
 		let base = if since == 0 { None } else { Some(&full_v1.bytes[..]) };
-		let apply = median((0..3).map(|_| client_apply(&snapshot.bytes, base, now)).collect());
-		rows.push((name, median(times), snapshot.bytes.len(), gzip(&snapshot.bytes), apply, snapshot.stats));
+		let apply = common::median((0..3).map(|_| client_apply(&snapshot.bytes, base, now)).collect());
+		rows.push((name, common::median(times), snapshot.bytes.len(), gzip(&snapshot.bytes), apply, snapshot.stats));
 	}
 	drop(index);
 
