@@ -360,8 +360,8 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	for _ in 0..25 {
 		hostile.send(&[1, 15, 0xff]).await.unwrap();
 	}
-	// Well within LDK's ping timeout (10-20 s), which would close a silent peer anyway.
-	assert!(hostile.closed_within(Duration::from_secs(8)).await, "the hostile peer was disconnected");
+	// LDK's ping timeout would close a silent peer too; the counter shows herald's limit did.
+	assert!(hostile.closed_within(WAIT).await, "the hostile peer was disconnected");
 	assert_eq!(full.metric("herald_gossip_v2_peers_disconnected_total").await, 1.0);
 	let _ = gateway;
 	full.stop();
