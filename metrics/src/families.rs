@@ -115,7 +115,7 @@ pub struct Metrics {
 }
 
 #[cfg(not(feature = "disabled"))]
-pub(crate) mod build {
+pub mod build {
 	use super::*;
 	use prometheus::{HistogramOpts, Opts, Registry};
 
@@ -169,7 +169,7 @@ pub(crate) mod build {
 }
 
 #[cfg(feature = "disabled")]
-pub(crate) mod build {
+pub mod build {
 	use super::*;
 	/// Creates no-op families (metrics compiled out).
 	pub struct Builder;
@@ -374,6 +374,15 @@ impl Metrics {
 	}
 
 	/// The Prometheus text exposition of every family.
+	/// Registers further families (a part's) in this registry.
+	pub fn register<T>(&self, build: impl FnOnce(&build::Builder) -> T) -> T {
+		#[cfg(not(feature = "disabled"))]
+		let b = build::Builder(&self.registry);
+		#[cfg(feature = "disabled")]
+		let b = build::Builder;
+		build(&b)
+	}
+
 	pub fn render(&self) -> String {
 		#[cfg(not(feature = "disabled"))]
 		{

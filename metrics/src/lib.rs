@@ -15,6 +15,7 @@ mod handles;
 pub mod onion;
 mod process;
 
+pub use families::build::Builder;
 pub use families::*;
 pub use handles::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, Timer};
 
@@ -25,6 +26,23 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 /// The process-wide metric families.
 pub fn metrics() -> &'static Metrics {
 	&METRICS
+}
+
+/// Registers a part's metric families in the process-wide registry, so [`render`] exports them.
+///
+/// A part keeps what `build` returns in a `LazyLock` of its own and forces it when the part is
+/// constructed, so every family is in `/metrics` from start-up:
+///
+/// ```
+/// use std::sync::LazyLock;
+/// struct PartMetrics { requests: herald_metrics::Counter }
+/// static PART: LazyLock<PartMetrics> = LazyLock::new(|| herald_metrics::register(|b| PartMetrics {
+///     requests: b.counter("herald_doc_example_requests_total", "Requests the example part served"),
+/// }));
+/// PART.requests.inc();
+/// ```
+pub fn register<T>(build: impl FnOnce(&Builder) -> T) -> T {
+	metrics().register(build)
 }
 
 /// The Prometheus text exposition (format 0.0.4) of every registered family.

@@ -1,0 +1,1 @@
+//! PinSketch (placeholder; being written).
