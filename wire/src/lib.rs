@@ -17,6 +17,7 @@ pub mod http;
 pub mod message;
 pub mod names;
 pub mod part;
+pub mod schema;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use part::{BoxFuture, Part, PathMatch, Route, Shutdown};
