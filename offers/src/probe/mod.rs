@@ -1,0 +1,1 @@
+//! Offer probing (filled in by the offers-server helper).

@@ -1,0 +1,1 @@
+//! The static-invoice server (filled in by the offers-server helper).
