@@ -12,12 +12,18 @@
 //! - [`schema`]: per-part schema versions in the shared redb database.
 #![warn(missing_docs)]
 
+pub mod bigsize;
 pub mod clock;
+pub mod hash;
 pub mod http;
+pub mod logger;
 pub mod message;
 pub mod names;
 pub mod part;
 pub mod schema;
+pub mod tlv;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{unix_now, Clock, ManualClock, SystemClock};
+pub use logger::TracingLogger;
+pub use message::{read_rest, RawMessage, MAX_MESSAGE_LEN};
 pub use part::{BoxFuture, Part, PathMatch, Route, Shutdown};
