@@ -5,3 +5,7 @@
 //! to an external one with RFC 2136 updates. Resolving: RFC 9102 proofs built through a
 //! validating resolver, over HTTP and over onion messages (bLIP-32).
 #![warn(missing_docs)]
+
+pub mod name;
+pub mod txt;
+pub mod uri;
