@@ -7,5 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod name;
+pub mod resolve;
 pub mod txt;
 pub mod uri;
+
+pub mod zone;
