@@ -11,4 +11,3 @@ pub mod resolve;
 pub mod txt;
 pub mod uri;
 
-pub mod zone;
