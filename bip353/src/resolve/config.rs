@@ -1,0 +1,110 @@
+//! The `[resolver]` configuration section.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::anchor::{parse_ds, DsParseError, TrustAnchor};
+
+/// `[resolver]`: how herald resolves BIP-353 names for gateways (HTTP) and onion-message payers
+/// (bLIP-32).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+	/// Whether the resolver part runs (HTTP routes, bLIP-32 handler). Default `true`.
+	pub enabled: bool,
+	/// TCP address of the validating recursive resolver proofs are built through (Unbound,
+	/// Knot Resolver, BIND…); it must set the AD bit. Default `127.0.0.1:53`.
+	pub recursive: SocketAddr,
+	/// Time allowed to build one proof (all its queries), in milliseconds. Default 5000.
+	pub timeout_ms: u64,
+	/// Most proofs kept in the cache (least recently used evicted first). Default 10000.
+	pub cache_entries: usize,
+	/// Most proofs being built at once (distinct names; identical lookups share one build).
+	/// Lookups past it fail with `busy`. Default 256.
+	pub max_in_flight: usize,
+	/// `"iana"` (default): verify proofs against the IANA root keys, as payers do. `"local"`:
+	/// verify from `trust_anchor_ds` instead (private hierarchies, test beds).
+	pub trust_anchor: String,
+	/// The DS records of the local hierarchy's top zone, in zone-file form
+	/// (`". DS 12345 13 2 <hex>"`), used when `trust_anchor = "local"`.
+	pub trust_anchor_ds: Vec<String>,
+	/// bLIP-32: most `dnssec_query` messages accepted per minute from one reply path's first
+	/// hop (the handler does not learn the sending peer). Default 60.
+	pub onion_queries_per_hop_per_minute: u32,
+	/// bLIP-32: most queries for one name accepted per minute, across all senders. Default 30.
+	pub onion_queries_per_name_per_minute: u32,
+	/// bLIP-32: most answers waiting to be sent; queries past it are dropped. Default 1024.
+	pub onion_pending_replies: usize,
+}
+
+impl Default for ResolverConfig {
+	fn default() -> Self {
+		Self {
+			enabled: true,
+			recursive: SocketAddr::from(([127, 0, 0, 1], 53)),
+			timeout_ms: 5_000,
+			cache_entries: 10_000,
+			max_in_flight: 256,
+			trust_anchor: "iana".into(),
+			trust_anchor_ds: Vec::new(),
+			onion_queries_per_hop_per_minute: 60,
+			onion_queries_per_name_per_minute: 30,
+			onion_pending_replies: 1024,
+		}
+	}
+}
+
+/// A `[resolver]` section that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+	/// `trust_anchor` is neither `iana` nor `local`.
+	#[error("resolver.trust_anchor must be \"iana\" or \"local\", not {0:?}")]
+	UnknownTrustAnchor(String),
+	/// `trust_anchor = "local"` without DS records.
+	#[error("resolver.trust_anchor = \"local\" needs at least one resolver.trust_anchor_ds record")]
+	MissingLocalAnchor,
+	/// A DS record does not parse.
+	#[error("resolver.trust_anchor_ds: {0}")]
+	BadDs(#[from] DsParseError),
+	/// A zero limit would refuse everything.
+	#[error("resolver.{0} must be at least 1")]
+	Zero(&'static str),
+}
+
+impl ResolverConfig {
+	/// The trust anchor the section names.
+	pub fn anchor(&self) -> Result<TrustAnchor, ConfigError> {
+		match self.trust_anchor.as_str() {
+			"iana" => Ok(TrustAnchor::Iana),
+			"local" if self.trust_anchor_ds.is_empty() => Err(ConfigError::MissingLocalAnchor),
+			"local" => Ok(TrustAnchor::Local(
+				self.trust_anchor_ds.iter().map(|ds| parse_ds(ds)).collect::<Result<_, _>>()?,
+			)),
+			other => Err(ConfigError::UnknownTrustAnchor(other.to_string())),
+		}
+	}
+
+	/// Checks the section (limits and anchor).
+	pub fn validate(&self) -> Result<(), ConfigError> {
+		for (value, name) in [
+			(self.timeout_ms as usize, "timeout_ms"),
+			(self.cache_entries, "cache_entries"),
+			(self.max_in_flight, "max_in_flight"),
+			(self.onion_queries_per_hop_per_minute as usize, "onion_queries_per_hop_per_minute"),
+			(self.onion_queries_per_name_per_minute as usize, "onion_queries_per_name_per_minute"),
+			(self.onion_pending_replies, "onion_pending_replies"),
+		] {
+			if value == 0 {
+				return Err(ConfigError::Zero(name));
+			}
+		}
+		self.anchor().map(|_| ())
+	}
+
+	/// The proof-building timeout.
+	pub fn timeout(&self) -> Duration {
+		Duration::from_millis(self.timeout_ms)
+	}
+}

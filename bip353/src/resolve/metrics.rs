@@ -1,0 +1,54 @@
+//! The resolver's metric families (`herald_bip353_*`).
+
+use std::sync::LazyLock;
+
+use herald_metrics::{CounterVec, Gauge, Histogram};
+
+/// Buckets for proof building (network round trips to the recursive resolver): 1 ms .. 30 s.
+const BUILD_SECONDS: [f64; 14] =
+	[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Buckets for proof verification (in-process signature checks): 50 µs .. 1 s.
+const VERIFY_SECONDS: [f64; 12] =
+	[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.25, 1.0];
+
+/// The resolver's metrics.
+pub struct ResolverMetrics {
+	/// `herald_bip353_resolutions_total{source, outcome}`.
+	pub resolutions: CounterVec,
+	/// `herald_bip353_resolver_cache_total{result}` (`hit`, `miss`).
+	pub cache: CounterVec,
+	/// `herald_bip353_proof_build_seconds`.
+	pub build_seconds: Histogram,
+	/// `herald_bip353_proof_verify_seconds`.
+	pub verify_seconds: Histogram,
+	/// `herald_bip353_blip32_queries_total{outcome}`.
+	pub blip32_queries: CounterVec,
+	/// `herald_bip353_resolver_in_flight`.
+	pub in_flight: Gauge,
+}
+
+/// The process-wide handles (registered on first use; the resolver forces them at construction).
+pub static METRICS: LazyLock<ResolverMetrics> = LazyLock::new(|| {
+	herald_metrics::register(|b| {
+		ResolverMetrics {
+		resolutions: b.counter_vec(
+			"herald_bip353_resolutions_total",
+			"BIP-353 resolutions by where they came from (http_resolve, http_proof, blip32) and outcome (ok or the error code)",
+			&["source", "outcome"],
+		),
+		cache: b.counter_vec("herald_bip353_resolver_cache_total", "Proof cache lookups by result (hit, miss)", &["result"]),
+		build_seconds: b.histogram(
+			"herald_bip353_proof_build_seconds",
+			"Time to build one RFC 9102 proof through the recursive resolver, failures included",
+			&BUILD_SECONDS,
+		),
+		verify_seconds: b.histogram("herald_bip353_proof_verify_seconds", "Time to verify one RFC 9102 proof", &VERIFY_SECONDS),
+		blip32_queries: b.counter_vec(
+			"herald_bip353_blip32_queries_total",
+			"bLIP-32 dnssec_query messages by outcome (answered, the error code, rate_limited, queue_full)",
+			&["outcome"],
+		),
+		in_flight: b.gauge("herald_bip353_resolver_in_flight", "Proofs being built right now"),
+	}
+	})
+});
