@@ -27,10 +27,8 @@ use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use herald_gossip::testkit::Rng;
-use herald_onion::{
-	herald_messenger, BackPressure, IntroRouter, ManualRelayClock, OnionMessageDrop, OnionRelay, RelayClock,
-	RelayConfig,
-};
+use herald_onion::{herald_messenger, BackPressure, IntroRouter, OnionMessageDrop, OnionRelay, RelayConfig};
+use herald_wire::{Clock, ManualClock};
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::ln::msgs::{BaseMessageHandler, Init, OnionMessage, OnionMessageHandler};
 use lightning::onion_message::messenger::{create_onion_message, Destination, OnionMessagePath};
@@ -203,7 +201,7 @@ fn packet_id(msg: usize, hop: usize) -> [u8; 16] {
 
 struct Sim {
 	rng: Rng,
-	clock: Arc<ManualRelayClock>,
+	clock: Arc<ManualClock>,
 	keys: Vec<PublicKey>,
 	index: HashMap<PublicKey, usize>,
 	nodes: Vec<BackPressure>,
@@ -272,9 +270,9 @@ impl Sim {
 			})
 			.collect();
 		let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-		let clock = Arc::new(ManualRelayClock::new(1_700_000_000));
+		let clock = Arc::new(ManualClock::new(1_700_000_000));
 		let nodes = (0..count)
-			.map(|_| BackPressure::new(policy.config(), clock.clone() as Arc<dyn RelayClock>))
+			.map(|_| BackPressure::new(policy.config(), clock.clone() as Arc<dyn Clock>))
 			.collect();
 		let mut sim = Sim {
 			rng: Rng(seed.wrapping_mul(0x1000_0001) ^ 0xdead_beef),
@@ -468,7 +466,7 @@ impl Sim {
 			if now > end {
 				break;
 			}
-			self.clock.set(Duration::from_nanos(t));
+			self.clock.set_monotonic(Duration::from_nanos(t));
 			let ev = self.events.remove(&seq).expect("scheduled");
 			match ev {
 				Ev::Send(i) => {
@@ -692,7 +690,7 @@ fn throughput() {
 			kb.clone(),
 			config,
 			None,
-			Arc::new(herald_onion::SystemRelayClock::new()),
+			Arc::new(herald_wire::SystemClock::new()),
 			vec![],
 		)
 		.unwrap();

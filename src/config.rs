@@ -370,7 +370,7 @@ impl Config {
 			)));
 		}
 		for peer in &self.p2p.peers {
-			crate::peers::PeerAddress::from_str(peer).map_err(ConfigError::Invalid)?;
+			crate::address::PeerAddress::from_str(peer).map_err(ConfigError::Invalid)?;
 		}
 		if self.backend()? != Backend::None && self.chain.url.is_empty() {
 			return Err(ConfigError::Invalid(format!(
@@ -528,12 +528,12 @@ impl Config {
 	}
 
 	/// The configured introduction nodes.
-	pub fn intro_nodes(&self) -> Result<Vec<crate::peers::PeerAddress>, ConfigError> {
+	pub fn intro_nodes(&self) -> Result<Vec<crate::address::PeerAddress>, ConfigError> {
 		self.onion
 			.intro_nodes
 			.iter()
 			.map(|p| {
-				crate::peers::PeerAddress::from_str(p)
+				crate::address::PeerAddress::from_str(p)
 					.map_err(|e| ConfigError::Invalid(format!("onion.intro_nodes: {e}")))
 			})
 			.collect()

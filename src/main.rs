@@ -1,13 +1,16 @@
 //! The `herald` command: a channel-less Lightning Network peer that syncs, validates, stores
 //! and serves gossip.
 
+mod address;
+mod api;
 mod client;
 mod config;
-mod custom;
 mod http;
 mod import;
+mod ldk;
 mod node;
 mod peers;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,7 +197,7 @@ fn init_logging(config: &Config) {
 
 async fn execute(command: Command, config: Config) -> Result<(), String> {
 	match command {
-		Command::Run(_) => node::run(config).await.map_err(|e| e.to_string()),
+		Command::Run(_) => run::run(config).await.map_err(|e| e.to_string()),
 		Command::Import(args) => {
 			let summary = import::run(&config, args.format, &args.files).await.map_err(|e| e.to_string())?;
 			print!("{summary}");

@@ -1,47 +1,37 @@
-//! Wires herald's parts together and drives them: keys, store, gossip router, chain backend,
-//! LDK's `PeerManager` and its timers (there is no background processor without a
-//! ChannelManager), the HTTP server and graceful shutdown.
+//! Builds herald from its parts: keys, store, the gossip part (router, chain backend, gossip
+//! 2.0, RGS), the onion relay, the daemon's own API; LDK's `PeerManager` over them; the
+//! listeners. Running what is built is `run.rs`.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
 use herald_gossip::chain::bitcoind::{BitcoindRest, BitcoindRpc};
 use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::lookup::run_lookups;
-use herald_gossip::chain::watch::SpendWatcher;
 use herald_gossip::chain::ChainSource;
-use herald_gossip::logger::TracingLogger;
+use herald_gossip::part::{GossipPart, GossipV2Part, Schedule};
 use herald_gossip::store::{Store, StoreHandle};
 use herald_gossip::v2::service::GossipV2;
 use herald_gossip::v2::{HeaderChain, Validator, ValidatorConfig};
-use herald_gossip::{GossipRouter, SystemClock};
-use herald_onion::{IntroRouter, OnionRelay, SystemRelayClock};
-use lightning::ln::msgs::OnionMessageHandler;
+use herald_gossip::GossipRouter;
+use herald_onion::{IntroRouter, OnionRelay};
+use herald_wire::custom::PartMessages;
+use herald_wire::part::Part;
+use herald_wire::{SystemClock, TracingLogger};
 use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::api::NodeApi;
 use crate::config::{Backend, Config};
-use crate::custom::CustomMessages;
-use crate::peers::{accept_inbound, InboundLimits, OutboundPeers, PeerAddress};
-
-/// LDK's peer manager as herald configures it: no channels, herald's gossip router, herald's
-/// onion relay in front of LDK's `OnionMessenger`, herald's custom messages.
-pub type PeerManager = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	ErroringMessageHandler,
-	Arc<GossipRouter>,
-	Arc<OnionRelay>,
-	Arc<TracingLogger>,
-	Arc<CustomMessages>,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
+use crate::ldk::PeerManager;
+use crate::peers::{OutboundPeers, PeerAddress};
 
 /// The file name of the one redb database in the data directory.
 pub const DATABASE_FILE: &str = "herald.redb";
@@ -71,22 +61,28 @@ pub enum StartError {
 	HeaderChain(#[from] herald_gossip::v2::HeaderError),
 }
 
-/// What the HTTP API reads and acts on.
+/// herald, built and bound, not yet running.
 pub struct Node {
+	/// The configuration it was built from.
 	pub config: Config,
-	pub node_id: PublicKey,
-	pub p2p_listen: SocketAddr,
-	pub http_listen: SocketAddr,
+	/// The bound BOLT 8 listener.
+	pub p2p: TcpListener,
+	/// The bound HTTP listener.
+	pub http: TcpListener,
+	/// LDK's peer manager over the parts.
 	pub peer_manager: Arc<PeerManager>,
-	pub router: Arc<GossipRouter>,
-	/// The onion-message relay (limits, back-pressure, mailbox), for `GET /v1/onion`.
-	pub onion: Arc<OnionRelay>,
-	pub outbound: OutboundPeers,
-	pub chain_backend: Option<&'static str>,
-	pub started_at: u64,
-	pub rgs: Arc<herald_gossip::rgs::RgsService>,
-	/// The gossip 2.0 service and its header chain, when enabled.
-	pub gossip_v2: Option<(Arc<GossipV2>, Arc<HeaderChain>)>,
+	/// The custom-message table over the parts.
+	pub custom: Arc<PartMessages>,
+	/// Every part, in mounting order (HTTP routes match in this order).
+	pub parts: Vec<Arc<dyn Part>>,
+	/// The gossip part (its router drives the peer loop's wake-ups).
+	pub gossip: Arc<GossipPart>,
+	/// The store's write queue (flushed at shutdown).
+	pub store_handle: StoreHandle,
+	/// The store's writer thread.
+	pub writer: std::thread::JoinHandle<()>,
+	/// Flips to `true` at shutdown.
+	pub shutdown: watch::Sender<bool>,
 }
 
 pub fn unix_now() -> u64 {
@@ -175,7 +171,7 @@ pub fn gossip_router(
 		None => (None, None),
 	};
 	let router =
-		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock), lookup_tx));
+		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(herald_gossip::SystemClock), lookup_tx));
 	let started = std::time::Instant::now();
 	let counts = router.load_store(store)?;
 	tracing::info!(
@@ -191,8 +187,8 @@ pub fn gossip_router(
 	Ok(router)
 }
 
-/// Runs herald until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<(), StartError> {
+/// Builds herald from `config` and binds its listeners.
+pub async fn build(config: Config) -> Result<Node, StartError> {
 	let network = config.network()?;
 	prepare_data_dir(&config.data_dir)?;
 	let seed = load_or_create_seed(&config.data_dir)?;
@@ -207,121 +203,43 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	let chain = chain_backend(&config)?;
 	let chain_name = chain.as_ref().map(|c| c.name());
 	let router = gossip_router(&config, &store, store_handle.clone(), chain.clone())?;
-
 	let v2 = gossip_v2(&config, db.clone(), &store, store_handle.clone(), &router, chain.clone()).await?;
-	let onion = onion_relay(&config, keys.clone(), db)?;
-	let custom = Arc::new(CustomMessages::new(
-		router.clone(),
-		onion.clone(),
-		v2.as_ref().map(|(service, _)| service.clone()),
-	));
-	let mut ephemeral = [0u8; 32];
-	getrandom::fill(&mut ephemeral)
-		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
-	let peer_manager = Arc::new(PeerManager::new(
-		MessageHandler {
-			chan_handler: ErroringMessageHandler::new(),
-			route_handler: router.clone(),
-			onion_message_handler: onion.clone(),
-			custom_message_handler: custom.clone(),
-			send_only_message_handler: IgnoringMessageHandler {},
-		},
-		started_at as u32,
-		&ephemeral,
-		Arc::new(TracingLogger),
-		keys.clone(),
-	));
-
-	let (shutdown_tx, shutdown_rx) = watch::channel(false);
-	let p2p_addr = config.p2p_listen();
-	let p2p = TcpListener::bind(p2p_addr).await.map_err(|source| StartError::Bind {
-		what: "p2p",
-		addr: p2p_addr,
-		source,
-	})?;
-	let p2p_listen = p2p.local_addr().expect("bound");
-	let http_addr = config.http_listen();
-	let http = TcpListener::bind(http_addr).await.map_err(|source| StartError::Bind {
-		what: "http",
-		addr: http_addr,
-		source,
-	})?;
-	let http_listen = http.local_addr().expect("bound");
-
-	let limits = InboundLimits::new(config.p2p.max_inbound, config.p2p.max_inbound_per_ip);
-	tokio::spawn(accept_inbound(p2p, peer_manager.clone(), limits, shutdown_rx.clone()));
-	let outbound = OutboundPeers::new(
-		peer_manager.clone(),
-		Duration::from_secs(config.p2p.reconnect_min_secs.max(1)),
-		Duration::from_secs(config.p2p.reconnect_max_secs.max(1)),
-		shutdown_rx.clone(),
-	);
-	for peer in &config.p2p.peers {
-		outbound.add(peer.parse::<PeerAddress>().expect("validated"));
-	}
-	// Introduction nodes of herald's blinded paths: kept connected like configured peers.
-	for peer in config.intro_nodes()? {
-		outbound.add(peer);
-	}
-
 	let rgs = Arc::new(herald_gossip::rgs::RgsService::new(
 		router.clone(),
-		Arc::new(SystemClock),
+		Arc::new(herald_gossip::SystemClock),
 		config.rgs_config(),
 	));
-	if !config.rgs.static_dir.is_empty() {
-		tokio::spawn(write_static_snapshots(
-			rgs.clone(),
-			config.rgs.static_dir.clone().into(),
-			shutdown_rx.clone(),
-		));
-	}
-	let node = Arc::new(Node {
-		config: config.clone(),
-		node_id,
-		p2p_listen,
-		http_listen,
-		peer_manager: peer_manager.clone(),
-		router: router.clone(),
-		onion: onion.clone(),
-		outbound,
-		chain_backend: chain_name,
-		started_at,
-		rgs,
-		gossip_v2: v2.clone(),
-	});
-	tokio::spawn(crate::http::serve(http, node.clone(), shutdown_rx.clone()));
-	tokio::spawn(drive_peer_manager(
-		peer_manager.clone(),
-		router.clone(),
-		onion.clone(),
-		custom,
-		shutdown_rx.clone(),
-	));
-	tokio::spawn(prune_periodically(router.clone(), config.gossip.prune_interval_secs, shutdown_rx.clone()));
-	if let Some((service, headers)) = v2 {
-		tokio::spawn(service.clone().run(shutdown_rx.clone()));
-		tokio::spawn(sync_header_chain(
-			service,
-			headers,
-			config.chain.poll_interval_secs,
-			config.gossip_v2.headers_per_round,
-			shutdown_rx.clone(),
-		));
-	}
-	if let Some(chain) = chain {
-		tokio::spawn({
-			let router = router.clone();
-			async move { router.verify_unverified().await }
-		});
-		tokio::spawn(watch_spends(
-			chain,
-			router.clone(),
-			config.chain.poll_interval_secs,
-			shutdown_rx.clone(),
-		));
-	}
+	let schedule = Schedule {
+		prune_interval_secs: config.gossip.prune_interval_secs,
+		poll_interval_secs: config.chain.poll_interval_secs,
+		static_dir: (!config.rgs.static_dir.is_empty()).then(|| config.rgs.static_dir.clone().into()),
+	};
+	let gossip = Arc::new(GossipPart::new(router.clone(), rgs, v2, chain, schedule));
+	let onion = onion_relay(&config, keys.clone(), db)?;
 
+	let (p2p, http) = bind_listeners(&config).await?;
+	let (p2p_listen, http_listen) = (p2p.local_addr().expect("bound"), http.local_addr().expect("bound"));
+	let (shutdown, shutdown_rx) = watch::channel(false);
+
+	// The parts LDK's custom-message slot serves.
+	let message_parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
+	let custom = Arc::new(PartMessages::new(message_parts).map_err(|e| StartError::Config(crate::config::ConfigError::Invalid(e.to_string())))?);
+	let peer_manager = peer_manager(router, onion.clone(), custom.clone(), keys, started_at)?;
+	let outbound = outbound_peers(&config, peer_manager.clone(), shutdown_rx)?;
+
+	let node_view = json!({
+		"node_id": node_id.to_string(),
+		"network": network.to_string(),
+		"p2p_listen": p2p_listen.to_string(),
+		"http_listen": http_listen.to_string(),
+		"version": env!("CARGO_PKG_VERSION"),
+		"chain_backend": chain_name.unwrap_or("none"),
+		"started_at": started_at,
+	});
+	let api = Arc::new(NodeApi::new(node_view, peer_manager.clone(), outbound.clone(), config.http.admin_token.clone()));
+	// Every part, in mounting order: one line per part.
+	let parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
+	api.set_parts(parts[1..].to_vec());
 	tracing::info!(
 		node_id = %node_id,
 		network = %network,
@@ -331,31 +249,60 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		data_dir = %config.data_dir.display(),
 		"herald started node_id={node_id} p2p_listen={p2p_listen} http_listen={http_listen}"
 	);
+	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown })
+}
 
-	wait_for_signal().await;
-	tracing::info!("shutting down");
-	let _ = shutdown_tx.send(true);
-	peer_manager.disconnect_all_peers();
-	if let Err(e) = tokio::task::spawn_blocking({
-		let onion = onion.clone();
-		move || onion.flush()
-	})
-	.await
-	.unwrap_or(Ok(()))
-	{
-		tracing::error!(error = %e, "flushing the onion mailbox at shutdown");
+async fn bind_listeners(config: &Config) -> Result<(TcpListener, TcpListener), StartError> {
+	let bind = |what: &'static str, addr: SocketAddr| async move {
+		TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+	};
+	Ok((bind("p2p", config.p2p_listen()).await?, bind("http", config.http_listen()).await?))
+}
+
+fn peer_manager(
+	router: Arc<GossipRouter>,
+	onion: Arc<OnionRelay>,
+	custom: Arc<PartMessages>,
+	keys: Arc<KeysManager>,
+	started_at: u64,
+) -> Result<Arc<PeerManager>, StartError> {
+	let mut ephemeral = [0u8; 32];
+	getrandom::fill(&mut ephemeral)
+		.map_err(|e| StartError::Key { path: "ephemeral".into(), reason: e.to_string() })?;
+	Ok(Arc::new(PeerManager::new(
+		MessageHandler {
+			chan_handler: ErroringMessageHandler::new(),
+			route_handler: router,
+			onion_message_handler: onion,
+			custom_message_handler: custom,
+			send_only_message_handler: IgnoringMessageHandler {},
+		},
+		started_at as u32,
+		&ephemeral,
+		Arc::new(TracingLogger),
+		keys,
+	)))
+}
+
+/// Configured peers and the introduction nodes of herald's blinded paths, kept connected.
+fn outbound_peers(
+	config: &Config,
+	peer_manager: Arc<PeerManager>,
+	shutdown: watch::Receiver<bool>,
+) -> Result<OutboundPeers, StartError> {
+	let outbound = OutboundPeers::new(
+		peer_manager,
+		std::time::Duration::from_secs(config.p2p.reconnect_min_secs.max(1)),
+		std::time::Duration::from_secs(config.p2p.reconnect_max_secs.max(1)),
+		shutdown,
+	);
+	for peer in &config.p2p.peers {
+		outbound.add(peer.parse::<PeerAddress>().expect("validated"));
 	}
-	if let Err(e) = store_handle.flush().await {
-		tracing::error!(error = %e, "flushing the store at shutdown");
+	for peer in config.intro_nodes()? {
+		outbound.add(peer);
 	}
-	drop(node);
-	drop(router);
-	drop(store_handle);
-	// The writer ends when its last handle is gone; tasks still holding one are stopping.
-	let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join()))
-		.await;
-	tracing::info!("store flushed, bye");
-	Ok(())
+	Ok(outbound)
 }
 
 /// Builds the gossip 2.0 service when it is enabled and a chain backend can feed its header
@@ -368,7 +315,7 @@ pub async fn gossip_v2(
 	handle: StoreHandle,
 	router: &Arc<GossipRouter>,
 	chain: Option<Arc<dyn ChainSource>>,
-) -> Result<Option<(Arc<GossipV2>, Arc<HeaderChain>)>, StartError> {
+) -> Result<Option<GossipV2Part>, StartError> {
 	if !config.gossip_v2.enabled {
 		tracing::info!("gossip 2.0 disabled by configuration");
 		return Ok(None);
@@ -386,7 +333,7 @@ pub async fn gossip_v2(
 		router.clone(),
 		handle,
 		Some(chain),
-		Arc::new(SystemClock),
+		Arc::new(herald_gossip::SystemClock),
 	);
 	let loaded = service.load(store).await?;
 	tracing::info!(
@@ -398,7 +345,8 @@ pub async fn gossip_v2(
 		dropped = loaded.dropped,
 		"gossip 2.0 on"
 	);
-	Ok(Some((service, headers)))
+	let verify = if config.gossip_v2.verify == "proof" { "proof" } else { "backend" };
+	Ok(Some(GossipV2Part { service, headers, verify, headers_per_round: config.gossip_v2.headers_per_round }))
 }
 
 /// Builds the onion relay: LDK's `OnionMessenger` (offline-peer interception on) behind
@@ -413,172 +361,10 @@ pub fn onion_relay(
 	let router = Arc::new(IntroRouter::new(intro.clone(), keys.clone()));
 	let messenger = Arc::new(herald_onion::herald_messenger(keys.clone(), router));
 	let relay =
-		OnionRelay::new(messenger, keys, relay_config, Some(db), Arc::new(SystemRelayClock::new()), intro)?;
+		OnionRelay::new(messenger, keys, relay_config, Some(db), Arc::new(SystemClock::new()), intro)?;
 	if let Some(mailbox) = relay.mailbox() {
 		let depth = mailbox.depth();
 		tracing::info!(held = depth.messages, known_peers = depth.known_peers, "onion mailbox loaded");
 	}
 	Ok(Arc::new(relay))
-}
-
-/// Drives LDK: `process_events` whenever work is waiting (and at least every 100 ms), the
-/// peer manager's 10-second timer (pings, handshake timeouts), the router's timer, and the
-/// onion relay (messenger events, mailbox delivery and commits, its 10-second housekeeping).
-async fn drive_peer_manager(
-	peer_manager: Arc<PeerManager>,
-	router: Arc<GossipRouter>,
-	onion: Arc<OnionRelay>,
-	custom: Arc<CustomMessages>,
-	mut shutdown: watch::Receiver<bool>,
-) {
-	let wake = router.wake_handle();
-	let mut tick = tokio::time::interval(Duration::from_secs(10));
-	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-	loop {
-		let pacing =
-			if custom.has_outbound() { Duration::from_millis(10) } else { Duration::from_millis(100) };
-		tokio::select! {
-			_ = wake.notified() => {},
-			_ = tokio::time::sleep(pacing) => {},
-			_ = tick.tick() => {
-				peer_manager.timer_tick_occurred();
-				router.timer_tick();
-				publish_peer_gauges(&peer_manager);
-				let onion = onion.clone();
-				let _ = tokio::task::spawn_blocking(move || onion.timer_tick_occurred()).await;
-			},
-			_ = shutdown.changed() => return,
-		}
-		let (peer_manager, onion) = (peer_manager.clone(), onion.clone());
-		// process_events takes locks and does socket writes, the relay commits its mailbox:
-		// keep both off the async workers.
-		let _ = tokio::task::spawn_blocking(move || {
-			onion.process_pending();
-			peer_manager.process_events();
-		})
-		.await;
-	}
-}
-
-fn publish_peer_gauges(peer_manager: &PeerManager) {
-	let peers = peer_manager.list_peers();
-	let inbound = peers.iter().filter(|p| p.is_inbound_connection).count();
-	let m = herald_metrics::metrics();
-	m.peers_connected.set(&["inbound"], inbound as i64);
-	m.peers_connected.set(&["outbound"], (peers.len() - inbound) as i64);
-}
-
-async fn prune_periodically(
-	router: Arc<GossipRouter>,
-	interval_secs: u64,
-	mut shutdown: watch::Receiver<bool>,
-) {
-	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(60)));
-	loop {
-		tokio::select! {
-			_ = tick.tick() => { router.prune_stale().await; },
-			_ = shutdown.changed() => return,
-		}
-	}
-}
-
-async fn watch_spends(
-	chain: Arc<dyn ChainSource>,
-	router: Arc<GossipRouter>,
-	interval_secs: u64,
-	mut shutdown: watch::Receiver<bool>,
-) {
-	let mut watcher = SpendWatcher::new(chain, router);
-	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
-	loop {
-		tokio::select! {
-			_ = tick.tick() => {
-				if let Err(e) = watcher.poll(144).await {
-					tracing::warn!(error = %e, "checking the chain for spent channels");
-				}
-			},
-			_ = shutdown.changed() => return,
-		}
-	}
-}
-
-/// Keeps the gossip 2.0 header chain in step with the chain backend: a round every
-/// `interval_secs`, repeated at once while the backend is ahead (initial sync), logging
-/// progress; the service forgets what reorganizations, spends and staleness remove.
-async fn sync_header_chain(
-	service: Arc<GossipV2>,
-	headers: Arc<HeaderChain>,
-	interval_secs: u64,
-	per_round: u32,
-	mut shutdown: watch::Receiver<bool>,
-) {
-	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
-	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-	loop {
-		tokio::select! {
-			_ = tick.tick() => {},
-			_ = shutdown.changed() => return,
-		}
-		loop {
-			match service.sync_chain(&headers, per_round.max(1)).await {
-				Ok(report) if report.tip < report.backend_tip && !report.event.connected.is_empty() => {
-					tracing::info!(
-						tip = report.tip,
-						backend_tip = report.backend_tip,
-						"header chain syncing"
-					);
-					if *shutdown.borrow() {
-						return;
-					}
-				}
-				Ok(_) => break,
-				Err(e) => {
-					tracing::warn!(error = %e, "header chain sync");
-					break;
-				}
-			}
-		}
-	}
-}
-
-/// Rewrites the static snapshot files every interval (and at start-up).
-async fn write_static_snapshots(
-	rgs: Arc<herald_gossip::rgs::RgsService>,
-	dir: PathBuf,
-	mut shutdown: watch::Receiver<bool>,
-) {
-	let mut tick = tokio::time::interval(Duration::from_secs(rgs.config().interval_secs as u64));
-	loop {
-		tokio::select! {
-			_ = tick.tick() => {},
-			_ = shutdown.changed() => return,
-		}
-		let (service, path) = (rgs.clone(), dir.clone());
-		let result = tokio::task::spawn_blocking(move || {
-			herald_gossip::rgs::files::write_all(&service, &path, unix_now())
-		})
-		.await;
-		match result {
-			Ok(Ok(written)) => {
-				herald_metrics::metrics().rgs_static_files.set(written.files as i64);
-				tracing::info!(dir = %dir.display(), files = written.files, removed = written.removed, bytes = written.bytes, "static snapshots written");
-			}
-			Ok(Err(e)) => tracing::error!(dir = %dir.display(), error = %e, "writing static snapshots"),
-			Err(e) => tracing::error!(error = %e, "static snapshot task failed"),
-		}
-	}
-}
-
-async fn wait_for_signal() {
-	#[cfg(unix)]
-	{
-		use tokio::signal::unix::{signal, SignalKind};
-		let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-		tokio::select! {
-			_ = tokio::signal::ctrl_c() => {},
-			_ = term.recv() => {},
-		}
-	}
-	#[cfg(not(unix))]
-	let _ = tokio::signal::ctrl_c().await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use herald_gossip::ManualClock;
+use herald_wire::ManualClock;
 use herald_onion::stats::Stats;
 use herald_onion::{DropReason, OnionMessageDrop, RelayConfig};
 use lightning::ln::msgs::OnionMessage;
@@ -68,7 +68,7 @@ async fn a_flood_is_dropped_and_answered_and_an_honest_sender_still_gets_through
 		send(&h, c.node_id, &format!("honest{second}"), 1);
 		let expected = (second + 1) * 21;
 		wait_until(WAIT, "herald handles the second's messages", || count(&stats.received) == expected).await;
-		clock.advance(1);
+		clock.advance_secs(1);
 	}
 	// A: the 16-message burst in the first second, then 1 per second.
 	let admitted_from_a = 16 + (seconds - 1);
@@ -167,11 +167,11 @@ async fn the_limit_recovers_after_30_seconds_without_overflow_up_to_the_default_
 	wait_until(WAIT, "the whole flood is through", || count(&s1.received) == 20 && count(&s2.received) == 20)
 		.await;
 	let core = herald1.relay.core();
-	clock.advance(29);
+	clock.advance_secs(29);
 	assert_eq!(core.level(&a.node_id), 1, "29 s without overflow");
-	clock.advance(1);
+	clock.advance_secs(1);
 	assert_eq!(core.level(&a.node_id), 0, "doubled back after 30 s");
-	clock.advance(600);
+	clock.advance_secs(600);
 	assert_eq!(core.level(&a.node_id), 0);
 	assert_eq!(core.current_rate(&a.node_id), 10.0, "never above the default");
 	// The burst is the default one again (64 cells = 64 messages at level 0), not more. They go
@@ -222,7 +222,7 @@ async fn forged_unsolicited_flooded_and_malformed_input_changes_nothing() {
 	let received = q.recv_until(513).await.unwrap();
 	let forwarded = decode_onion_message(received.last().unwrap());
 	let genuine = herald_onion::packet_id(&forwarded);
-	clock.advance(1);
+	clock.advance_secs(1);
 
 	// A packet id herald never sent to Q: forged.
 	let mut forged = genuine;
@@ -248,19 +248,19 @@ async fn forged_unsolicited_flooded_and_malformed_input_changes_nothing() {
 	assert!(a.drops().is_empty());
 
 	// The genuine drop is accepted once; its replay is not.
-	clock.advance(1);
+	clock.advance_secs(1);
 	q.send(&drop_with(Some(genuine))).await.unwrap();
 	wait_until(WAIT, "the genuine drop is attributed", || stats.drops_received("attributed_packet_id") == 1)
 		.await;
 	assert_eq!(relay.relay.core().level(&a.node_id), 1);
-	clock.advance(1);
+	clock.advance_secs(1);
 	q.send(&drop_with(Some(genuine))).await.unwrap();
 	wait_until(WAIT, "the replay is refused", || stats.drops_received("unknown_packet") == 2).await;
 	assert_eq!(relay.relay.core().level(&a.node_id), 1);
 	wait_until(WAIT, "A gets exactly the one relayed drop", || a.drops().len() == 1).await;
 
 	// A drop flood: 4 per second are looked at, the rest ignored.
-	clock.advance(5);
+	clock.advance_secs(5);
 	for _ in 0..20 {
 		q.send(&drop_with(Some([9; 16]))).await.unwrap();
 	}

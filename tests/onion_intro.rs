@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use herald_gossip::ManualClock;
+use herald_wire::ManualClock;
 use herald_onion::stats::Stats;
 use herald_onion::RelayConfig;
 use lightning::blinded_path::message::MessageContext;

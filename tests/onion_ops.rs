@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use herald_gossip::ManualClock;
+use herald_wire::ManualClock;
 use herald_onion::RelayConfig;
 use serde_json::Value;
 use support::herald::{run_command, Herald};

@@ -19,12 +19,9 @@
 //!   [`MAX_INFLATED_LEN`].
 
 use std::borrow::Cow;
-use std::fmt;
 
 use bitcoin::constants::ChainHash;
 use flate2::{Decompress, FlushDecompress, Status};
-use lightning::io;
-use lightning::util::ser::{Writeable, Writer};
 
 /// BOLT 7 message type of `query_short_channel_ids`.
 pub const QUERY_SHORT_CHANNEL_IDS: u16 = 261;
@@ -36,10 +33,6 @@ pub const QUERY_CHANNEL_RANGE: u16 = 263;
 pub const REPLY_CHANNEL_RANGE: u16 = 264;
 /// BOLT 7 message type of `gossip_timestamp_filter`.
 pub const GOSSIP_TIMESTAMP_FILTER: u16 = 265;
-
-/// The largest Lightning message, type included: BOLT 1 «Lightning Message Format» (the BOLT 8
-/// transport carries its length in 2 bytes). LDK drops a longer message (and debug-asserts).
-pub const MAX_MESSAGE_LEN: usize = 65535;
 
 /// BOLT 7 «Query Messages», encoding type `0`: an uncompressed array, in ascending order.
 pub const ENCODING_UNCOMPRESSED: u8 = 0;
@@ -193,69 +186,9 @@ impl<'a> Reader<'a> {
 	}
 }
 
-/// The number of bytes BOLT 1's BigSize takes for `value`.
-pub const fn bigsize_len(value: u64) -> usize {
-	if value < 0xfd {
-		1
-	} else if value < 0x1_0000 {
-		3
-	} else if value < 0x1_0000_0000 {
-		5
-	} else {
-		9
-	}
-}
+pub use herald_wire::bigsize::{bigsize_len, decode_bigsize, write_bigsize, BigSizeError};
 
-/// Why a BigSize did not decode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BigSizeError {
-	/// The input ends inside it.
-	Truncated,
-	/// `value` was written with the longer form starting with `prefix` (BOLT 1 requires the
-	/// shortest).
-	NonMinimal { value: u64, prefix: u8 },
-}
-
-/// Decodes a minimal BigSize (BOLT 1, Appendix A) at the start of `bytes`; returns the value
-/// and how many bytes it took.
-pub fn decode_bigsize(bytes: &[u8]) -> Result<(u64, usize), BigSizeError> {
-	let prefix = *bytes.first().ok_or(BigSizeError::Truncated)?;
-	let (len, min) = match prefix {
-		0..=0xfc => return Ok((u64::from(prefix), 1)),
-		0xfd => (2, 0xfd),
-		0xfe => (4, 0x1_0000),
-		0xff => (8, 0x1_0000_0000),
-	};
-	let body = bytes.get(1..1 + len).ok_or(BigSizeError::Truncated)?;
-	let value = body.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-	if value < min {
-		return Err(BigSizeError::NonMinimal { value, prefix });
-	}
-	Ok((value, 1 + len))
-}
-
-/// Appends `value` as a minimal BigSize (BOLT 1, Appendix A).
-pub fn write_bigsize(out: &mut Vec<u8>, value: u64) {
-	if value < 0xfd {
-		out.push(value as u8);
-	} else if value < 0x1_0000 {
-		out.push(0xfd);
-		out.extend_from_slice(&(value as u16).to_be_bytes());
-	} else if value < 0x1_0000_0000 {
-		out.push(0xfe);
-		out.extend_from_slice(&(value as u32).to_be_bytes());
-	} else {
-		out.push(0xff);
-		out.extend_from_slice(&value.to_be_bytes());
-	}
-}
-
-/// Appends one TLV record (BOLT 1: BigSize type, BigSize length, value).
-fn write_tlv(out: &mut Vec<u8>, tlv_type: u64, value: &[u8]) {
-	write_bigsize(out, tlv_type);
-	write_bigsize(out, value.len() as u64);
-	out.extend_from_slice(value);
-}
+use herald_wire::tlv::write_record as write_tlv;
 
 /// Appends `len` (u16) and an uncompressed `encoded_short_ids` (BOLT 7 «Query Messages»).
 /// More than 8191 ids do not fit the u16 length; [`ReplyChannelRange::to_raw`] and
@@ -294,38 +227,30 @@ fn expect_type(bytes: &[u8], expected: u16) -> Result<&[u8], WireError> {
 // ---------------------------------------------------------------------------------------------
 // TLV streams (BOLT 1 «Type-Length-Value Format»)
 
-/// Reads the records of a TLV stream in order, enforcing the BOLT 1 receiver rules that do not
-/// depend on the namespace: minimal BigSize type and length, strictly increasing types, length
-/// within the remaining bytes. The caller decodes known types and calls [`skip_unknown`].
-struct TlvReader<'a> {
-	reader: Reader<'a>,
-	previous: Option<u64>,
-}
+/// Reads the records of a TLV stream in order with herald-wire's reader (minimal BigSize type
+/// and length, strictly increasing types, length within the remaining bytes), in this module's
+/// error vocabulary. The caller decodes known types and calls [`skip_unknown`].
+struct TlvReader<'a>(herald_wire::tlv::TlvReader<'a>);
 
 impl<'a> TlvReader<'a> {
 	fn new(stream: &'a [u8]) -> Self {
-		Self { reader: Reader::new(stream), previous: None }
+		Self(herald_wire::tlv::TlvReader::new(stream))
 	}
 
 	fn next_record(&mut self) -> Result<Option<(u64, &'a [u8])>, WireError> {
-		// BOLT 1: «if zero bytes remain before parsing a type: MUST stop parsing».
-		if self.reader.is_empty() {
-			return Ok(None);
+		use herald_wire::tlv::TlvError;
+		match self.0.next() {
+			None => Ok(None),
+			Some(Ok(record)) => Ok(Some((record.typ, record.value))),
+			Some(Err(e)) => Err(match e {
+				TlvError::Truncated { field: "type" } => WireError::Truncated { what: "tlv type" },
+				TlvError::Truncated { .. } => WireError::Truncated { what: "tlv length" },
+				TlvError::NonMinimal { .. } => WireError::NonMinimalBigSize,
+				TlvError::OutOfOrder { previous, found } => WireError::TlvOrder { previous, found },
+				TlvError::ValueOverrun { .. } => WireError::Truncated { what: "tlv value" },
+				TlvError::UnknownEven(t) => WireError::UnknownEvenTlv(t),
+			}),
 		}
-		let tlv_type = self.reader.bigsize("tlv type")?;
-		if let Some(previous) = self.previous {
-			if tlv_type <= previous {
-				return Err(WireError::TlvOrder { previous, found: tlv_type });
-			}
-		}
-		self.previous = Some(tlv_type);
-		let len = self.reader.bigsize("tlv length")?;
-		// Compared as u64 first: a huge length must not wrap on 32-bit targets.
-		if len > self.reader.buf.len() as u64 {
-			return Err(WireError::Truncated { what: "tlv value" });
-		}
-		let value = self.reader.take(len as usize, "tlv value")?;
-		Ok(Some((tlv_type, value)))
 	}
 }
 
@@ -1092,110 +1017,13 @@ fn split_reply_with_limit(
 
 /// Any Lightning message as a type and payload, to send through LDK's `CustomMessageHandler`.
 ///
-/// LDK's PeerManager writes a custom message as its [`Type::type_id`] (2 bytes, big-endian)
-/// followed by its [`Writeable`] output (`lightning::ln::wire::write`), so `write` emits the
-/// payload only. LDK drops (and debug-asserts on) a message longer than [`MAX_MESSAGE_LEN`]
-/// with its type: build one with [`RawMessage::from_encoded`] or a message's `to_raw`, which
-/// check that.
-///
-/// [`Type::type_id`]: lightning::ln::wire::Type::type_id
-#[derive(Clone, PartialEq, Eq)]
-pub struct RawMessage {
-	pub type_id: u16,
-	/// The message after its type.
-	pub payload: Vec<u8>,
-}
-
-/// Reads the rest of a message LDK hands a custom-message reader (which must consume it all),
-/// keeping it if it is at most `max` bytes: `None` when it was longer.
-pub fn read_rest<R: io::Read>(
-	buffer: &mut R,
-	max: usize,
-) -> Result<Option<Vec<u8>>, lightning::ln::msgs::DecodeError> {
-	let mut payload = Vec::new();
-	let mut oversized = false;
-	let mut chunk = [0u8; 1024];
-	loop {
-		match buffer.read(&mut chunk) {
-			Ok(0) => return Ok((!oversized).then_some(payload)),
-			Ok(n) => {
-				oversized |= payload.len() + n > max;
-				if !oversized {
-					payload.extend_from_slice(&chunk[..n]);
-				}
-			}
-			Err(_) => return Err(lightning::ln::msgs::DecodeError::ShortRead),
-		}
-	}
-}
-
-impl RawMessage {
-	/// Splits an encoded message (type included) into type and payload; `None` if it is shorter
-	/// than a type or longer than [`MAX_MESSAGE_LEN`].
-	pub fn from_encoded(bytes_with_type: &[u8]) -> Option<Self> {
-		if bytes_with_type.len() > MAX_MESSAGE_LEN {
-			return None;
-		}
-		let (type_id, payload) = split_type(bytes_with_type).ok()?;
-		Some(Self { type_id, payload: payload.to_vec() })
-	}
-
-	/// The message with its type, as it goes on the wire.
-	pub fn to_encoded(&self) -> Vec<u8> {
-		let mut out = Vec::with_capacity(2 + self.payload.len());
-		out.extend_from_slice(&self.type_id.to_be_bytes());
-		out.extend_from_slice(&self.payload);
-		out
-	}
-
-	/// The length on the wire, type included.
-	pub fn encoded_len(&self) -> usize {
-		2 + self.payload.len()
-	}
-}
-
-impl lightning::ln::wire::Type for RawMessage {
-	fn type_id(&self) -> u16 {
-		self.type_id
-	}
-}
-
-impl Writeable for RawMessage {
-	fn write<W: Writer>(&self, writer: &mut W) -> Result<(), io::Error> {
-		writer.write_all(&self.payload)
-	}
-}
-
-impl fmt::Debug for RawMessage {
-	/// Type, length and the first 32 payload bytes in hex (LDK logs every message it sends).
-	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-		const SHOWN: usize = 32;
-		let shown = &self.payload[..self.payload.len().min(SHOWN)];
-		let ellipsis = if self.payload.len() > SHOWN { "…" } else { "" };
-		write!(
-			f,
-			"RawMessage {{ type_id: {}, len: {}, payload: {}{} }}",
-			self.type_id,
-			self.payload.len(),
-			hex::encode(shown),
-			ellipsis
-		)
-	}
-}
+pub use herald_wire::message::{read_rest, RawMessage, MAX_MESSAGE_LEN};
 
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use lightning::util::ser::Writeable;
 
-	#[test]
-	fn read_rest_consumes_everything_and_keeps_what_fits() {
-		let bytes = vec![7u8; 3000];
-		let mut reader = &bytes[..];
-		assert_eq!(read_rest(&mut reader, 3000).unwrap(), Some(bytes.clone()));
-		let mut reader = &bytes[..];
-		assert_eq!(read_rest(&mut reader, 2999).unwrap(), None);
-		assert!(reader.is_empty(), "an oversized message is still consumed");
-	}
 	use std::collections::HashMap;
 	use std::io::Write as _;
 

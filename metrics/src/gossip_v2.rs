@@ -4,7 +4,7 @@
 //! names, `reason` one of `herald_gossip::v2::Reject`'s labels (or a header error label),
 //! `evidence` is `backend` or `proof`, `outcome` is `accepted` or `rejected`.
 
-use crate::families::build::Builder;
+use crate::builder::Builder;
 #[allow(unused_imports)]
 use crate::handles::*;
 

@@ -9,13 +9,14 @@
 //! recording call to nothing (the benchmark that prices metrics on the hot paths builds herald
 //! both ways); the families are then absent from `/metrics`.
 
+mod builder;
 mod families;
 pub mod gossip_v2;
 mod handles;
 pub mod onion;
 mod process;
 
-pub use families::build::Builder;
+pub use builder::Builder;
 pub use families::*;
 pub use handles::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, Timer};
 

@@ -3,7 +3,7 @@
 //! Labels come from fixed vocabularies (`reason`, `outcome`, `level`, `table`); no node ids:
 //! per-peer penalty state is exported as the number of peers at each level.
 
-use crate::families::build::Builder;
+use crate::builder::Builder;
 #[allow(unused_imports)]
 use crate::handles::*;
 

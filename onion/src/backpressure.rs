@@ -30,7 +30,8 @@ use governor::state::keyed::DashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-use crate::clock::{GovernorClock, RelayClock};
+use crate::clock::GovernorClock;
+use herald_wire::Clock;
 use crate::config::RelayConfig;
 use crate::wire::{OnionMessageDrop, PacketId, RATE_LIMITED};
 
@@ -223,7 +224,7 @@ fn decay(p: &mut Penalty, now: Duration, recovery: Duration) -> u8 {
 /// The relay policy state of one node.
 pub struct BackPressure {
 	config: RelayConfig,
-	clock: Arc<dyn RelayClock>,
+	clock: Arc<dyn Clock>,
 	default_limiter: KeyedLimiter,
 	trusted_limiter: KeyedLimiter,
 	global: DirectLimiter,
@@ -234,7 +235,7 @@ pub struct BackPressure {
 
 impl BackPressure {
 	/// `config` must have passed [`RelayConfig::validate`].
-	pub fn new(config: RelayConfig, clock: Arc<dyn RelayClock>) -> Self {
+	pub fn new(config: RelayConfig, clock: Arc<dyn Clock>) -> Self {
 		let gov = GovernorClock(clock.clone());
 		Self {
 			default_limiter: RateLimiter::dashmap_with_clock(
@@ -268,7 +269,7 @@ impl BackPressure {
 	}
 
 	pub fn now(&self) -> Duration {
-		self.clock.now()
+		self.clock.monotonic()
 	}
 
 	/// Whether `peer` gets the trusted limit.
@@ -278,7 +279,7 @@ impl BackPressure {
 
 	/// The peer's current penalty level (0 = default limit).
 	pub fn level(&self, peer: &PublicKey) -> u8 {
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let mut state = self.state.lock().unwrap();
 		state.penalties.get_mut(peer).map(|p| decay(p, now, self.config.recovery)).unwrap_or(0)
 	}
@@ -293,7 +294,7 @@ impl BackPressure {
 	/// A peer at level k pays 2^k cells. A per-peer overflow restarts a penalised peer's
 	/// recovery period (R6: "if it does not overflow its reduced limit again").
 	pub fn admit(&self, from: &PublicKey) -> Admission {
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let level = {
 			let mut state = self.state.lock().unwrap();
 			state.penalties.get_mut(from).map(|p| decay(p, now, self.config.recovery)).unwrap_or(0)
@@ -317,7 +318,7 @@ impl BackPressure {
 
 	/// R3 (and R10): remembers that the message `in_id` from `from` left as `out_id` to `to`.
 	pub fn record_forward(&self, from: PublicKey, in_id: PacketId, to: PublicKey, out_id: PacketId) {
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let mut state = self.state.lock().unwrap();
 		if !state.links.contains_key(&to) && state.links.len() >= self.config.max_links {
 			// Evict the link that forwarded least recently.
@@ -339,7 +340,7 @@ impl BackPressure {
 		if !self.config.backpressure {
 			return Err(Suppressed::Disabled);
 		}
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let mut state = self.state.lock().unwrap();
 		self.reserve_drop_locked(&mut state, to, now)
 	}
@@ -382,7 +383,7 @@ impl BackPressure {
 		if drop.rate_limited != RATE_LIMITED {
 			return DropVerdict::rejected(DropOutcome::NotRateLimited);
 		}
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let c = &self.config;
 		let mut state = self.state.lock().unwrap();
 		let Some(link) = state.links.get_mut(from) else {
@@ -472,7 +473,7 @@ impl BackPressure {
 		self.default_limiter.shrink_to_fit();
 		self.trusted_limiter.shrink_to_fit();
 		self.drops_in.shrink_to_fit();
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let c = &self.config;
 		let mut state = self.state.lock().unwrap();
 		state.penalties.retain(|_, p| decay(p, now, c.recovery) > 0);
@@ -489,7 +490,7 @@ impl BackPressure {
 
 	/// Number of peers at each penalty level 1..=max_level (index 0 is level 1).
 	pub fn level_counts(&self) -> Vec<usize> {
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let mut counts = vec![0; self.config.max_level as usize];
 		let mut state = self.state.lock().unwrap();
 		for p in state.penalties.values_mut() {
@@ -503,7 +504,7 @@ impl BackPressure {
 
 	/// Penalised peers and their levels, highest first.
 	pub fn penalised(&self) -> Vec<(PublicKey, u8)> {
-		let now = self.clock.now();
+		let now = self.clock.monotonic();
 		let mut state = self.state.lock().unwrap();
 		let mut out: Vec<(PublicKey, u8)> = state
 			.penalties
@@ -530,15 +531,15 @@ impl BackPressure {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::clock::ManualRelayClock;
+	use herald_wire::ManualClock;
 	use bitcoin::secp256k1::{Secp256k1, SecretKey};
 
 	fn key(i: u8) -> PublicKey {
 		PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[i.max(1); 32]).unwrap())
 	}
 
-	fn setup(config: RelayConfig) -> (BackPressure, Arc<ManualRelayClock>) {
-		let clock = Arc::new(ManualRelayClock::new(1_700_000_000));
+	fn setup(config: RelayConfig) -> (BackPressure, Arc<ManualClock>) {
+		let clock = Arc::new(ManualClock::new(1_700_000_000));
 		(BackPressure::new(config, clock.clone()), clock)
 	}
 

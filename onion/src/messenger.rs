@@ -8,8 +8,7 @@ use bitcoin::hashes::hmac::{Hmac, HmacEngine};
 use bitcoin::hashes::sha256::Hash as Sha256;
 use bitcoin::hashes::{Hash, HashEngine};
 use bitcoin::secp256k1::{self, PublicKey, Scalar, Secp256k1};
-use herald_gossip::logger::TracingLogger;
-use herald_gossip::wire::read_rest;
+use herald_wire::{read_rest, TracingLogger};
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::events::{Event, EventsProvider};
 use lightning::ln::msgs::{

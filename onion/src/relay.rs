@@ -19,26 +19,23 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
-use herald_gossip::wire::{read_rest, RawMessage};
+use herald_wire::RawMessage;
 use lightning::events::Event;
 use lightning::ln::msgs::{
-	BaseMessageHandler, DecodeError, Init, LightningError, MessageSendEvent, OnionMessage,
+	BaseMessageHandler, Init, MessageSendEvent, OnionMessage,
 	OnionMessageHandler,
 };
-use lightning::ln::peer_handler::CustomMessageHandler;
-use lightning::ln::wire::CustomMessageReader;
 use lightning::onion_message::messenger::SendError;
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::{InitFeatures, NodeFeatures};
-use lightning::util::ser::LengthLimitedRead;
 
 use crate::backpressure::{Admission, BackPressure};
-use crate::clock::RelayClock;
+use herald_wire::Clock;
 use crate::config::RelayConfig;
 use crate::mailbox::{Mailbox, MailboxError, Refusal};
 use crate::messenger::{peel, sphinx_shared_secret, Messenger, Peeled};
 use crate::stats::{DropReason, Stats, DROP_MALFORMED, SUPPRESSED_QUEUE_FULL, SUPPRESSED_UPSTREAM_OFFLINE};
-use crate::wire::{packet_id, shared_secret_hash, OnionMessageDrop, ONION_MESSAGE_DROP};
+use crate::wire::{packet_id, shared_secret_hash, OnionMessageDrop};
 
 /// Drops waiting for LDK's next `process_events` at most.
 pub const MAX_OUTBOUND_DROPS: usize = 1024;
@@ -46,7 +43,7 @@ pub const MAX_OUTBOUND_DROPS: usize = 1024;
 /// with `BufferFull`; the rest go in later rounds).
 const DELIVERY_BATCH: usize = 64;
 /// Largest `onion_message_drop` payload read (the fixed part plus a few TLV records).
-const MAX_DROP_PAYLOAD: usize = 1024;
+pub(crate) const MAX_DROP_PAYLOAD: usize = 1024;
 /// The `table` label values of `herald_onion_state_entries`, in [`OnionRelay::publish_gauges`]'s
 /// order.
 pub const STATE_TABLES: [&str; 7] =
@@ -59,7 +56,7 @@ pub struct OnionRelay {
 	secp: Secp256k1<secp256k1::All>,
 	our_id: PublicKey,
 	core: BackPressure,
-	clock: Arc<dyn RelayClock>,
+	clock: Arc<dyn Clock>,
 	mailbox: Option<Mailbox>,
 	intro_nodes: Vec<PublicKey>,
 	/// Connected peers that advertised onion messages (bounded by the connection limits).
@@ -79,7 +76,7 @@ impl OnionRelay {
 		keys: Arc<KeysManager>,
 		config: RelayConfig,
 		db: Option<Arc<redb::Database>>,
-		clock: Arc<dyn RelayClock>,
+		clock: Arc<dyn Clock>,
 		intro_nodes: Vec<PublicKey>,
 	) -> Result<Self, MailboxError> {
 		let mailbox = match db {
@@ -237,21 +234,6 @@ impl OnionRelay {
 				self.stats.on_drop_relayed();
 			}
 		}
-	}
-
-	/// Reads an `onion_message_drop` off LDK's custom-message slot (`None` for other types).
-	pub fn read_custom<R: LengthLimitedRead>(
-		&self,
-		message_type: u16,
-		buffer: &mut R,
-	) -> Result<Option<RawMessage>, DecodeError> {
-		if message_type != ONION_MESSAGE_DROP {
-			return Ok(None);
-		}
-		// An oversized drop keeps an empty payload, which decodes as truncated: counted as a
-		// malformed drop.
-		let payload = read_rest(buffer, MAX_DROP_PAYLOAD)?.unwrap_or_default();
-		Ok(Some(RawMessage { type_id: ONION_MESSAGE_DROP, payload }))
 	}
 
 	/// Drops waiting to be sent, for LDK's custom-message slot.
@@ -490,42 +472,5 @@ impl OnionMessageHandler for OnionRelay {
 	fn timer_tick_occurred(&self) {
 		self.messenger.timer_tick_occurred();
 		self.housekeeping();
-	}
-}
-
-/// The relay alone in LDK's custom-message slot (tests, benchmarks, nodes that run nothing
-/// else there). herald's daemon multiplexes the slot and calls the relay's methods itself.
-pub struct RelayCustomMessages(pub Arc<OnionRelay>);
-
-impl CustomMessageReader for RelayCustomMessages {
-	type CustomMessage = RawMessage;
-	fn read<R: LengthLimitedRead>(
-		&self,
-		message_type: u16,
-		buffer: &mut R,
-	) -> Result<Option<RawMessage>, DecodeError> {
-		self.0.read_custom(message_type, buffer)
-	}
-}
-
-impl CustomMessageHandler for RelayCustomMessages {
-	fn handle_custom_message(&self, msg: RawMessage, sender: PublicKey) -> Result<(), LightningError> {
-		if msg.type_id == ONION_MESSAGE_DROP {
-			self.0.handle_drop_message(sender, &msg.payload);
-		}
-		Ok(())
-	}
-	fn get_and_clear_pending_msg(&self) -> Vec<(PublicKey, RawMessage)> {
-		self.0.take_outbound()
-	}
-	fn peer_disconnected(&self, _their_node_id: PublicKey) {}
-	fn peer_connected(&self, _their_node_id: PublicKey, _msg: &Init, _inbound: bool) -> Result<(), ()> {
-		Ok(())
-	}
-	fn provided_node_features(&self) -> NodeFeatures {
-		NodeFeatures::empty()
-	}
-	fn provided_init_features(&self, _their_node_id: PublicKey) -> InitFeatures {
-		InitFeatures::empty()
 	}
 }

@@ -8,7 +8,9 @@
 //! `docs/onion-messages.md` is the normative description.
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
-use herald_gossip::wire::{decode_bigsize, write_bigsize, BigSizeError, RawMessage};
+use herald_wire::hash::tagged_hash;
+use herald_wire::tlv::{write_record, TlvError, TlvReader};
+use herald_wire::RawMessage;
 use lightning::ln::msgs::OnionMessage;
 
 /// Message type of `onion_message_drop` (odd: peers that do not know it ignore it, BOLT 1).
@@ -43,12 +45,7 @@ pub fn packet_id(msg: &OnionMessage) -> PacketId {
 /// BIP 340 tagged hash of a Sphinx shared secret, with [`SHARED_SECRET_TAG`] (proposal rule:
 /// "`shared_secret_hash` is a tagged hash of the shared secret of the node that dropped").
 pub fn shared_secret_hash(shared_secret: &[u8; 32]) -> [u8; 32] {
-	let tag = sha256::Hash::hash(SHARED_SECRET_TAG).to_byte_array();
-	let mut engine = sha256::Hash::engine();
-	engine.input(&tag);
-	engine.input(&tag);
-	engine.input(shared_secret);
-	sha256::Hash::from_engine(engine).to_byte_array()
+	tagged_hash(SHARED_SECRET_TAG, &[shared_secret])
 }
 
 /// An `onion_message_drop`.
@@ -88,9 +85,7 @@ impl OnionMessageDrop {
 		out.push(self.rate_limited);
 		out.extend_from_slice(&self.shared_secret_hash);
 		if let Some(id) = &self.packet_id {
-			write_bigsize(&mut out, PACKET_ID_TLV);
-			write_bigsize(&mut out, PACKET_ID_LEN as u64);
-			out.extend_from_slice(id);
+			write_record(&mut out, PACKET_ID_TLV, id);
 		}
 		out
 	}
@@ -109,28 +104,20 @@ impl OnionMessageDrop {
 		let rate_limited = payload[0];
 		let mut shared_secret_hash = [0u8; 32];
 		shared_secret_hash.copy_from_slice(&payload[1..33]);
-		let mut rest = &payload[33..];
 		let mut packet_id = None;
-		let mut last_type: Option<u64> = None;
-		while !rest.is_empty() {
-			let t = read_bigsize(&mut rest)?;
-			if last_type.is_some_and(|last| t <= last) {
-				return Err(DropDecodeError::Tlv("types not strictly increasing"));
-			}
-			last_type = Some(t);
-			let len = read_bigsize(&mut rest)?;
-			if len > rest.len() as u64 {
-				return Err(DropDecodeError::Tlv("value longer than the message"));
-			}
-			let (value, tail) = rest.split_at(len as usize);
-			rest = tail;
-			match t {
+		for record in TlvReader::new(&payload[33..]) {
+			let record = record.map_err(|e| match e {
+				TlvError::Truncated { .. } | TlvError::NonMinimal { .. } => DropDecodeError::Tlv("bad BigSize"),
+				TlvError::OutOfOrder { .. } => DropDecodeError::Tlv("types not strictly increasing"),
+				TlvError::ValueOverrun { .. } => DropDecodeError::Tlv("value longer than the message"),
+				TlvError::UnknownEven(t) => DropDecodeError::UnknownEvenTlv(t),
+			})?;
+			match record.typ {
 				PACKET_ID_TLV => {
-					if len != PACKET_ID_LEN as u64 {
-						return Err(DropDecodeError::PacketIdLength(len));
-					}
-					let mut id = [0u8; PACKET_ID_LEN];
-					id.copy_from_slice(value);
+					let id: PacketId = record
+						.value
+						.try_into()
+						.map_err(|_| DropDecodeError::PacketIdLength(record.value.len() as u64))?;
 					packet_id = Some(id);
 				}
 				t if t % 2 == 0 => return Err(DropDecodeError::UnknownEvenTlv(t)),
@@ -139,16 +126,6 @@ impl OnionMessageDrop {
 		}
 		Ok(Self { rate_limited, shared_secret_hash, packet_id })
 	}
-}
-
-/// BOLT 1 BigSize, refusing non-minimal encodings.
-fn read_bigsize(input: &mut &[u8]) -> Result<u64, DropDecodeError> {
-	let (value, len) = decode_bigsize(input).map_err(|e| match e {
-		BigSizeError::Truncated => DropDecodeError::Tlv("truncated BigSize"),
-		BigSizeError::NonMinimal { .. } => DropDecodeError::Tlv("non-minimal BigSize"),
-	})?;
-	*input = &input[len..];
-	Ok(value)
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
 use herald_gossip::wire::{read_rest, RawMessage};
-use herald_gossip::ManualClock;
-use herald_onion::{herald_messenger, IntroRouter, OnionRelay, RelayConfig, RelayCustomMessages, UnixClock};
+use herald_wire::ManualClock;
+use herald_onion::{herald_messenger, IntroRouter, OnionRelay, RelayConfig};
+use herald_wire::custom::PartMessages;
 use lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::ln::msgs::{DecodeError, Init, LightningError, OnionMessageHandler};
@@ -350,7 +351,7 @@ pub type RelayPeerManager = lightning::ln::peer_handler::PeerManager<
 	IgnoringMessageHandler,
 	Arc<OnionRelay>,
 	Arc<TestLogger>,
-	Arc<RelayCustomMessages>,
+	Arc<PartMessages>,
 	Arc<KeysManager>,
 	IgnoringMessageHandler,
 >;
@@ -391,7 +392,7 @@ impl RelayNode {
 				keys.clone(),
 				config,
 				Some(db),
-				Arc::new(UnixClock(clock)),
+				clock,
 				intro_nodes,
 			)
 			.unwrap(),
@@ -402,7 +403,7 @@ impl RelayNode {
 				chan_handler: ErroringMessageHandler::new(),
 				route_handler: IgnoringMessageHandler {},
 				onion_message_handler: relay.clone(),
-				custom_message_handler: Arc::new(RelayCustomMessages(relay.clone())),
+				custom_message_handler: Arc::new(PartMessages::new(vec![relay.clone()]).expect("one part")),
 				send_only_message_handler: IgnoringMessageHandler {},
 			},
 			now,

@@ -14,6 +14,7 @@
 
 pub mod bigsize;
 pub mod clock;
+pub mod custom;
 pub mod hash;
 pub mod http;
 pub mod logger;

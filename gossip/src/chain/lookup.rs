@@ -8,6 +8,16 @@ use tokio::sync::{mpsc, Semaphore};
 use super::{ChainError, ChainSource};
 use crate::router::{GossipRouter, LookupRequest};
 
+/// Creates the chain lookup series of `backend` at zero, so `/metrics` has them (and the
+/// dashboard's queries resolve) before the first lookup; `none` when no backend is configured.
+pub fn export_series(backend: &str) {
+	let m = herald_metrics::metrics();
+	for outcome in ["found", "spent", "not_found", "unavailable"] {
+		m.chain_lookups.with(&[backend, outcome]);
+	}
+	m.chain_lookup_duration_seconds.with(&[backend]);
+}
+
 /// Runs lookups from `requests` against `chain`, at most `concurrency` at once, handing each
 /// result back to the router. Ends when the router (the only sender) is dropped.
 pub async fn run_lookups(
@@ -16,11 +26,7 @@ pub async fn run_lookups(
 	mut requests: mpsc::Receiver<LookupRequest>,
 	concurrency: usize,
 ) {
-	let m = herald_metrics::metrics();
-	for outcome in ["found", "spent", "not_found", "unavailable"] {
-		m.chain_lookups.with(&[chain.name(), outcome]);
-	}
-	m.chain_lookup_duration_seconds.with(&[chain.name()]);
+	export_series(chain.name());
 	let slots = Arc::new(Semaphore::new(concurrency.max(1)));
 	while let Some(request) = requests.recv().await {
 		let Ok(slot) = slots.clone().acquire_owned().await else { return };

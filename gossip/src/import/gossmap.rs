@@ -272,41 +272,41 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-	/// A canonical BigSize (BOLT 1); `what` names it in errors.
+	/// A canonical BigSize (BOLT 1, herald-wire's codec); `what` names it in errors.
 	fn bigsize(&mut self, what: impl Fn() -> String) -> Result<u64, ImportError> {
+		use herald_wire::bigsize::{decode_bigsize, BigSizeError};
 		let at = self.pos;
-		let Some(&first) = self.data.get(at) else {
-			return Err(ImportError::corrupt(at, format!("gossmap: truncated before the {}", what())));
-		};
-		let (width, min) = match first {
-			0xfd => (2, 0xfd),
-			0xfe => (4, 0x1_0000),
-			0xff => (8, 0x1_0000_0000),
-			small => {
-				self.pos += 1;
-				return Ok(small as u64);
+		let rest = self.data.get(at..).unwrap_or_default();
+		match decode_bigsize(rest) {
+			Ok((value, len)) => {
+				self.pos += len;
+				Ok(value)
 			}
-		};
-		let Some(bytes) = self.data.get(at + 1..at + 1 + width) else {
-			return Err(ImportError::corrupt(
-				at,
-				format!(
-					"gossmap: the {} (BigSize prefix 0x{first:02x}) needs {} bytes but {} remain",
-					what(),
-					1 + width,
-					self.data.len() - at
-				),
-			));
-		};
-		let value = bytes.iter().fold(0u64, |v, b| (v << 8) | *b as u64);
-		if value < min {
-			return Err(ImportError::corrupt(
+			Err(BigSizeError::Truncated) if rest.is_empty() => {
+				Err(ImportError::corrupt(at, format!("gossmap: truncated before the {}", what())))
+			}
+			Err(BigSizeError::Truncated) => {
+				let width = match rest[0] {
+					0xfd => 2,
+					0xfe => 4,
+					_ => 8,
+				};
+				Err(ImportError::corrupt(
+					at,
+					format!(
+						"gossmap: the {} (BigSize prefix 0x{:02x}) needs {} bytes but {} remain",
+						what(),
+						rest[0],
+						1 + width,
+						rest.len()
+					),
+				))
+			}
+			Err(BigSizeError::NonMinimal { value, .. }) => Err(ImportError::corrupt(
 				at,
 				format!("gossmap: non-canonical BigSize {value} for the {}", what()),
-			));
+			)),
 		}
-		self.pos += 1 + width;
-		Ok(value)
 	}
 
 	/// A template: distinct values, then `items` indexes into them; returns the values per item.

@@ -9,9 +9,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
+use herald_wire::http::Response;
 
 use super::{RgsService, Served, Version};
 
@@ -52,12 +52,12 @@ pub async fn snapshot_response(
 	version: Version,
 	since: u32,
 	headers: &HeaderMap,
-) -> Response<Full<Bytes>> {
+) -> Response {
 	let served = service.snapshot(version, since).await;
 	let m = herald_metrics::metrics();
 	if not_modified(&served, headers) {
 		m.rgs_requests.inc(&["not_modified"]);
-		let mut response = Response::new(Full::new(Bytes::new()));
+		let mut response = Response::new(Bytes::new());
 		*response.status_mut() = StatusCode::NOT_MODIFIED;
 		set_validators(response.headers_mut(), &served, service);
 		return response;
@@ -66,7 +66,7 @@ pub async fn snapshot_response(
 	let body = if gzip { served.gzip.clone() } else { served.raw.clone() };
 	m.rgs_requests.inc(&[if served.stats.full { "full" } else { "delta" }]);
 	m.rgs_bytes_served.with(&[if gzip { "gzip" } else { "identity" }]).inc_by(body.len() as u64);
-	let mut response = Response::new(Full::new(body));
+	let mut response = Response::new(body);
 	let h = response.headers_mut();
 	h.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
 	h.insert(hyper::header::VARY, HeaderValue::from_static("Accept-Encoding"));

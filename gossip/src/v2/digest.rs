@@ -17,36 +17,13 @@
 
 use std::sync::LazyLock;
 
-use bitcoin::hashes::{sha256, Hash, HashEngine};
+use bitcoin::hashes::{sha256, Hash};
 
-/// A SHA-256 engine that has absorbed `SHA256(tag) || SHA256(tag)` (one 64-byte block, so the
-/// midstate is reusable: every tagged hash then costs only the message blocks).
-#[derive(Clone)]
-pub struct TaggedHasher(sha256::HashEngine);
-
-impl TaggedHasher {
-	/// A hasher for `tag`.
-	pub fn new(tag: &[u8]) -> Self {
-		let tag_hash = sha256::Hash::hash(tag);
-		let mut engine = sha256::Hash::engine();
-		engine.input(tag_hash.as_byte_array());
-		engine.input(tag_hash.as_byte_array());
-		TaggedHasher(engine)
-	}
-
-	/// `hash_tag(parts[0] || parts[1] || ...)`.
-	pub fn hash(&self, parts: &[&[u8]]) -> [u8; 32] {
-		let mut engine = self.0.clone();
-		for part in parts {
-			engine.input(part);
-		}
-		sha256::Hash::from_engine(engine).to_byte_array()
-	}
-}
+pub use herald_wire::hash::TaggedHasher;
 
 /// BIP-340/BIP-341/BIP-327 tagged hash with a one-off tag.
 pub fn tagged_hash(tag: &str, parts: &[&[u8]]) -> [u8; 32] {
-	TaggedHasher::new(tag.as_bytes()).hash(parts)
+	herald_wire::hash::tagged_hash(tag.as_bytes(), parts)
 }
 
 /// Which digest a signature was made over.

@@ -16,10 +16,8 @@
 //! exact encoded bytes ([`Record::raw`]) so that the signed serialisation is the concatenation of
 //! the received signed-range records, byte for byte, unknown odd records included.
 
-use std::ops::Range;
-
 use super::reject::{Reject, Rejection};
-use crate::wire::{decode_bigsize, BigSizeError};
+use herald_wire::bigsize::{decode_bigsize, BigSizeError};
 
 /// Start of the second signed range (draft "Pure TLV messages").
 pub const SIGNED_RANGE_2_START: u64 = 1_000_000_000;
@@ -50,128 +48,39 @@ impl SigLayout {
 	}
 }
 
-pub use crate::wire::{bigsize_len, write_bigsize};
+pub use herald_wire::bigsize::{bigsize_len, write_bigsize};
+pub use herald_wire::tlv::{write_record, Record, StreamBuilder};
+use herald_wire::tlv::TlvError;
 
 /// Reads a BigSize (BOLT 1 "BigSize") at `pos`; returns the value and the position after it.
 pub fn read_bigsize(bytes: &[u8], pos: usize) -> Result<(u64, usize), Rejection> {
 	match decode_bigsize(bytes.get(pos..).unwrap_or_default()) {
 		Ok((value, len)) => Ok((value, pos + len)),
-		Err(BigSizeError::Truncated) => Err(Rejection::new(Reject::Truncated, "BigSize truncated")),
-		Err(BigSizeError::NonMinimal { value, prefix }) => Err(Rejection::new(
-			Reject::NonMinimalBigSize,
-			format!("BigSize {value} encoded with prefix {prefix:#04x}"),
-		)),
+		Err(e @ BigSizeError::Truncated) => Err(Rejection::new(Reject::Truncated, e.to_string())),
+		Err(e @ BigSizeError::NonMinimal { .. }) => Err(Rejection::new(Reject::NonMinimalBigSize, e.to_string())),
 	}
 }
 
-/// One record of a parsed stream, borrowing the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record<'a> {
-	/// The record type.
-	pub typ: u64,
-	/// The value bytes.
-	pub value: &'a [u8],
-	/// The whole record as received: type, length and value.
-	pub raw: &'a [u8],
-	/// Where `raw` starts in the stream.
-	pub offset: usize,
-}
-
-impl Record<'_> {
-	/// The byte range of the whole record in the stream.
-	pub fn range(&self) -> Range<usize> {
-		self.offset..self.offset + self.raw.len()
-	}
+/// The gossip 2.0 rejection for a stream herald-wire's reader refused.
+fn rejection(e: TlvError) -> Rejection {
+	let reason = match e {
+		TlvError::Truncated { .. } | TlvError::ValueOverrun { .. } => Reject::Truncated,
+		TlvError::NonMinimal { .. } => Reject::NonMinimalBigSize,
+		TlvError::OutOfOrder { .. } => Reject::OutOfOrderTlvs,
+		TlvError::UnknownEven(_) => Reject::UnknownEvenTlv,
+	};
+	Rejection::new(reason, e.to_string())
 }
 
 /// Parses a TLV stream (BOLT 1 reader requirements, except the even/odd rule, which needs the
 /// message's list of known types: see [`check_known`]).
 pub fn parse_stream(bytes: &[u8]) -> Result<Vec<Record<'_>>, Rejection> {
-	let mut records = Vec::new();
-	let mut pos = 0;
-	let mut last: Option<u64> = None;
-	while pos < bytes.len() {
-		let start = pos;
-		let (typ, after_type) = read_bigsize(bytes, pos)?;
-		let (len, after_len) = read_bigsize(bytes, after_type)?;
-		if let Some(previous) = last {
-			if typ <= previous {
-				return Err(Rejection::new(
-					Reject::OutOfOrderTlvs,
-					format!("type {typ} after type {previous}"),
-				));
-			}
-		}
-		let end = usize::try_from(len)
-			.ok()
-			.and_then(|len| after_len.checked_add(len))
-			.filter(|end| *end <= bytes.len())
-			.ok_or_else(|| {
-				Rejection::new(
-					Reject::Truncated,
-					format!(
-						"type {typ}: length {len} runs past the end ({} bytes left)",
-						bytes.len() - after_len
-					),
-				)
-			})?;
-		records.push(Record { typ, value: &bytes[after_len..end], raw: &bytes[start..end], offset: start });
-		last = Some(typ);
-		pos = end;
-	}
-	Ok(records)
+	herald_wire::tlv::parse_stream(bytes).map_err(rejection)
 }
 
 /// Fails on the first unknown even type (BOLT 1: "if `type` is even: MUST fail to parse").
 pub fn check_known(records: &[Record<'_>], known: &[u64]) -> Result<(), Rejection> {
-	for record in records {
-		if record.typ % 2 == 0 && !known.contains(&record.typ) {
-			return Err(Rejection::new(Reject::UnknownEvenTlv, format!("unknown even type {}", record.typ)));
-		}
-	}
-	Ok(())
-}
-
-/// Builds a TLV stream; records may be added in any order and are written sorted by type.
-#[derive(Clone, Debug, Default)]
-pub struct StreamBuilder {
-	records: Vec<(u64, Vec<u8>)>,
-}
-
-impl StreamBuilder {
-	pub fn new() -> Self {
-		Self::default()
-	}
-
-	/// Adds a record (replacing an earlier one of the same type).
-	pub fn put(&mut self, typ: u64, value: impl Into<Vec<u8>>) -> &mut Self {
-		self.records.retain(|(t, _)| *t != typ);
-		self.records.push((typ, value.into()));
-		self
-	}
-
-	/// The stream of the records for which `keep` is true.
-	pub fn encode_filtered(&self, keep: impl Fn(u64) -> bool) -> Vec<u8> {
-		let mut records: Vec<&(u64, Vec<u8>)> = self.records.iter().filter(|(t, _)| keep(*t)).collect();
-		records.sort_by_key(|(t, _)| *t);
-		let mut out = Vec::new();
-		for (typ, value) in records {
-			write_record(&mut out, *typ, value);
-		}
-		out
-	}
-
-	/// The whole stream.
-	pub fn encode(&self) -> Vec<u8> {
-		self.encode_filtered(|_| true)
-	}
-}
-
-/// Appends one record.
-pub fn write_record(out: &mut Vec<u8>, typ: u64, value: &[u8]) {
-	write_bigsize(out, typ);
-	write_bigsize(out, value.len() as u64);
-	out.extend_from_slice(value);
+	herald_wire::tlv::check_known(records, known).map_err(rejection)
 }
 
 /// Inserts (or replaces) record `typ` in an encoded, valid stream, keeping every other record

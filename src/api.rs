@@ -1,0 +1,160 @@
+//! The daemon's own HTTP routes, served like any part's: `/health`, `/metrics`, `/v1/node`,
+//! `/v1/peers` (GET, and POST for the admin API), `/v1/status` (every part's status).
+//!
+//! Admin routes (`POST /v1/peers`) need the admin token as a bearer token when one is
+//! configured (it must be when the server is not on loopback).
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use herald_wire::http::{constant_time_eq, error, json_response, Method, Request, Response, StatusCode};
+use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::json;
+
+use crate::address::PeerAddress;
+use crate::ldk::PeerManager;
+use crate::peers::OutboundPeers;
+
+/// The daemon's routes.
+pub struct NodeApi {
+	/// `GET /v1/node` (fixed at start-up).
+	node: serde_json::Value,
+	peer_manager: Arc<PeerManager>,
+	outbound: OutboundPeers,
+	admin_token: String,
+	/// The other parts, for `/v1/status` (set once they are all built).
+	parts: OnceLock<Vec<Arc<dyn Part>>>,
+}
+
+impl NodeApi {
+	/// The API over the peer manager and the outbound peer set.
+	pub fn new(
+		node: serde_json::Value,
+		peer_manager: Arc<PeerManager>,
+		outbound: OutboundPeers,
+		admin_token: String,
+	) -> Self {
+		Self { node, peer_manager, outbound, admin_token, parts: OnceLock::new() }
+	}
+
+	/// Hands over the parts whose status `/v1/status` shows.
+	pub fn set_parts(&self, parts: Vec<Arc<dyn Part>>) {
+		let _ = self.parts.set(parts);
+	}
+
+	fn peers_view(&self) -> serde_json::Value {
+		let peers: Vec<serde_json::Value> = self
+			.peer_manager
+			.list_peers()
+			.into_iter()
+			.map(|p| {
+				json!({
+					"node_id": p.counterparty_node_id.to_string(),
+					"address": p.socket_address.map(|a| a.to_string()),
+					"inbound": p.is_inbound_connection,
+					"gossip_queries": p.init_features.supports_gossip_queries(),
+					"gossip_v2": herald_gossip::v2::service::speaks_gossip_v2(&p.init_features),
+				})
+			})
+			.collect();
+		json!({ "peers": peers })
+	}
+
+	fn status_view(&self) -> serde_json::Value {
+		let mut status = serde_json::Map::new();
+		status.insert("node".into(), self.node.clone());
+		status.insert("peers".into(), self.peers_view()["peers"].clone());
+		for part in self.parts.get().into_iter().flatten() {
+			if let Some(view) = part.status() {
+				status.insert(part.name().into(), view);
+			}
+		}
+		serde_json::Value::Object(status)
+	}
+
+	fn add_peer(&self, request: &Request) -> Response {
+		if let Err(response) = self.authorize(request) {
+			return response;
+		}
+		if request.body().len() > 4096 {
+			return error(StatusCode::BAD_REQUEST, "bad_request", "body missing or larger than 4 KiB");
+		}
+		#[derive(serde::Deserialize)]
+		struct AddPeer {
+			peer: String,
+		}
+		let body: AddPeer = match serde_json::from_slice(request.body()) {
+			Ok(body) => body,
+			Err(e) => {
+				return error(
+					StatusCode::BAD_REQUEST,
+					"bad_request",
+					&format!("expected {{\"peer\": \"NODE_ID@HOST:PORT\"}}: {e}"),
+				)
+			}
+		};
+		match body.peer.parse::<PeerAddress>() {
+			Ok(peer) => {
+				let added = self.outbound.add(peer.clone());
+				json_response(StatusCode::OK, &json!({"peer": peer.to_string(), "added": added}))
+			}
+			Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", &e),
+		}
+	}
+
+	/// The bearer token when one is configured; otherwise the server is on loopback
+	/// (configuration validation guarantees it) and loopback callers are trusted.
+	#[allow(clippy::result_large_err)]
+	fn authorize(&self, request: &Request) -> Result<(), Response> {
+		if self.admin_token.is_empty() {
+			return Ok(());
+		}
+		let expected = format!("Bearer {}", self.admin_token);
+		let given = request.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
+		if constant_time_eq(given, expected.as_bytes()) {
+			Ok(())
+		} else {
+			Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "admin API: missing or wrong bearer token"))
+		}
+	}
+}
+
+fn metrics_response() -> Response {
+	let mut response = Response::new(Bytes::from(herald_metrics::render()));
+	response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(herald_metrics::TEXT_CONTENT_TYPE));
+	response
+}
+
+fn exact(path: &'static str, methods: &'static [Method]) -> Route {
+	Route { path, matching: PathMatch::Exact, methods, label: path }
+}
+
+impl Part for NodeApi {
+	fn name(&self) -> &'static str {
+		"node"
+	}
+
+	fn routes(&self) -> Vec<Route> {
+		vec![
+			exact("/health", &[Method::GET]),
+			exact("/metrics", &[Method::GET]),
+			exact("/v1/node", &[Method::GET]),
+			exact("/v1/peers", &[Method::GET, Method::POST]),
+			exact("/v1/status", &[Method::GET]),
+		]
+	}
+
+	fn handle_http(&self, route: &'static str, request: Request) -> BoxFuture<'_, Response> {
+		Box::pin(async move {
+			match (route, request.method()) {
+				("/health", _) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+				("/metrics", _) => metrics_response(),
+				("/v1/node", _) => json_response(StatusCode::OK, &self.node),
+				("/v1/peers", &Method::POST) => self.add_peer(&request),
+				("/v1/peers", _) => json_response(StatusCode::OK, &self.peers_view()),
+				_ => json_response(StatusCode::OK, &self.status_view()),
+			}
+		})
+	}
+}
