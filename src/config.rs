@@ -40,7 +40,7 @@ pub struct Config {
 	pub chain: ChainConfig,
 	pub gossip: GossipSection,
 	pub rgs: RgsSection,
-	pub onion: OnionSection,
+	pub onion: herald_onion::OnionSection,
 	pub gossip_v2: GossipV2Section,
 }
 
@@ -120,7 +120,7 @@ impl Default for Config {
 			chain: ChainConfig::default(),
 			gossip: GossipSection::default(),
 			rgs: RgsSection::default(),
-			onion: OnionSection::default(),
+			onion: herald_onion::OnionSection::default(),
 			gossip_v2: GossipV2Section::default(),
 		}
 	}
@@ -231,93 +231,6 @@ impl Default for RgsSection {
 			cache_ttl_secs: d.cache_ttl_secs,
 			cache_entries: d.cache_entries,
 			static_dir: String::new(),
-		}
-	}
-}
-
-/// Onion-message relay: limits, back-pressure, offline-peer mailbox, introduction nodes
-/// (docs/onion-messages.md describes each parameter).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct OnionSection {
-	/// Messages per second admitted from an ordinary peer at penalty level 0.
-	pub peer_rate_per_sec: f64,
-	/// Messages per second admitted from a trusted peer (and intro node) at level 0.
-	pub trusted_rate_per_sec: f64,
-	/// GCRA burst in cells; a message at level k costs 2^k cells (>= 2^max_penalty_level).
-	pub burst: u32,
-	/// Messages per second admitted from all peers together.
-	pub global_rate_per_sec: f64,
-	pub global_burst: u32,
-	/// Highest penalty level (limit floor = rate / 2^level).
-	pub max_penalty_level: u8,
-	/// Seconds without overflow after which a halved limit doubles again.
-	pub recovery_secs: u64,
-	/// Send and act on onion_message_drop (false: drop-only limiting).
-	pub backpressure: bool,
-	/// Node ids with the trusted limit (the LSP's own nodes).
-	pub trusted_peers: Vec<String>,
-	/// Public nodes to stay connected to and use as introduction nodes, `node_id@host:port`.
-	pub intro_nodes: Vec<String>,
-	/// Minimum milliseconds between two drops sent to one peer.
-	pub drop_interval_ms: u64,
-	/// Drops sent per second at most, all peers together.
-	pub max_drops_per_sec: u32,
-	/// Drops accepted from one peer per second at most.
-	pub drops_received_per_sec: u32,
-	/// Seconds during which a forward can be blamed by a drop.
-	pub drop_window_secs: u64,
-	/// Forwards remembered per outgoing link.
-	pub ring_size: usize,
-	/// Outgoing links tracked at most.
-	pub max_links: usize,
-	/// Peers with penalty or drop state tracked at most.
-	pub max_peers: usize,
-	/// Drop messages whose next hop is the peer that sent them.
-	pub drop_bounces: bool,
-	/// Hold messages for known offline peers.
-	pub mailbox: bool,
-	pub mailbox_peer_messages: usize,
-	pub mailbox_peer_bytes: usize,
-	pub mailbox_total_messages: usize,
-	pub mailbox_total_bytes: usize,
-	pub mailbox_expiry_secs: u64,
-	/// Seconds a peer stays "known" (gets a mailbox) after it was last connected.
-	pub known_peer_ttl_secs: u64,
-	pub max_known_peers: usize,
-}
-
-impl Default for OnionSection {
-	fn default() -> Self {
-		let d = herald_onion::RelayConfig::default();
-		let m = &d.mailbox;
-		Self {
-			peer_rate_per_sec: d.peer_rate,
-			trusted_rate_per_sec: d.trusted_rate,
-			burst: d.burst,
-			global_rate_per_sec: d.global_rate,
-			global_burst: d.global_burst,
-			max_penalty_level: d.max_level,
-			recovery_secs: d.recovery.as_secs(),
-			backpressure: d.backpressure,
-			trusted_peers: vec![],
-			intro_nodes: vec![],
-			drop_interval_ms: d.drop_interval.as_millis() as u64,
-			max_drops_per_sec: d.max_drops_per_sec,
-			drops_received_per_sec: d.drops_received_per_sec,
-			drop_window_secs: d.drop_window.as_secs(),
-			ring_size: d.ring_size,
-			max_links: d.max_links,
-			max_peers: d.max_peers,
-			drop_bounces: d.drop_bounces,
-			mailbox: m.enabled,
-			mailbox_peer_messages: m.per_peer_messages,
-			mailbox_peer_bytes: m.per_peer_bytes,
-			mailbox_total_messages: m.total_messages,
-			mailbox_total_bytes: m.total_bytes,
-			mailbox_expiry_secs: m.expiry_secs,
-			known_peer_ttl_secs: m.known_peer_ttl_secs,
-			max_known_peers: m.max_known_peers,
 		}
 	}
 }
@@ -444,49 +357,8 @@ impl Config {
 
 	/// The onion relay's settings (trusted peers include the intro nodes).
 	pub fn onion_config(&self) -> Result<herald_onion::RelayConfig, ConfigError> {
-		let o = &self.onion;
-		let mut trusted = std::collections::HashSet::new();
-		for id in &o.trusted_peers {
-			let key = bitcoin::secp256k1::PublicKey::from_str(id).map_err(|_| {
-				ConfigError::Invalid(format!("onion.trusted_peers {id:?}: not a 33-byte hex node id"))
-			})?;
-			trusted.insert(key);
-		}
-		for peer in self.intro_nodes()? {
-			trusted.insert(peer.node_id);
-		}
-		let config = herald_onion::RelayConfig {
-			peer_rate: o.peer_rate_per_sec,
-			trusted_rate: o.trusted_rate_per_sec,
-			burst: o.burst,
-			global_rate: o.global_rate_per_sec,
-			global_burst: o.global_burst,
-			max_level: o.max_penalty_level,
-			recovery: std::time::Duration::from_secs(o.recovery_secs),
-			backpressure: o.backpressure,
-			drop_interval: std::time::Duration::from_millis(o.drop_interval_ms),
-			max_drops_per_sec: o.max_drops_per_sec,
-			drops_received_per_sec: o.drops_received_per_sec,
-			drop_window: std::time::Duration::from_secs(o.drop_window_secs),
-			ring_size: o.ring_size,
-			max_links: o.max_links,
-			max_peers: o.max_peers,
-			drop_bounces: o.drop_bounces,
-			trusted,
-			mailbox: herald_onion::MailboxConfig {
-				enabled: o.mailbox,
-				per_peer_messages: o.mailbox_peer_messages,
-				per_peer_bytes: o.mailbox_peer_bytes,
-				total_messages: o.mailbox_total_messages,
-				total_bytes: o.mailbox_total_bytes,
-				expiry_secs: o.mailbox_expiry_secs,
-				known_peer_ttl_secs: o.known_peer_ttl_secs,
-				max_known_peers: o.max_known_peers,
-			},
-			..herald_onion::RelayConfig::default()
-		};
-		config.validate().map_err(|e| ConfigError::Invalid(format!("onion: {e}")))?;
-		Ok(config)
+		let intro: Vec<_> = self.intro_nodes()?.into_iter().map(|p| p.node_id).collect();
+		self.onion.relay_config(&intro).map_err(ConfigError::Invalid)
 	}
 
 	/// The gossip 2.0 service's settings (faults counted as for BOLT 7 gossip).

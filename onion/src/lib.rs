@@ -25,7 +25,7 @@ pub mod stats;
 pub mod wire;
 
 pub use backpressure::{Admission, BackPressure, DropOutcome, DropVerdict, Suppressed};
-pub use config::{MailboxConfig, RelayConfig};
+pub use config::{MailboxConfig, OnionSection, RelayConfig};
 pub use messenger::{herald_messenger, HeraldMessenger, Messenger};
 pub use relay::OnionRelay;
 pub use router::IntroRouter;
