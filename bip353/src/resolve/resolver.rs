@@ -2,6 +2,7 @@
 //! concurrent lookups coalesced into one build and a cap on builds in flight.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -146,6 +147,7 @@ pub struct Resolver {
 	clock: Arc<dyn Clock>,
 	cache: Mutex<ProofCache>,
 	in_flight: Mutex<HashMap<Name, watch::Receiver<Outcome>>>,
+	builds: AtomicU64,
 }
 
 impl Resolver {
@@ -155,7 +157,14 @@ impl Resolver {
 		let anchor = config.anchor()?;
 		std::sync::LazyLock::force(&METRICS);
 		let cache = Mutex::new(ProofCache::new(config.cache_entries));
-		Ok(Arc::new(Self { config, anchor, clock, cache, in_flight: Mutex::new(HashMap::new()) }))
+		Ok(Arc::new(Self {
+			config,
+			anchor,
+			clock,
+			cache,
+			in_flight: Mutex::new(HashMap::new()),
+			builds: AtomicU64::new(0),
+		}))
 	}
 
 	/// The configuration.
@@ -171,6 +180,12 @@ impl Resolver {
 	/// The current unix time, from the injected clock.
 	pub fn now(&self) -> u64 {
 		self.clock.unix_secs()
+	}
+
+	/// How many proofs this resolver has started building (cache misses that were not joined
+	/// to a build already in flight).
+	pub fn builds_started(&self) -> u64 {
+		self.builds.load(Ordering::Relaxed)
 	}
 
 	/// How many proofs are cached.
@@ -233,6 +248,7 @@ impl Resolver {
 
 	/// Builds, checks and caches one proof.
 	async fn fetch(&self, name: &Name) -> Result<(Arc<CheckedProof>, u64), ResolveError> {
+		self.builds.fetch_add(1, Ordering::Relaxed);
 		let started = Instant::now();
 		let built = build_txt_proof(self.config.recursive, name, self.config.timeout()).await;
 		METRICS.build_seconds.observe(started.elapsed().as_secs_f64());

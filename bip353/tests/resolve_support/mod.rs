@@ -1,0 +1,326 @@
+//! A signed DNS hierarchy on loopback for the resolver tests: Debian's `knotd` serves the root,
+//! `test.`, the gateway zone `gw.test.` and two broken children, all signed with ECDSA P-256
+//! (algorithm 13) from keys made with `keymgr`; Debian's `unbound` validates with the local
+//! root's DS as its only trust anchor and stub zones pointing at Knot.
+//!
+//! Zones:
+//! - `gw.test.`: signed; the records in [`GW_RECORDS`];
+//! - `insecure.test.`: delegated without DS (unsigned) — Unbound answers without AD;
+//! - `broken.test.`: signed, but `test.` holds a DS that matches no key — Unbound answers
+//!   SERVFAIL.
+//!
+//! When a tool is missing the tests print `SKIPPED: <why>` and pass, except with `CI=true`,
+//! where a missing tool fails them.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use herald_bip353::txt;
+
+/// A real BOLT 12 offer (the minimal one from the BOLT 12 test vectors).
+pub const OFFER: &str = "lno1zcss9mk8y3wkklfvevcrszlmu23kfrxh49px20665dqwmn4p72pksese";
+/// A mainnet segwit address.
+pub const ADDRESS: &str = "bc1qztwy6xen3zdtt7z0vrgapmjtfz8acjkfp5fp7l";
+/// An Ark address.
+pub const ARK: &str = "ark1qq4hfssprtcgnjzf8qlw2f78yvjau5kldfugg29k34y7j96q2w4t567uy9ukgfl2ntulzvlzj7swsprfs4wy4h47m7z48khygt7qsyazckttpz";
+/// A silent-payment address.
+pub const SP: &str = "sp1qqgste7k9hx0qftg6qmwlkqtwuy6cycyavzmzj85c6qdfhjdpdjtdgqjuexzk6murw56suy3e0rd2cgqvycxttddwsvgxe2usfpxumr70xc9pkqwv";
+
+/// alice's URI: over 255 bytes, so its record has several character-strings.
+pub fn alice_uri() -> String {
+	format!("bitcoin:?lno={OFFER}&ark={ARK}&sp={SP}")
+}
+
+/// `(owner label under gw.test., TTL, type, data)`; TXT data is the text before splitting.
+pub fn gw_records() -> Vec<(&'static str, u32, &'static str, String)> {
+	vec![
+		("alice.user._bitcoin-payment", 300, "TXT", alice_uri()),
+		("alice.user._bitcoin-payment", 300, "TXT", "v=not-a-payment".into()),
+		("bob.user._bitcoin-payment", 300, "CNAME", "alice.user._bitcoin-payment.gw.test.".into()),
+		("multi.user._bitcoin-payment", 300, "TXT", format!("bitcoin:?bc={ADDRESS}")),
+		("multi.user._bitcoin-payment", 300, "TXT", format!("bitcoin:?sp={SP}")),
+		("reqkey.user._bitcoin-payment", 300, "TXT", format!("bitcoin:{ADDRESS}?req-frobnicate=1")),
+		("nobtc.user._bitcoin-payment", 300, "TXT", "hello world".into()),
+		("noaddr.user._bitcoin-payment", 300, "A", "127.0.0.1".into()),
+	]
+}
+
+/// The running hierarchy; stops both servers when dropped.
+pub struct Hierarchy {
+	/// Unbound's address (UDP and TCP).
+	pub unbound: SocketAddr,
+	/// Knot's address.
+	pub knot: SocketAddr,
+	/// The root zone's DS records (`. DS …`), the local trust anchor.
+	pub root_ds: Vec<String>,
+	dir: tempfile::TempDir,
+	children: Vec<Child>,
+}
+
+impl Drop for Hierarchy {
+	fn drop(&mut self) {
+		for child in &mut self.children {
+			let _ = child.kill();
+			let _ = child.wait();
+		}
+	}
+}
+
+/// Whether a required tool is missing: prints SKIPPED and returns true, or panics under CI.
+pub fn missing_tools(tools: &[&str]) -> bool {
+	let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+	if missing.is_empty() {
+		return false;
+	}
+	let why = format!("{} not installed (Debian packages knot, knot-dnsutils, unbound)", missing.join(", "));
+	if std::env::var("CI").as_deref() == Ok("true") {
+		panic!("CI=true and {why}");
+	}
+	println!("SKIPPED: {why}");
+	true
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+	let path = std::env::var_os("PATH")?;
+	std::env::split_paths(&path)
+		.chain(["/usr/sbin".into(), "/sbin".into()])
+		.map(|dir| dir.join(tool))
+		.find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+	// A port free for TCP; UDP on loopback is free alongside it in practice.
+	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run(dir: &Path, tool: &str, args: &[&str]) -> String {
+	let out = Command::new(which(tool).unwrap()).args(args).current_dir(dir).output().unwrap();
+	assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+	String::from_utf8(out.stdout).unwrap()
+}
+
+const ZONES: [&str; 5] = [".", "test.", "gw.test.", "broken.test.", "insecure.test."];
+
+fn zone_file(zone: &str) -> String {
+	if zone == "." {
+		"root.zone".into()
+	} else {
+		format!("{zone}zone")
+	}
+}
+
+impl Hierarchy {
+	/// Starts Knot and Unbound, or returns `None` (after printing SKIPPED) without the tools.
+	pub fn start() -> Option<Hierarchy> {
+		if missing_tools(&["knotd", "keymgr", "unbound"]) {
+			return None;
+		}
+		let dir = tempfile::tempdir().unwrap();
+		let knot: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+		let unbound: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+		let path_buf = dir.path().to_path_buf();
+		let path = path_buf.as_path();
+		std::fs::write(path.join("knot.conf"), knot_conf(path, knot)).unwrap();
+		let conf = path.join("knot.conf");
+		let conf = conf.to_str().unwrap();
+		let mut ds = std::collections::HashMap::new();
+		for zone in ZONES.iter().filter(|z| **z != "insecure.test.") {
+			run(
+				path,
+				"keymgr",
+				&["-c", conf, zone, "generate", "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"],
+			);
+			let records: Vec<String> = run(path, "keymgr", &["-c", conf, zone, "ds"])
+				.lines()
+				.filter(|l| l.contains(" DS ") && l.contains(" 13 2 "))
+				.map(str::to_string)
+				.collect();
+			assert!(!records.is_empty(), "keymgr printed no SHA-256 DS for {zone}");
+			ds.insert(*zone, records);
+		}
+		// broken.test.'s parent publishes a DS whose digest matches no key of it.
+		let broken_ds: Vec<String> = ds["broken.test."]
+			.iter()
+			.map(|r| {
+				let (head, digest) = r.rsplit_once(' ').unwrap();
+				format!("{head} {}", "00".repeat(digest.len() / 2))
+			})
+			.collect();
+		let soa = |zone: &str| format!("{zone} 300 SOA ns.test. admin.test. 1 300 300 86400 60\n");
+		let root = format!(
+			"{}. 300 NS ns.test.\ntest. 300 NS ns.test.\nns.test. 300 A 127.0.0.1\n{}\n",
+			soa("."),
+			ds["test."].join("\n")
+		);
+		let mut test = format!("{}test. 300 NS ns.test.\nns.test. 300 A 127.0.0.1\n", soa("test."));
+		for child in ["gw.test.", "broken.test.", "insecure.test."] {
+			test.push_str(&format!("{child} 300 NS ns.{child}\nns.{child} 300 A 127.0.0.1\n"));
+		}
+		test.push_str(&ds["gw.test."].join("\n"));
+		test.push('\n');
+		test.push_str(&broken_ds.join("\n"));
+		test.push('\n');
+		let mut gw = format!("{}gw.test. 300 NS ns.gw.test.\nns.gw.test. 300 A 127.0.0.1\n", soa("gw.test."));
+		for (owner, ttl, ty, data) in gw_records() {
+			let data = if ty == "TXT" { txt::presentation(data.as_bytes()) } else { data };
+			gw.push_str(&format!("{owner}.gw.test. {ttl} {ty} {data}\n"));
+		}
+		let leaf = |zone: &str| {
+			format!(
+				"{}{zone} 300 NS ns.{zone}\nns.{zone} 300 A 127.0.0.1\ncarol.user._bitcoin-payment.{zone} 300 TXT \"bitcoin:?bc={ADDRESS}\"\n",
+				soa(zone)
+			)
+		};
+		for (zone, text) in [
+			(".", root),
+			("test.", test),
+			("gw.test.", gw),
+			("broken.test.", leaf("broken.test.")),
+			("insecure.test.", leaf("insecure.test.")),
+		] {
+			std::fs::write(path.join(zone_file(zone)), text).unwrap();
+		}
+		let root_ds = ds["."].clone();
+		std::fs::write(path.join("unbound.conf"), unbound_conf(path, unbound, knot, &root_ds)).unwrap();
+		let log = |name: &str| std::fs::File::create(path.join(name)).unwrap();
+		let knotd = Command::new(which("knotd").unwrap())
+			.args(["-c", conf])
+			.stdout(log("knotd.out"))
+			.stderr(log("knotd.err"))
+			.spawn()
+			.unwrap();
+		let mut hierarchy = Hierarchy { unbound, knot, root_ds, dir, children: vec![knotd] };
+		hierarchy.wait_for_tcp(knot, "knotd");
+		let unbound_conf = hierarchy.dir.path().join("unbound.conf");
+		let unboundd = Command::new(which("unbound").unwrap())
+			.args(["-d", "-c", unbound_conf.to_str().unwrap()])
+			.stdout(log("unbound.out"))
+			.stderr(log("unbound.err"))
+			.spawn()
+			.unwrap();
+		hierarchy.children.push(unboundd);
+		hierarchy.wait_for_tcp(unbound, "unbound");
+		if let Ok(secs) = std::env::var("HERALD_HIERARCHY_PAUSE") {
+			// For debugging by hand: keep the servers up and say where they are.
+			eprintln!("hierarchy in {} knot {knot} unbound {unbound}", hierarchy.dir.path().display());
+			std::thread::sleep(Duration::from_secs(secs.parse().unwrap_or(60)));
+		}
+		Some(hierarchy)
+	}
+
+	fn wait_for_tcp(&self, addr: SocketAddr, what: &str) {
+		let deadline = Instant::now() + Duration::from_secs(10);
+		while Instant::now() < deadline {
+			if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(50));
+		}
+		panic!(
+			"{what} did not listen on {addr} within 10 s; logs in {}: {}",
+			self.dir.path().display(),
+			self.logs()
+		);
+	}
+
+	/// The servers' logs, for failure messages.
+	pub fn logs(&self) -> String {
+		let mut out = String::new();
+		for name in ["knot.log", "knotd.err", "unbound.log", "unbound.err"] {
+			if let Ok(text) = std::fs::read_to_string(self.dir.path().join(name)) {
+				out.push_str(&format!(
+					"\n--- {name} ---\n{}",
+					text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+				));
+			}
+		}
+		out
+	}
+}
+
+fn knot_conf(dir: &Path, listen: SocketAddr) -> String {
+	let d = dir.display();
+	let mut conf = format!(
+		r#"server:
+    rundir: "{d}"
+    listen: {ip}@{port}
+database:
+    storage: "{d}/db"
+    kasp-db: "{d}/keys"
+log:
+  - target: "{d}/knot.log"
+    any: info
+policy:
+  - id: p256
+    algorithm: ecdsap256sha256
+    manual: on
+template:
+  - id: default
+    storage: "{d}"
+    dnssec-signing: on
+    dnssec-policy: p256
+    journal-content: none
+  - id: unsigned
+    storage: "{d}"
+    dnssec-signing: off
+    journal-content: none
+zone:
+"#,
+		ip = listen.ip(),
+		port = listen.port()
+	);
+	for zone in ZONES {
+		conf.push_str(&format!("  - domain: \"{zone}\"\n    file: \"{}\"\n", zone_file(zone)));
+		if zone == "insecure.test." {
+			conf.push_str("    template: unsigned\n");
+		}
+	}
+	conf
+}
+
+fn unbound_conf(dir: &Path, listen: SocketAddr, knot: SocketAddr, root_ds: &[String]) -> String {
+	let d = dir.display();
+	let anchors: String = root_ds.iter().map(|ds| format!("    trust-anchor: \"{ds}\"\n")).collect();
+	let stubs: String = ZONES
+		.iter()
+		.map(|zone| {
+			format!("stub-zone:\n    name: \"{zone}\"\n    stub-addr: {}@{}\n", knot.ip(), knot.port())
+		})
+		.collect();
+	format!(
+		r#"server:
+    interface: {ip}
+    port: {port}
+    do-ip4: yes
+    do-ip6: no
+    do-udp: yes
+    do-tcp: yes
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    use-syslog: no
+    logfile: "{d}/unbound.log"
+    verbosity: 1
+    val-log-level: 2
+    module-config: "validator iterator"
+    qname-minimisation: no
+    cache-max-ttl: 5
+    cache-max-negative-ttl: 5
+    infra-host-ttl: 5
+    num-threads: 1
+    # test. is an RFC 6761 special-use name Unbound answers itself unless told otherwise.
+    local-zone: "test." nodefault
+{anchors}remote-control:
+    control-enable: no
+{stubs}"#,
+		ip = listen.ip(),
+		port = listen.port()
+	)
+}
