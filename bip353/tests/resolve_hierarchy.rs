@@ -24,7 +24,7 @@ fn local_config(h: &Hierarchy) -> ResolverConfig {
 	}
 }
 
-fn resolver(config: ResolverConfig) -> Arc<Resolver> {
+fn new_resolver(config: ResolverConfig) -> Arc<Resolver> {
 	Resolver::new(config, Arc::new(SystemClock::new())).unwrap()
 }
 
@@ -35,7 +35,7 @@ fn name(s: &str) -> PaymentName {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolves_through_unbound_with_the_local_anchor() {
 	let Some(h) = Hierarchy::start() else { return };
-	let resolver = resolver(local_config(&h));
+	let resolver = new_resolver(local_config(&h));
 	let alice = resolver.resolve(&name("₿alice@gw.test")).await.unwrap_or_else(|e| panic!("{e}{}", h.logs()));
 	assert_eq!(alice.payment.uri_text, resolve_support::alice_uri());
 	assert!(alice.payment.uri_text.len() > 255, "the record spans several character-strings");
@@ -100,13 +100,13 @@ fn resolver_with(h: &Hierarchy, anchor: &str) -> Arc<Resolver> {
 	if anchor == "iana" {
 		config.trust_anchor_ds.clear();
 	}
-	resolver(config)
+	new_resolver(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_has_its_own_code() {
 	let Some(h) = Hierarchy::start() else { return };
-	let resolver = resolver(local_config(&h));
+	let resolver = new_resolver(local_config(&h));
 	let code = |r: Result<herald_bip353::resolve::Resolution, ResolveError>| match r {
 		Ok(r) => panic!("resolved: {}", r.payment.uri_text),
 		Err(e) => e.code(),
@@ -130,12 +130,12 @@ async fn every_failure_has_its_own_code() {
 	let mut stranger = local_config(&h);
 	stranger.trust_anchor_ds =
 		vec![". DS 1 13 2 0000000000000000000000000000000000000000000000000000000000000000".into()];
-	assert_eq!(code(resolver(stranger).resolve(&name("alice@gw.test")).await), "bogus");
+	assert_eq!(code(new_resolver(stranger).resolve(&name("alice@gw.test")).await), "bogus");
 	// Nothing listening.
 	let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
 	let mut unreachable = local_config(&h);
 	unreachable.recursive = closed;
-	assert_eq!(code(resolver(unreachable).resolve(&name("alice@gw.test")).await), "resolver_unreachable");
+	assert_eq!(code(new_resolver(unreachable).resolve(&name("alice@gw.test")).await), "resolver_unreachable");
 	// A resolver that accepts and never answers.
 	let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 	let mut slow = local_config(&h);
@@ -145,7 +145,7 @@ async fn every_failure_has_its_own_code() {
 		let _socket = silent.accept().await;
 		tokio::time::sleep(Duration::from_secs(5)).await;
 	});
-	assert_eq!(code(resolver(slow).resolve(&name("alice@gw.test")).await), "timeout");
+	assert_eq!(code(new_resolver(slow).resolve(&name("alice@gw.test")).await), "timeout");
 	hold.abort();
 	// Names are checked before anything is sent.
 	assert_eq!(
@@ -159,7 +159,7 @@ async fn concurrent_lookups_share_one_build_and_the_cap_holds() {
 	let Some(h) = Hierarchy::start() else { return };
 	let mut config = local_config(&h);
 	config.max_in_flight = 1;
-	let resolver = resolver(config);
+	let resolver = new_resolver(config);
 	let lookups: Vec<_> = (0..8)
 		.map(|_| {
 			let r = Arc::clone(&resolver);
