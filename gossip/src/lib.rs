@@ -28,6 +28,7 @@ pub mod sync;
 pub mod testkit;
 pub mod v2;
 pub mod wire;
+pub mod wire_fuzz;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use router::{GossipConfig, GossipRouter};

@@ -1,7 +1,6 @@
 //! The chain backends (bitcoind REST, bitcoind JSON-RPC, Esplora) against loopback fixture
 //! servers backed by an honest regtest chain (and, for mainnet scids, a scripted chain).
 
-mod support;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +16,7 @@ use herald_gossip::chain::bitcoind::{BitcoindRest, BitcoindRpc};
 use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::{scid_from_parts, scid_parts, ChainError, ChainSource};
 
-use support::chain::*;
+use crate::support::chain::*;
 
 const RPC_USER: &str = "herald";
 /// Characters that need care in URLs and in `user:password` (bitcoind splits at the first ':').

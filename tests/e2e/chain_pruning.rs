@@ -2,7 +2,6 @@
 //! verified against real funding transactions, unknown outputs are rejected, and a channel is
 //! forgotten 12 blocks after its funding output is spent.
 
-mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,9 +10,9 @@ use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, ChannelKeys, Policy};
-use support::bolt8::RawPeer;
-use support::chain::{serve_bitcoind_rest, TestChain};
-use support::herald::Herald;
+use crate::support::bolt8::RawPeer;
+use crate::support::chain::{serve_bitcoind_rest, TestChain};
+use crate::support::herald::Herald;
 
 fn now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

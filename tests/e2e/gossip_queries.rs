@@ -1,7 +1,6 @@
 //! A peer speaking raw BOLT 8 asks herald every gossip query BOLT 7 defines and gets complete,
 //! correct answers, checked against herald's store after it stops.
 
-mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,8 +12,8 @@ use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{
 	self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
 };
-use support::bolt8::{RawPeer, GOSSIP_QUERIES};
-use support::herald::Herald;
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
+use crate::support::herald::Herald;
 
 fn now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

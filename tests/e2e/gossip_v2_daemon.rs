@@ -13,7 +13,6 @@
 //! - after a SIGKILL the light herald restores everything from its store;
 //! - a peer sending undecodable gossip 2.0 repeatedly is disconnected.
 
-mod support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -28,11 +27,11 @@ use herald_gossip::v2::messages::NodeAnnouncement2Builder;
 use herald_gossip::v2::ChannelAnnouncement2;
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
-use support::bolt8::RawPeer;
-use support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
-use support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
-use support::herald::{http_bytes, run_command, Herald};
-use support::ldk::{LdkNode, TestLogger};
+use crate::support::bolt8::RawPeer;
+use crate::support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
+use crate::support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
+use crate::support::herald::{http_bytes, run_command, Herald};
+use crate::support::ldk::{LdkNode, TestLogger};
 
 const WAIT: Duration = Duration::from_secs(60);
 

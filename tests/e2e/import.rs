@@ -1,7 +1,6 @@
 //! `herald import`: real signed mainnet gossip through herald's validation, with and without a
 //! chain backend; corrupt files; an import killed with SIGKILL halfway.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -12,8 +11,8 @@ use bitcoin::Network;
 use herald_gossip::import::{self, Format};
 use herald_gossip::message::Gossip;
 use herald_gossip::store::Store;
-use support::chain::{funding_txout, serve_scripted_esplora, ScriptedChain};
-use support::herald::{run_command, signal, wait_with_timeout, Herald, BIN};
+use crate::support::chain::{funding_txout, serve_scripted_esplora, ScriptedChain};
+use crate::support::herald::{run_command, signal, wait_with_timeout, Herald, BIN};
 
 const SIGNED: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -87,7 +86,7 @@ async fn real_mainnet_announcements_pass_signature_validation() {
 	assert!(stdout.contains("rejected channel_announcement (duplicate): 101"), "{stdout}");
 }
 
-async fn scripted_backend(spent: bool) -> (std::net::SocketAddr, support::chain::ServerHandle) {
+async fn scripted_backend(spent: bool) -> (std::net::SocketAddr, crate::support::chain::ServerHandle) {
 	let mut chain = ScriptedChain::new();
 	for a in announcements() {
 		let key = |id: &lightning::routing::gossip::NodeId| PublicKey::from_slice(id.as_slice()).unwrap();
@@ -226,7 +225,7 @@ async fn sigkill_during_a_large_import_leaves_the_store_consistent() {
 /// stale, as any node would.
 #[test]
 fn a_core_lightning_gossip_store_imports() {
-	let Some(file) = support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else {
+	let Some(file) = crate::support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else {
 		return;
 	};
 	let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,6 @@
 //! herald learns an LDK node's graph, a second LDK node syncs from herald and ends with the
 //! same graph, and new gossip herald accepts is relayed live.
 
-mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,9 +9,9 @@ use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, Policy, TestGraph};
-use support::bolt8::{RawPeer, GOSSIP_QUERIES};
-use support::herald::Herald;
-use support::ldk::{graph_summary, LdkNode};
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
+use crate::support::herald::Herald;
+use crate::support::ldk::{graph_summary, LdkNode};
 
 fn now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

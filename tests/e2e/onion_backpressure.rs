@@ -1,7 +1,6 @@
 //! Back-pressure end to end, with herald's relay code in-process behind LDK's `PeerManager`
 //! and real LDK nodes over loopback; time is injected (`ManualClock`), never slept on.
 
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +11,8 @@ use herald_onion::stats::Stats;
 use herald_onion::{DropReason, OnionMessageDrop, RelayConfig};
 use lightning::ln::msgs::OnionMessage;
 use lightning::util::ser::LengthReadable;
-use support::bolt8::RawPeer;
-use support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use crate::support::bolt8::RawPeer;
+use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -1,7 +1,6 @@
 //! Introduction nodes: herald's blinded paths start at a configured public peer, messages sent
 //! along them reach herald, and the daemon keeps the intro node connected.
 
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,8 +10,8 @@ use herald_onion::stats::Stats;
 use herald_onion::RelayConfig;
 use lightning::blinded_path::message::MessageContext;
 use lightning::blinded_path::IntroductionNode;
-use support::herald::Herald;
-use support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use crate::support::herald::Herald;
+use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -3,7 +3,6 @@
 //! status` prints the mailbox, and every onion and gossip 2.0 series docs/metrics.md promises
 //! from start-up is in `/metrics` before any traffic.
 
-mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use herald_wire::ManualClock;
 use herald_onion::RelayConfig;
 use serde_json::Value;
-use support::herald::{run_command, Herald};
-use support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use crate::support::herald::{run_command, Herald};
+use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
 
 const WAIT: Duration = Duration::from_secs(30);
 const HTTP_API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/http-api.md");

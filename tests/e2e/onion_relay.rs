@@ -1,12 +1,11 @@
 //! The real herald binary relays onion messages between LDK nodes over loopback, and holds
 //! messages for an offline peer across a restart.
 
-mod support;
 
 use std::time::Duration;
 
-use support::herald::Herald;
-use support::ldk_onion::{wait_until, OnionNode};
+use crate::support::herald::Herald;
+use crate::support::ldk_onion::{wait_until, OnionNode};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -2,7 +2,6 @@
 //! rules, the Grafana dashboard and the alerts query only metrics herald exports, and a real
 //! Prometheus server scrapes herald.
 
-mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
@@ -14,11 +13,11 @@ use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{QueryChannelRange, QueryShortChannelIds};
 use std::sync::{Arc, Mutex};
-use support::bolt8::{RawPeer, GOSSIP_QUERIES};
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 
 use herald_gossip::testkit::{ChannelKeys, Policy};
-use support::chain::{serve_bitcoind_rest, TestChain};
-use support::herald::{http_bytes, require_tool, Herald};
+use crate::support::chain::{serve_bitcoind_rest, TestChain};
+use crate::support::herald::{http_bytes, require_tool, Herald};
 
 const ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/prometheus/alerts.yml");
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/herald-dashboard.json");
@@ -34,7 +33,7 @@ fn chain_hash() -> ChainHash {
 /// A herald that has been through every flow this build has: a chain backend (the regtest
 /// fixture over bitcoind REST) verifying funded channels and rejecting unfunded ones,
 /// connections, valid and invalid gossip, queries, snapshots, the API.
-async fn exercised_herald(dir: &std::path::Path) -> (Herald, support::chain::ServerHandle) {
+async fn exercised_herald(dir: &std::path::Path) -> (Herald, crate::support::chain::ServerHandle) {
 	let chain = Arc::new(Mutex::new(TestChain::new()));
 	let mut funded = Vec::new();
 	for i in 0..2 {

@@ -1,7 +1,6 @@
 //! Restarts keep the key and the graph; hostile peers are limited or disconnected; the admin
 //! API adds peers at runtime.
 
-mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,9 +9,9 @@ use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{QueryChannelRange, ReplyChannelRange, REPLY_CHANNEL_RANGE};
-use support::bolt8::{RawPeer, GOSSIP_QUERIES};
-use support::herald::{run_command, Herald};
-use support::ldk::LdkNode;
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
+use crate::support::herald::{run_command, Herald};
+use crate::support::ldk::LdkNode;
 
 fn now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

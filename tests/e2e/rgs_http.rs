@@ -1,7 +1,6 @@
 //! Rapid Gossip Sync over HTTP from the real herald binary, applied by LDK's own client:
 //! the URL scheme LDK wallets use, gzip, ETag/304, errors, coalesced builds, static files.
 
-mod support;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -12,9 +11,9 @@ use bitcoin::Network;
 use herald_gossip::testkit::{self, TestGraph};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
-use support::bolt8::RawPeer;
-use support::herald::{http_bytes, Herald};
-use support::ldk::TestLogger;
+use crate::support::bolt8::RawPeer;
+use crate::support::herald::{http_bytes, Herald};
+use crate::support::ldk::TestLogger;
 
 fn now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

@@ -1,0 +1,22 @@
+//! herald's end-to-end tests in one binary (one link instead of thirteen on a 2-core CI
+//! machine): real herald processes, real LDK nodes and real servers on loopback.
+//!
+//! The gossip 2.0 rejection and SPV tests stay separate binaries: they assert on the
+//! process-wide metric counters of in-process validators, which other tests here would move.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod chain_backends;
+mod chain_pruning;
+mod gossip_queries;
+mod gossip_v2_daemon;
+mod import;
+mod ldk_interop;
+mod onion_backpressure;
+mod onion_intro;
+mod onion_ops;
+mod onion_relay;
+mod operations;
+mod restart_and_peers;
+mod rgs_http;
