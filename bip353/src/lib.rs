@@ -6,6 +6,7 @@
 //! validating resolver, over HTTP and over onion messages (bLIP-32).
 #![warn(missing_docs)]
 
+pub mod blip32;
 pub mod http;
 pub mod name;
 pub mod resolve;
