@@ -89,6 +89,12 @@ async fn resolves_through_unbound_with_the_local_anchor() {
 	assert!(again.cached);
 	assert_eq!(again.proof.proof, alice.proof.proof);
 
+	// The same proof over one pipelined TCP connection.
+	let mut tcp = local_config(&h);
+	tcp.transport = "tcp".into();
+	let over_tcp = new_resolver(tcp).resolve(&name("alice@gw.test")).await.unwrap();
+	assert_eq!(over_tcp.payment.uri_text, resolve_support::alice_uri());
+
 	// CNAME: bob's name points at alice's record; the proof covers both.
 	let bob = resolver.resolve(&name("bob@gw.test")).await.unwrap();
 	assert_eq!(bob.payment.uri_text, resolve_support::alice_uri());
@@ -141,12 +147,19 @@ async fn every_failure_has_its_own_code() {
 	let mut slow = local_config(&h);
 	slow.recursive = silent.local_addr().unwrap();
 	slow.timeout_ms = 300;
+	slow.transport = "tcp".into();
 	let hold = tokio::spawn(async move {
 		let _socket = silent.accept().await;
 		tokio::time::sleep(Duration::from_secs(5)).await;
 	});
 	assert_eq!(code(new_resolver(slow).resolve(&name("alice@gw.test")).await), "timeout");
 	hold.abort();
+	// Over UDP: a socket that never answers.
+	let mute = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+	let mut slow = local_config(&h);
+	slow.recursive = mute.local_addr().unwrap();
+	slow.timeout_ms = 900;
+	assert_eq!(code(new_resolver(slow).resolve(&name("alice@gw.test")).await), "timeout");
 	// Names are checked before anything is sent.
 	assert_eq!(
 		PaymentName::parse("al ice@gw.test").map_err(ResolveError::from).unwrap_err().code(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::anchor::{parse_ds, DsParseError, TrustAnchor};
+use super::build::Transport;
 
 /// `[resolver]`: how herald resolves BIP-353 names for gateways (HTTP) and onion-message payers
 /// (bLIP-32).
@@ -17,6 +18,9 @@ pub struct ResolverConfig {
 	/// TCP address of the validating recursive resolver proofs are built through (Unbound,
 	/// Knot Resolver, BIND…); it must set the AD bit. Default `127.0.0.1:53`.
 	pub recursive: SocketAddr,
+	/// `"udp"` (default): queries in parallel over UDP, truncated answers again over TCP.
+	/// `"tcp"`: all queries pipelined on one TCP connection.
+	pub transport: String,
 	/// Time allowed to build one proof (all its queries), in milliseconds. Default 5000.
 	pub timeout_ms: u64,
 	/// Most proofs kept in the cache (least recently used evicted first). Default 10000.
@@ -44,6 +48,7 @@ impl Default for ResolverConfig {
 		Self {
 			enabled: true,
 			recursive: SocketAddr::from(([127, 0, 0, 1], 53)),
+			transport: "udp".into(),
 			timeout_ms: 5_000,
 			cache_entries: 10_000,
 			max_in_flight: 256,
@@ -68,6 +73,9 @@ pub enum ConfigError {
 	/// A DS record does not parse.
 	#[error("resolver.trust_anchor_ds: {0}")]
 	BadDs(#[from] DsParseError),
+	/// `transport` is neither `udp` nor `tcp`.
+	#[error("resolver.transport must be \"udp\" or \"tcp\", not {0:?}")]
+	UnknownTransport(String),
 	/// A zero limit would refuse everything.
 	#[error("resolver.{0} must be at least 1")]
 	Zero(&'static str),
@@ -100,7 +108,19 @@ impl ResolverConfig {
 				return Err(ConfigError::Zero(name));
 			}
 		}
+		if !matches!(self.transport.as_str(), "udp" | "tcp") {
+			return Err(ConfigError::UnknownTransport(self.transport.clone()));
+		}
 		self.anchor().map(|_| ())
+	}
+
+	/// The transport to the recursive resolver.
+	pub fn transport(&self) -> Transport {
+		if self.transport == "tcp" {
+			Transport::Tcp
+		} else {
+			Transport::Udp
+		}
 	}
 
 	/// The proof-building timeout.

@@ -250,7 +250,9 @@ impl Resolver {
 	async fn fetch(&self, name: &Name) -> Result<(Arc<CheckedProof>, u64), ResolveError> {
 		self.builds.fetch_add(1, Ordering::Relaxed);
 		let started = Instant::now();
-		let built = build_txt_proof(self.config.recursive, name, self.config.timeout()).await;
+		let built =
+			build_txt_proof(self.config.recursive, name, self.config.timeout(), self.config.transport())
+				.await;
 		METRICS.build_seconds.observe(started.elapsed().as_secs_f64());
 		let (proof, resolver_ttl) = built.map_err(|e| ResolveError::from_build(e, self.config.timeout_ms))?;
 		let now = self.now();
