@@ -61,12 +61,15 @@ async fn resolve_latency_and_verification_time() {
 	report("resolve, herald cache cold (one pipelined TCP connection)", cold_tcp);
 	let resolver = Resolver::new(config.clone(), Arc::new(SystemClock::new())).unwrap();
 	let proof = resolver.resolve(&name).await.unwrap().proof;
+	// Warm: cache hits only (Unbound's cache-max-ttl of 5 s bounds the proof's cache TTL, so a
+	// rebuild now and then is expected and left out).
 	let mut warm = Vec::new();
-	for _ in 0..10_000 {
+	while warm.len() < 10_000 {
 		let started = Instant::now();
 		let r = resolver.resolve(&name).await.unwrap();
-		warm.push(started.elapsed());
-		assert!(r.cached);
+		if r.cached {
+			warm.push(started.elapsed());
+		}
 	}
 	report("resolve, herald cache warm", warm);
 	println!("local proof: {} bytes", proof.proof.len());
