@@ -31,7 +31,7 @@ use bitcoin::key::TweakedPublicKey;
 use bitcoin::secp256k1::{schnorr, All, Keypair, Message, Secp256k1, SecretKey, XOnlyPublicKey};
 use bitcoin::transaction::Version;
 use bitcoin::{
-	Amount, Block, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Target, Transaction, TxIn,
+	Amount, Block, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
 	TxMerkleNode, TxOut, Txid, Witness,
 };
 use herald_gossip::chain::scid_from_parts;
@@ -41,6 +41,7 @@ use herald_gossip::v2::messages::{ChannelAnnouncement2Builder, ChannelUpdate2Bui
 use herald_gossip::v2::musig::sign::sign_all;
 use herald_gossip::v2::musig::{aggregate_sorted, taproot_output_key};
 use herald_gossip::v2::spv::{tree_depth, MAX_BLOCK_TXS};
+use herald_gossip::testkit::grind;
 use herald_gossip::v2::{
 	ChainStart, ChannelAnnouncement2, ChannelUpdate2, HeaderChain, SpvProof, Validator, ValidatorConfig,
 	VerifiedFunding,
@@ -60,12 +61,6 @@ fn secret(label: &str, i: u64) -> SecretKey {
 		.expect("a hash is a valid scalar except with negligible probability")
 }
 
-fn grind(header: &mut Header) {
-	let target = Target::from_compact(header.bits);
-	while !target.is_met_by(header.block_hash()) {
-		header.nonce += 1;
-	}
-}
 
 fn header_on(prev: &Header, merkle_root: TxMerkleNode) -> Header {
 	let mut header = Header {

@@ -35,8 +35,8 @@ use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, Updat
 use herald_gossip::testkit::Rng;
 use herald_gossip::{GossipConfig, GossipRouter, ManualClock};
 use lightning::routing::gossip::NetworkGraph;
-use lightning::util::logger::{Logger, Record};
 use lightning_rapid_gossip_sync::RapidGossipSync;
+use herald_gossip::testkit::QuietLogger as Quiet;
 
 const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -45,10 +45,6 @@ const TOPOLOGY: &str = concat!(
 const RUNS: usize = 7;
 const DAY: u32 = 86_400;
 
-struct Quiet;
-impl Logger for Quiet {
-	fn log(&self, _record: Record) {}
-}
 
 /// A uniform time in [from, to).
 fn within(rng: &mut Rng, from: u32, to: u32) -> u32 {

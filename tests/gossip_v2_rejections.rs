@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitcoin::key::TapTweak;
 use bitcoin::secp256k1::{All, Keypair, PublicKey, Secp256k1, SecretKey, XOnlyPublicKey};
@@ -31,14 +31,12 @@ use herald_gossip::v2::{
 };
 
 use support::chain::*;
+use herald_wire::unix_now as now;
 
 async fn bounded<F: Future>(future: F) -> F::Output {
 	tokio::time::timeout(Duration::from_secs(240), future).await.expect("test exceeded its time bound")
 }
 
-fn now() -> u64 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// A channel funded on the test chain, with every key that owns it.
 #[derive(Clone)]

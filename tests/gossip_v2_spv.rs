@@ -10,7 +10,7 @@ mod support;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::Network;
@@ -28,6 +28,7 @@ use herald_gossip::v2::{
 
 use support::chain::*;
 use support::gossip_v2::*;
+use herald_wire::unix_now as now;
 
 const RPC_USER: &str = "herald";
 const RPC_PASSWORD: &str = "v2";
@@ -36,9 +37,6 @@ async fn bounded<F: Future>(future: F) -> F::Output {
 	tokio::time::timeout(Duration::from_secs(240), future).await.expect("test exceeded its time bound")
 }
 
-fn now() -> u64 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 struct Servers {
 	rest: ServerHandle,

@@ -13,7 +13,7 @@ use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
-use lightning::util::logger::{Logger, Record};
+pub use herald_gossip::testkit::QuietLogger as Quiet;
 
 pub const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -81,10 +81,6 @@ pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
 	v[v.len() / 2]
 }
 
-pub struct Quiet;
-impl Logger for Quiet {
-	fn log(&self, _record: Record) {}
-}
 
 pub fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
 	let mut accepted = 0;

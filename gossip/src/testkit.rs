@@ -232,20 +232,54 @@ impl TestGraph {
 	}
 }
 
-/// The BOLT 3 funding output script of a channel: P2WSH of `2 <key1> <key2> 2 OP_CHECKMULTISIG`
-/// with the keys in lexicographic order.
-pub fn funding_script(keys: &ChannelKeys) -> bitcoin::ScriptBuf {
+/// BOLT 3 funding witness script: `2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG`, where pubkey1
+/// is the lexicographically lesser of the two compressed keys.
+pub fn funding_witness_script(key_1: &PublicKey, key_2: &PublicKey) -> bitcoin::ScriptBuf {
 	use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_2};
-	let mut pubkeys = [public(&keys.bitcoin[0]).serialize(), public(&keys.bitcoin[1]).serialize()];
-	pubkeys.sort();
-	let redeem = bitcoin::script::Builder::new()
+	let (a, b) = if key_1.serialize() <= key_2.serialize() { (key_1, key_2) } else { (key_2, key_1) };
+	bitcoin::script::Builder::new()
 		.push_opcode(OP_PUSHNUM_2)
-		.push_slice(pubkeys[0])
-		.push_slice(pubkeys[1])
+		.push_slice(a.serialize())
+		.push_slice(b.serialize())
 		.push_opcode(OP_PUSHNUM_2)
 		.push_opcode(OP_CHECKMULTISIG)
-		.into_script();
+		.into_script()
+}
+
+/// The BOLT 3 funding output script of a channel: P2WSH of [`funding_witness_script`].
+pub fn funding_script(keys: &ChannelKeys) -> bitcoin::ScriptBuf {
+	let redeem = funding_witness_script(&public(&keys.bitcoin[0]), &public(&keys.bitcoin[1]));
 	bitcoin::ScriptBuf::new_p2wsh(&redeem.wscript_hash())
+}
+
+/// Unix seconds now, as gossip timestamps carry them.
+pub fn now() -> u32 {
+	herald_wire::unix_now() as u32
+}
+
+/// The regtest chain hash, which every test fixture uses.
+pub fn regtest_chain_hash() -> ChainHash {
+	ChainHash::using_genesis_block(bitcoin::Network::Regtest)
+}
+
+/// An LDK logger that drops everything (tests and benchmarks whose LDK chatter nobody reads).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QuietLogger;
+
+impl lightning::util::logger::Logger for QuietLogger {
+	fn log(&self, _record: lightning::util::logger::Record) {}
+}
+
+/// Grinds the nonce until the header meets its target (about two tries at regtest difficulty).
+pub fn grind(header: &mut bitcoin::block::Header) {
+	let target = bitcoin::Target::from_compact(header.bits);
+	for nonce in 0..=u32::MAX {
+		header.nonce = nonce;
+		if header.validate_pow(target).is_ok() {
+			return;
+		}
+	}
+	panic!("no nonce meets the target");
 }
 
 /// SplitMix64: a tiny seeded generator, so every randomized test and benchmark is reproducible

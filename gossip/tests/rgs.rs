@@ -14,15 +14,11 @@ use herald_gossip::testkit::{self, Policy, TestGraph};
 use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, SocketAddress};
 use lightning::routing::gossip::NetworkGraph;
-use lightning::util::logger::{Logger, Record};
 use lightning_rapid_gossip_sync::RapidGossipSync;
+use herald_gossip::testkit::QuietLogger as Quiet;
 
 const NETWORK: Network = Network::Regtest;
 
-struct Quiet;
-impl Logger for Quiet {
-	fn log(&self, _record: Record) {}
-}
 
 type ClientGraph = NetworkGraph<Arc<Quiet>>;
 

@@ -16,18 +16,14 @@ use herald_gossip::testkit;
 use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, UnsignedChannelUpdate};
 use lightning::routing::gossip::NetworkGraph;
-use lightning::util::logger::{Logger, Record};
 use lightning_rapid_gossip_sync::RapidGossipSync;
+use herald_gossip::testkit::QuietLogger as Quiet;
 
 const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
 	"/../../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
 );
 
-struct Quiet;
-impl Logger for Quiet {
-	fn log(&self, _record: Record) {}
-}
 
 fn real_now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
@@ -22,16 +21,11 @@ use lightning::ln::msgs::{
 };
 use lightning::types::features::InitFeatures;
 use tokio::sync::mpsc;
+use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 
 const NETWORK: Network = Network::Regtest;
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
-fn chain_hash() -> ChainHash {
-	ChainHash::using_genesis_block(NETWORK)
-}
 
 struct Harness {
 	router: Arc<GossipRouter>,

@@ -4,7 +4,7 @@
 
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bitcoin::constants::ChainHash;
 use bitcoin::Network;
@@ -13,10 +13,8 @@ use herald_gossip::testkit::{self, ChannelKeys, Policy};
 use crate::support::bolt8::RawPeer;
 use crate::support::chain::{serve_bitcoind_rest, TestChain};
 use crate::support::herald::Herald;
+use herald_gossip::testkit::{now};
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {

@@ -3,7 +3,7 @@
 
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::Network;
@@ -14,10 +14,8 @@ use herald_gossip::wire::{
 };
 use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use crate::support::herald::Herald;
+use herald_gossip::testkit::{now};
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
 fn msg_type(m: &[u8]) -> u16 {
 	u16::from_be_bytes([m[0], m[1]])

@@ -32,12 +32,10 @@ use crate::support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
 use crate::support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
 use crate::support::herald::{http_bytes, run_command, Herald};
 use crate::support::ldk::{LdkNode, TestLogger};
+use herald_gossip::testkit::{now};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn now() -> u32 {
-	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
 /// `init` feature bytes (big-endian) with the odd bits of the given pairs set.
 fn features(bits: &[usize]) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! same graph, and new gossip herald accepts is relayed live.
 
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::Network;
@@ -12,10 +12,8 @@ use herald_gossip::testkit::{self, Policy, TestGraph};
 use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use crate::support::herald::Herald;
 use crate::support::ldk::{graph_summary, LdkNode};
+use herald_gossip::testkit::{now};
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ldk_nodes_sync_through_herald() {

@@ -5,10 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use bitcoin::constants::ChainHash;
-use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{QueryChannelRange, QueryShortChannelIds};
@@ -18,17 +16,12 @@ use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use herald_gossip::testkit::{ChannelKeys, Policy};
 use crate::support::chain::{serve_bitcoind_rest, TestChain};
 use crate::support::herald::{http_bytes, require_tool, Herald};
+use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 
 const ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/prometheus/alerts.yml");
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/herald-dashboard.json");
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
-fn chain_hash() -> ChainHash {
-	ChainHash::using_genesis_block(Network::Regtest)
-}
 
 /// A herald that has been through every flow this build has: a chain backend (the regtest
 /// fixture over bitcoind REST) verifying funded channels and rejecting unfunded ones,

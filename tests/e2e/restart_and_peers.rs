@@ -2,9 +2,8 @@
 //! API adds peers at runtime.
 
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
@@ -12,14 +11,9 @@ use herald_gossip::wire::{QueryChannelRange, ReplyChannelRange, REPLY_CHANNEL_RA
 use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use crate::support::herald::{run_command, Herald};
 use crate::support::ldk::LdkNode;
+use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
-fn chain_hash() -> ChainHash {
-	ChainHash::using_genesis_block(Network::Regtest)
-}
 
 async fn range_answer(herald: &Herald) -> Vec<ReplyChannelRange> {
 	let mut peer = RawPeer::connect(

@@ -4,9 +4,8 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::testkit::{self, TestGraph};
 use lightning::routing::gossip::NetworkGraph;
@@ -14,14 +13,9 @@ use lightning_rapid_gossip_sync::RapidGossipSync;
 use crate::support::bolt8::RawPeer;
 use crate::support::herald::{http_bytes, Herald};
 use crate::support::ldk::TestLogger;
+use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 
-fn now() -> u32 {
-	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
-}
 
-fn chain_hash() -> ChainHash {
-	ChainHash::using_genesis_block(Network::Regtest)
-}
 
 async fn herald_with_graph(dir: &std::path::Path, extra: &[&str], channels: usize) -> Herald {
 	let herald = Herald::start(dir, extra);

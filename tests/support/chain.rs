@@ -48,7 +48,6 @@ use bitcoin::consensus::encode::{serialize, serialize_hex};
 use bitcoin::hashes::{sha256, sha256d, Hash};
 use bitcoin::hex::DisplayHex;
 use bitcoin::key::TweakedPublicKey;
-use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_2};
 use bitcoin::script::Builder;
 use bitcoin::secp256k1::{All, Keypair, Message, PublicKey, Secp256k1, SecretKey, XOnlyPublicKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
@@ -70,6 +69,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use herald_gossip::chain::{scid_from_parts, scid_parts};
+use herald_gossip::testkit::grind;
 
 /// Regtest's compact target (`powLimit`), the `bits` of every [`TestChain`] block.
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
@@ -110,18 +110,7 @@ pub fn test_keypair(index: u32) -> (SecretKey, PublicKey) {
 	(secret, PublicKey::from_secret_key(&Secp256k1::signing_only(), &secret))
 }
 
-/// BOLT 3 funding witness script: `2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG`, where pubkey1
-/// is the lexicographically lesser of the two compressed keys.
-pub fn funding_script(key_1: &PublicKey, key_2: &PublicKey) -> ScriptBuf {
-	let (a, b) = if key_1.serialize() <= key_2.serialize() { (key_1, key_2) } else { (key_2, key_1) };
-	Builder::new()
-		.push_opcode(OP_PUSHNUM_2)
-		.push_slice(a.serialize())
-		.push_slice(b.serialize())
-		.push_opcode(OP_PUSHNUM_2)
-		.push_opcode(OP_CHECKMULTISIG)
-		.into_script()
-}
+pub use herald_gossip::testkit::funding_witness_script as funding_script;
 
 /// The P2WSH funding output for two bitcoin keys (BOLT 3 "Funding Transaction Output").
 pub fn funding_txout(key_1: &PublicKey, key_2: &PublicKey, sats: u64) -> TxOut {
@@ -828,18 +817,6 @@ fn script_json(script: &Script) -> Value {
 		value["address"] = json!(address.to_string());
 	}
 	value
-}
-
-/// Grinds the nonce until the header meets its target (about two tries at regtest difficulty).
-fn grind(header: &mut Header) {
-	let target = Target::from_compact(header.bits);
-	for nonce in 0..=u32::MAX {
-		header.nonce = nonce;
-		if header.validate_pow(target).is_ok() {
-			return;
-		}
-	}
-	panic!("no nonce meets the target");
 }
 
 /// A spend as Esplora's `outspend` reports it.
