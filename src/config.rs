@@ -42,6 +42,14 @@ pub struct Config {
 	pub rgs: RgsSection,
 	pub onion: herald_onion::OnionSection,
 	pub gossip_v2: GossipV2Section,
+	/// The gateway registry: gateways, their users' names and payment instructions.
+	pub registry: herald_offers::registry::RegistryConfig,
+	/// The BOLT12 static-invoice server and offer probing.
+	pub offers: herald_offers::server::OffersConfig,
+	/// BIP-353 publishing: the zones, the embedded authoritative DNS server or RFC 2136 updates.
+	pub dns: herald_bip353::zone::config::DnsConfig,
+	/// BIP-353 resolving: `/v1/resolve`, `/dnssecproof` and bLIP-32 over onion messages.
+	pub resolver: herald_bip353::resolve::ResolverConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -122,6 +130,10 @@ impl Default for Config {
 			rgs: RgsSection::default(),
 			onion: herald_onion::OnionSection::default(),
 			gossip_v2: GossipV2Section::default(),
+			registry: Default::default(),
+			offers: Default::default(),
+			dns: Default::default(),
+			resolver: Default::default(),
 		}
 	}
 }

@@ -10,13 +10,13 @@ use super::build::Transport;
 
 /// `[resolver]`: how herald resolves BIP-353 names for gateways (HTTP) and onion-message payers
 /// (bLIP-32).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResolverConfig {
 	/// Whether the resolver part runs (HTTP routes, bLIP-32 handler). Default `true`.
 	pub enabled: bool,
-	/// TCP address of the validating recursive resolver proofs are built through (Unbound,
-	/// Knot Resolver, BIND…); it must set the AD bit. Default `127.0.0.1:53`.
+	/// Address (UDP and TCP) of the validating recursive resolver proofs are built through
+	/// (Unbound, Knot Resolver, BIND…); it must set the AD bit. Default `127.0.0.1:53`.
 	pub recursive: SocketAddr,
 	/// `"udp"` (default): queries in parallel over UDP, truncated answers again over TCP.
 	/// `"tcp"`: all queries pipelined on one TCP connection.
@@ -126,5 +126,51 @@ impl ResolverConfig {
 	/// The proof-building timeout.
 	pub fn timeout(&self) -> Duration {
 		Duration::from_millis(self.timeout_ms)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn reads_the_section_and_checks_it() {
+		let config: ResolverConfig = toml::from_str(
+			r#"
+			recursive = "127.0.0.1:5353"
+			transport = "tcp"
+			trust_anchor = "local"
+			trust_anchor_ds = [". DS 50598 13 2 2e1603c5106c2c31a98b878d132b0b712685b05aa9d8e72bced125fd6cbad629"]
+			"#,
+		)
+		.unwrap();
+		assert_eq!(config.recursive, SocketAddr::from(([127, 0, 0, 1], 5353)));
+		assert_eq!(config.transport(), Transport::Tcp);
+		assert_eq!(config.cache_entries, 10_000, "unset keys keep their defaults");
+		assert!(matches!(config.anchor().unwrap(), TrustAnchor::Local(ds) if ds[0].key_tag == 50598));
+		assert!(
+			toml::from_str::<ResolverConfig>("recursve = \"127.0.0.1:53\"").is_err(),
+			"unknown keys are refused"
+		);
+		assert_eq!(ResolverConfig::default().anchor(), Ok(TrustAnchor::Iana));
+		let bad = |edit: fn(&mut ResolverConfig)| {
+			let mut c = ResolverConfig::default();
+			edit(&mut c);
+			c.validate().unwrap_err()
+		};
+		assert_eq!(bad(|c| c.trust_anchor = "local".into()), ConfigError::MissingLocalAnchor);
+		assert_eq!(
+			bad(|c| c.trust_anchor = "dnssec".into()),
+			ConfigError::UnknownTrustAnchor("dnssec".into())
+		);
+		assert_eq!(bad(|c| c.transport = "quic".into()), ConfigError::UnknownTransport("quic".into()));
+		assert_eq!(bad(|c| c.max_in_flight = 0), ConfigError::Zero("max_in_flight"));
+		assert!(matches!(
+			bad(|c| {
+				c.trust_anchor = "local".into();
+				c.trust_anchor_ds = vec!["nonsense".into()];
+			}),
+			ConfigError::BadDs(_)
+		));
 	}
 }

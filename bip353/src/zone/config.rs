@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{parse_zone_name, DnsError, SigningPolicy, ZoneParams};
 
 /// Which publisher turns registry changes into DNS records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PublisherKind {
 	/// herald is the authoritative server of its zones and signs them online.
@@ -29,7 +29,7 @@ pub enum PublisherKind {
 }
 
 /// A secondary server: gets NOTIFY on every change and may transfer the zone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecondaryConfig {
 	/// Where NOTIFY goes (`IP:PORT`, UDP); its IP is also allowed to AXFR/IXFR over TCP.
@@ -40,7 +40,7 @@ pub struct SecondaryConfig {
 }
 
 /// Response rate limiting of UDP answers per client prefix (the BIND/Knot "RRL" scheme).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
 	/// Responses per second allowed per client prefix; 0 turns rate limiting off.
@@ -72,7 +72,7 @@ impl Default for RateLimitConfig {
 }
 
 /// The external authoritative server the `external` publisher updates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalConfig {
 	/// The primary's address for RFC 2136 UPDATE (`IP:PORT`, sent over TCP).
@@ -97,7 +97,7 @@ fn default_update_timeout() -> u64 {
 }
 
 /// The `[dns]` section: publishing BIP-353 records.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
 	/// Where the embedded server listens, UDP and TCP (`HOST:PORT`). Stable name; the daemon

@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub const MAX_STATIC_INVOICE_BYTES: usize = lightning::offers::flow::MAX_STATIC_INVOICE_SIZE_BYTES;
 
 /// The `[offers]` section.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, serde::Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OffersConfig {
 	/// Invoice slots one recipient may fill (LDK recipients keep up to 10 offers, one slot each).
