@@ -74,7 +74,7 @@ impl NodeApi {
 	}
 
 	fn add_peer(&self, request: &Request) -> Response {
-		if let Err(response) = self.authorize(request) {
+		if let Err(response) = authorize_admin(&self.admin_token, request) {
 			return response;
 		}
 		if request.body().len() > 4096 {
@@ -102,21 +102,21 @@ impl NodeApi {
 			Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", &e),
 		}
 	}
+}
 
-	/// The bearer token when one is configured; otherwise the server is on loopback
-	/// (configuration validation guarantees it) and loopback callers are trusted.
-	#[allow(clippy::result_large_err)]
-	fn authorize(&self, request: &Request) -> Result<(), Response> {
-		if self.admin_token.is_empty() {
-			return Ok(());
-		}
-		let expected = format!("Bearer {}", self.admin_token);
-		let given = request.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
-		if constant_time_eq(given, expected.as_bytes()) {
-			Ok(())
-		} else {
-			Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "admin API: missing or wrong bearer token"))
-		}
+/// Admin routes: the bearer token when one is configured; otherwise the server is on loopback
+/// (configuration validation guarantees it) and loopback callers are trusted.
+#[allow(clippy::result_large_err)]
+pub fn authorize_admin(admin_token: &str, request: &Request) -> Result<(), Response> {
+	if admin_token.is_empty() {
+		return Ok(());
+	}
+	let expected = format!("Bearer {admin_token}");
+	let given = request.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
+	if constant_time_eq(given, expected.as_bytes()) {
+		Ok(())
+	} else {
+		Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "admin API: missing or wrong bearer token"))
 	}
 }
 

@@ -2,6 +2,7 @@
 //! and serves gossip.
 
 mod address;
+mod admin;
 mod api;
 mod client;
 mod config;
@@ -73,6 +74,56 @@ enum Command {
 	Status(ClientArgs),
 	/// Print the effective configuration (defaults, file, environment and flags merged).
 	Config(ConfigArgs),
+	/// Manage the gateways of the registry (docs/offers.md): through the running herald's admin
+	/// API, or on the database when herald is stopped.
+	#[command(subcommand)]
+	Gateway(GatewayCommand),
+	/// BIP-353 zones (docs/bip353.md).
+	#[command(subcommand)]
+	Dns(DnsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum GatewayCommand {
+	/// Add a gateway owning DOMAIN(s); prints its API token (once) as the last line.
+	Add {
+		/// Gateway name: 1 to 64 of a-z 0-9 - _.
+		name: String,
+		/// A domain whose names the gateway registers (repeatable).
+		#[arg(long = "domain", value_name = "DOMAIN", required = true)]
+		domains: Vec<String>,
+		#[command(flatten)]
+		client: ClientArgs,
+	},
+	/// List gateways with their domains, names and live tokens.
+	List {
+		#[command(flatten)]
+		client: ClientArgs,
+	},
+	/// Revoke a gateway: its tokens stop working at once.
+	Revoke {
+		/// Gateway name.
+		name: String,
+		#[command(flatten)]
+		client: ClientArgs,
+	},
+	/// Issue another API token for a gateway; prints it as the last line.
+	Token {
+		/// Gateway name.
+		name: String,
+		#[command(flatten)]
+		client: ClientArgs,
+	},
+}
+
+#[derive(Subcommand, Debug)]
+enum DnsCommand {
+	/// Print the DS record to hand to the parent zone (the registrar), generating the zone's
+	/// signing key if it has none yet. The DS record is the last line.
+	Ds {
+		/// The zone, e.g. pay.example.com.
+		zone: String,
+	},
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +143,12 @@ struct RunArgs {
 	/// Chain backend URL.
 	#[arg(long, value_name = "URL")]
 	chain_url: Option<String>,
+	/// The embedded BIP-353 DNS server's address (UDP and TCP). Default 0.0.0.0:53.
+	#[arg(long, value_name = "HOST:PORT")]
+	dns_listen: Option<String>,
+	/// A zone herald publishes BIP-353 names in (repeatable, added to the configured ones).
+	#[arg(long = "dns-zone", value_name = "ZONE")]
+	dns_zones: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +233,10 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 		if let Some(backend) = &run.chain_backend {
 			config.chain.backend = backend.clone();
 		}
+		if let Some(listen) = &run.dns_listen {
+			config.dns.listen = listen.clone();
+		}
+		config.dns.zones.extend(run.dns_zones.iter().cloned());
 		if let Some(url) = &run.chain_url {
 			config.chain.url = url.clone();
 		}
@@ -232,6 +293,97 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
 			Ok(())
 		}
+		Command::Gateway(command) => gateway(&config, command).await,
+		Command::Dns(DnsCommand::Ds { zone }) => {
+			let dir = config.data_dir.join("dns");
+			node::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+			node::prepare_data_dir(&dir).map_err(|e| e.to_string())?;
+			println!("{}", herald_bip353::zone::ds_record(&dir, &zone).map_err(|e| e.to_string())?);
+			Ok(())
+		}
+	}
+}
+
+/// `herald gateway ...`: the running herald's admin API when herald holds the database, the
+/// database itself when herald is stopped.
+async fn gateway(config: &Config, command: GatewayCommand) -> Result<(), String> {
+	use admin::AdminCall;
+	let (call, client) = match command {
+		GatewayCommand::Add { name, domains, client } => (AdminCall::Add { name, domains }, client),
+		GatewayCommand::List { client } => (AdminCall::List, client),
+		GatewayCommand::Revoke { name, client } => (AdminCall::Revoke(name), client),
+		GatewayCommand::Token { name, client } => (AdminCall::Token(name), client),
+	};
+	let answer = match client.url.is_none().then(|| open_registry(config)).transpose() {
+		Ok(Some(registry)) => admin::apply(&registry, call).map_err(|e| e.to_string())?,
+		// herald is running (it holds the database), or --url names one: its admin API.
+		Err(Locked) | Ok(None) => {
+			let base = api_base(config, &client);
+			let token = &config.http.admin_token;
+			let (method, path, body) = match &call {
+				AdminCall::Add { name, domains } => {
+					(Method::POST, "/v1/admin/gateways".to_string(), Some(json!({"name": name, "domains": domains})))
+				}
+				AdminCall::List => (Method::GET, "/v1/admin/gateways".to_string(), None),
+				AdminCall::Revoke(name) => (Method::DELETE, format!("/v1/admin/gateways/{name}"), None),
+				AdminCall::Token(name) => (Method::POST, format!("/v1/admin/gateways/{name}/tokens"), None),
+			};
+			client::call(&base, token, method, &path, body).await?
+		}
+	};
+	print_gateway_answer(&answer);
+	Ok(())
+}
+
+/// The database is held by a running herald.
+struct Locked;
+
+fn open_registry(config: &Config) -> Result<herald_offers::registry::Registry, Locked> {
+	let path = config.data_dir.join(node::DATABASE_FILE);
+	let fail = |e: String| -> ! {
+		eprintln!("herald: {e}");
+		std::process::exit(1)
+	};
+	if !path.exists() {
+		fail(format!(
+			"no herald database at {} (start herald once with `herald run`, or pass --data-dir)",
+			path.display()
+		));
+	}
+	let db = match node::open_database(&config.data_dir) {
+		Ok(db) => db,
+		Err(node::StartError::StoreLocked { .. }) => return Err(Locked),
+		Err(e) => fail(e.to_string()),
+	};
+	let network = config.network().unwrap_or_else(|e| fail(e.to_string()));
+	let clock = std::sync::Arc::new(herald_wire::SystemClock::new());
+	Ok(herald_offers::registry::Registry::open(db, config.registry.clone(), network, clock)
+		.unwrap_or_else(|e| fail(e.to_string())))
+}
+
+fn print_gateway_answer(answer: &serde_json::Value) {
+	if let Some(gateways) = answer["gateways"].as_array() {
+		for g in gateways {
+			let domains: Vec<&str> = g["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+			let state = if g["revoked_at"].is_null() { "active" } else { "revoked" };
+			println!(
+				"{}\t{}\t{state}\tnames={}\ttokens={}",
+				g["name"].as_str().unwrap_or(""),
+				domains.join(","),
+				g["names"],
+				g["tokens"]
+			);
+		}
+		return;
+	}
+	if answer["revoked"].as_bool() == Some(true) {
+		println!("gateway {} revoked", answer["gateway"].as_str().unwrap_or(""));
+		return;
+	}
+	if let Some(token) = answer["token"].as_str() {
+		let name = answer.pointer("/gateway/name").or_else(|| answer.get("gateway")).and_then(|v| v.as_str());
+		eprintln!("gateway {}: API token (shown once; store it now):", name.unwrap_or(""));
+		println!("{token}");
 	}
 }
 

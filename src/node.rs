@@ -18,7 +18,13 @@ use herald_gossip::store::{Store, StoreHandle};
 use herald_gossip::v2::service::GossipV2;
 use herald_gossip::v2::{HeaderChain, Validator, ValidatorConfig};
 use herald_gossip::GossipRouter;
+use herald_bip353::http::ResolverPart;
+use herald_bip353::resolve::Resolver;
+use herald_bip353::zone::part::DnsPart;
+use herald_offers::registry::api::RegistryPart;
+use herald_offers::registry::Registry;
 use herald_onion::{IntroRouter, OnionRelay};
+use herald_wire::names::NameOutbox;
 use herald_wire::custom::PartMessages;
 use herald_wire::part::Part;
 use herald_wire::{SystemClock, TracingLogger};
@@ -59,6 +65,8 @@ pub enum StartError {
 	Mailbox(#[from] herald_onion::mailbox::MailboxError),
 	#[error("header chain: {0}")]
 	HeaderChain(#[from] herald_gossip::v2::HeaderError),
+	#[error("{part}: {reason}")]
+	Part { part: &'static str, reason: String },
 }
 
 /// herald, built and bound, not yet running.
@@ -215,7 +223,8 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		static_dir: (!config.rgs.static_dir.is_empty()).then(|| config.rgs.static_dir.clone().into()),
 	};
 	let gossip = Arc::new(GossipPart::new(router.clone(), rgs, v2, chain, schedule));
-	let onion = onion_relay(&config, keys.clone(), db)?;
+	let onion = onion_relay(&config, keys.clone(), db.clone())?;
+	let gateway = gateway_parts(&config, network, db)?;
 
 	let (p2p, http) = bind_listeners(&config).await?;
 	let (p2p_listen, http_listen) = (p2p.local_addr().expect("bound"), http.local_addr().expect("bound"));
@@ -238,7 +247,8 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	});
 	let api = Arc::new(NodeApi::new(node_view, peer_manager.clone(), outbound.clone(), config.http.admin_token.clone()));
 	// Every part, in mounting order: one line per part.
-	let parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
+	let mut parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
+	parts.extend(gateway);
 	api.set_parts(parts[1..].to_vec());
 	tracing::info!(
 		node_id = %node_id,
@@ -250,6 +260,33 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		"herald started node_id={node_id} p2p_listen={p2p_listen} http_listen={http_listen}"
 	);
 	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown })
+}
+
+/// The gateway parts: the registry (names and offers), the BIP-353 zone publisher reading the
+/// registry's outbox, and the BIP-353 resolver (when enabled).
+fn gateway_parts(
+	config: &Config,
+	network: bitcoin::Network,
+	db: Arc<redb::Database>,
+) -> Result<Vec<Arc<dyn Part>>, StartError> {
+	let clock: Arc<dyn herald_wire::Clock> = Arc::new(SystemClock::new());
+	let part_err = |part: &'static str| move |e: &dyn std::fmt::Display| StartError::Part { part, reason: e.to_string() };
+	let registry = Arc::new(
+		Registry::open(db.clone(), config.registry.clone(), network, clock.clone()).map_err(|e| part_err("registry")(&e))?,
+	);
+	let outbox: Arc<dyn NameOutbox> = registry.clone();
+	let dns = DnsPart::new(&config.dns, db, &config.data_dir.join("dns"), Some(outbox), clock.clone())
+		.map_err(|e| part_err("dns")(&e))?;
+	if let Some(addr) = dns.local_addr() {
+		tracing::info!(listen = %addr, zones = ?config.dns.zones, "BIP-353 zones served");
+	}
+	let admin = Arc::new(crate::admin::GatewayAdmin::new(registry.clone(), config.http.admin_token.clone()));
+	let mut parts: Vec<Arc<dyn Part>> = vec![Arc::new(RegistryPart::new(registry)), admin, dns];
+	if config.resolver.enabled {
+		let resolver = Resolver::new(config.resolver.clone(), clock).map_err(|e| part_err("resolver")(&e))?;
+		parts.push(Arc::new(ResolverPart::new(resolver)));
+	}
+	Ok(parts)
 }
 
 async fn bind_listeners(config: &Config) -> Result<(TcpListener, TcpListener), StartError> {
