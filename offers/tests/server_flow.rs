@@ -53,7 +53,7 @@ fn setup(
 
 #[test]
 fn offline_recipient_is_answered_for_and_gets_the_request_when_back() {
-	let (_dir, mut net, herald, recipient, payer, h, r, _p) = setup(false);
+	let (_dir, net, herald, recipient, payer, h, r, _p) = setup(false);
 	let persisted_before = METRICS.invoices_persisted.get();
 
 	// Registration, offer_paths_request → offer_paths, serve_static_invoice → committed →
@@ -106,7 +106,7 @@ fn online_recipient_answers_alongside_the_static_invoice() {
 
 #[test]
 fn payer_that_knows_only_herald_s_intro_peer_gets_the_invoice() {
-	let (_dir, mut net, herald, recipient, payer, h, r, _p) = setup(true);
+	let (_dir, net, herald, recipient, payer, h, r, _p) = setup(true);
 	let offer = onboard(&net, &herald, &recipient, b"carol");
 	let intro = match offer.paths()[0].introduction_node() {
 		IntroductionNode::NodeId(n) => *n,

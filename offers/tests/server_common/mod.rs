@@ -140,8 +140,9 @@ pub type HeraldMessenger = OnionMessenger<
 #[derive(Default)]
 pub struct TestPeers {
 	pub connected: Mutex<Vec<PublicKey>>,
-	/// Nodes a `connect` reaches (the test links them in the network when asked).
-	pub reachable: Mutex<Vec<PublicKey>>,
+	/// Links herald to a node when a probe asks (the test's stand-in for connecting to the
+	/// graph's addresses); `false` for a node nobody can reach.
+	pub on_connect: Mutex<Option<Box<dyn Fn(PublicKey) -> bool + Send + Sync>>>,
 	pub connect_requests: Mutex<Vec<PublicKey>>,
 }
 
@@ -156,7 +157,7 @@ impl Peers for TestPeers {
 	}
 	fn connect(&self, node: PublicKey) -> BoxFuture<'static, bool> {
 		self.connect_requests.lock().unwrap().push(node);
-		let ok = self.reachable.lock().unwrap().contains(&node);
+		let ok = self.on_connect.lock().unwrap().as_ref().is_some_and(|connect| connect(node));
 		Box::pin(async move { ok })
 	}
 }
@@ -630,7 +631,7 @@ impl Node for PayerNode {
 #[derive(Default)]
 pub struct Net {
 	pub nodes: Vec<Arc<dyn Node>>,
-	pub links: Vec<(usize, usize)>,
+	pub links: Mutex<Vec<(usize, usize)>>,
 }
 
 impl Net {
@@ -639,20 +640,20 @@ impl Net {
 		self.nodes.len() - 1
 	}
 
-	pub fn connect(&mut self, a: usize, b: usize) {
+	pub fn connect(&self, a: usize, b: usize) {
 		let (na, nb) = (self.nodes[a].clone(), self.nodes[b].clone());
 		let init_a = Init { features: na.init_features(), networks: None, remote_network_address: None };
 		let init_b = Init { features: nb.init_features(), networks: None, remote_network_address: None };
 		na.connected(nb.id(), &init_b);
 		nb.connected(na.id(), &init_a);
-		self.links.push((a, b));
+		self.links.lock().unwrap().push((a, b));
 	}
 
-	pub fn disconnect(&mut self, a: usize, b: usize) {
+	pub fn disconnect(&self, a: usize, b: usize) {
 		let (na, nb) = (self.nodes[a].clone(), self.nodes[b].clone());
 		na.disconnected(nb.id());
 		nb.disconnected(na.id());
-		self.links.retain(|l| *l != (a, b) && *l != (b, a));
+		self.links.lock().unwrap().retain(|l| *l != (a, b) && *l != (b, a));
 	}
 
 	/// Moves messages until nothing moves (at most `rounds` rounds); returns messages moved.
@@ -663,7 +664,8 @@ impl Net {
 			for node in &self.nodes {
 				busy |= node.tick();
 			}
-			for &(a, b) in &self.links {
+			let links = self.links.lock().unwrap().clone();
+			for &(a, b) in &links {
 				for (from, to) in [(a, b), (b, a)] {
 					let (src, dst) = (&self.nodes[from], &self.nodes[to]);
 					while let Some(message) = src.om().next_onion_message_for_peer(dst.id()) {
@@ -754,6 +756,16 @@ impl InvoiceFactory {
 			&*self.keys,
 			&self.secp,
 		)
+	}
+
+	/// An async-receive offer whose path goes through this node.
+	pub fn offer(&self) -> Offer {
+		self.flow
+			.create_async_receive_offer_builder(&*self.keys, vec![self.path()])
+			.unwrap()
+			.0
+			.build()
+			.unwrap()
 	}
 
 	/// A static invoice with `payment_paths` payment paths, valid for `expiry_secs`.
