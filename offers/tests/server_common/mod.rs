@@ -810,3 +810,144 @@ pub fn responder(path: &BlindedMessagePath) -> Responder {
 	stream.extend_from_slice(&record);
 	Responder::read(&mut &stream[..]).unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// LDK's own static-invoice server role (the benchmark's reference)
+
+pub type ServerManager = ChannelManager<
+	Arc<Monitor>,
+	Arc<NoBroadcast>,
+	Arc<KeysManager>,
+	Arc<KeysManager>,
+	Arc<KeysManager>,
+	Arc<FixedFees>,
+	Arc<RecipientRouter>,
+	Arc<HeraldRouter>,
+	Log,
+>;
+pub type ServerManagerMessenger = OnionMessenger<
+	Arc<KeysManager>,
+	Arc<KeysManager>,
+	Log,
+	Arc<EmptyNodeIdLookUp>,
+	Arc<HeraldRouter>,
+	Arc<ServerManager>,
+	Arc<ServerManager>,
+	IgnoringMessageHandler,
+	IgnoringMessageHandler,
+>;
+
+type HeldInvoice = (lightning::offers::static_invoice::StaticInvoice, BlindedMessagePath);
+
+/// A `ChannelManager` acting as static-invoice server the way LDK documents it: it handles
+/// `Event::PersistStaticInvoice` (kept in memory here, so the reference pays no disk cost) and
+/// answers `Event::StaticInvoiceRequested` with `respond_to_static_invoice_request`. It uses
+/// herald's router, so both servers hand out the same shape of paths.
+pub struct LdkServer {
+	pub id: PublicKey,
+	pub manager: Arc<ServerManager>,
+	pub messenger: Arc<ServerManagerMessenger>,
+	pub invoices: Mutex<HashMap<(Vec<u8>, u16), HeldInvoice>>,
+}
+
+impl LdkServer {
+	pub fn new(keys: Arc<KeysManager>) -> Arc<Self> {
+		let log: Log = Arc::new(TracingLogger);
+		let router = Arc::new(HeraldRouter { intro: None, entropy: keys.clone() });
+		let monitor = Arc::new(ChainMonitor::new(
+			None,
+			Arc::new(NoBroadcast),
+			log.clone(),
+			Arc::new(FixedFees),
+			Arc::new(NoMonitors),
+			keys.clone(),
+			keys.get_peer_storage_key(),
+		));
+		let now =
+			std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32;
+		let manager = Arc::new(ChannelManager::new(
+			Arc::new(FixedFees),
+			monitor,
+			Arc::new(NoBroadcast),
+			Arc::new(RecipientRouter { entropy: keys.clone(), paths: 1 }),
+			router.clone(),
+			log.clone(),
+			keys.clone(),
+			keys.clone(),
+			keys.clone(),
+			UserConfig::default(),
+			ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
+			now,
+		));
+		let messenger = Arc::new(OnionMessenger::new_with_offline_peer_interception(
+			keys.clone(),
+			keys.clone(),
+			log,
+			Arc::new(EmptyNodeIdLookUp {}),
+			router,
+			manager.clone(),
+			manager.clone(),
+			IgnoringMessageHandler {},
+			IgnoringMessageHandler {},
+		));
+		Arc::new(Self { id: node_id(&keys), manager, messenger, invoices: Mutex::new(HashMap::new()) })
+	}
+}
+
+impl Node for LdkServer {
+	fn id(&self) -> PublicKey {
+		self.id
+	}
+	fn om(&self) -> &dyn OnionMessageHandler {
+		self.messenger.get_om()
+	}
+	fn connected(&self, peer: PublicKey, init: &Init) {
+		self.manager.peer_connected(peer, init, true).unwrap();
+		self.om().peer_connected(peer, init, true).unwrap();
+	}
+	fn disconnected(&self, peer: PublicKey) {
+		self.manager.peer_disconnected(peer);
+		self.om().peer_disconnected(peer);
+	}
+	fn tick(&self) -> bool {
+		let events = std::cell::RefCell::new(Vec::new());
+		self.manager.process_pending_events(&|e: Event| {
+			events.borrow_mut().push(e);
+			Ok(())
+		});
+		// Forwards to the offline recipient are intercepted; nobody holds them here.
+		self.messenger.process_pending_events(&|_e: Event| Ok(()));
+		let events = events.into_inner();
+		let busy = !events.is_empty();
+		for event in events {
+			match event {
+				Event::PersistStaticInvoice {
+					invoice,
+					invoice_request_path,
+					invoice_slot,
+					recipient_id,
+					invoice_persisted_path,
+				} => {
+					self.invoices
+						.lock()
+						.unwrap()
+						.insert((recipient_id, invoice_slot), (invoice, invoice_request_path));
+					self.manager.static_invoice_persisted(invoice_persisted_path);
+				}
+				Event::StaticInvoiceRequested { recipient_id, invoice_slot, reply_path, invoice_request } => {
+					let held = self.invoices.lock().unwrap().get(&(recipient_id, invoice_slot)).cloned();
+					if let Some((invoice, path)) = held {
+						let _ = self.manager.respond_to_static_invoice_request(
+							invoice,
+							reply_path,
+							invoice_request,
+							path,
+						);
+					}
+				}
+				_ => {}
+			}
+		}
+		busy
+	}
+}
