@@ -632,6 +632,8 @@ impl Node for PayerNode {
 pub struct Net {
 	pub nodes: Vec<Arc<dyn Node>>,
 	pub links: Mutex<Vec<(usize, usize)>>,
+	/// A node whose own work (ticks, handling, releasing messages) the pump times.
+	pub timed: Mutex<Option<(usize, Duration)>>,
 }
 
 impl Net {
@@ -658,18 +660,39 @@ impl Net {
 
 	/// Moves messages until nothing moves (at most `rounds` rounds); returns messages moved.
 	pub fn pump(&self, rounds: usize) -> usize {
+		let timed = self.timed.lock().unwrap().map(|(i, _)| i);
+		let mut spent = Duration::ZERO;
+		let mut timing = |node: usize, work: &mut dyn FnMut() -> bool| {
+			if Some(node) == timed {
+				let start = std::time::Instant::now();
+				let result = work();
+				spent += start.elapsed();
+				result
+			} else {
+				work()
+			}
+		};
 		let mut moved = 0;
 		for _ in 0..rounds {
 			let mut busy = false;
-			for node in &self.nodes {
-				busy |= node.tick();
+			for (i, node) in self.nodes.iter().enumerate() {
+				busy |= timing(i, &mut || node.tick());
 			}
 			let links = self.links.lock().unwrap().clone();
 			for &(a, b) in &links {
 				for (from, to) in [(a, b), (b, a)] {
 					let (src, dst) = (&self.nodes[from], &self.nodes[to]);
-					while let Some(message) = src.om().next_onion_message_for_peer(dst.id()) {
-						dst.om().handle_onion_message(src.id(), &message);
+					loop {
+						let mut message = None;
+						timing(from, &mut || {
+							message = src.om().next_onion_message_for_peer(dst.id());
+							false
+						});
+						let Some(message) = message else { break };
+						timing(to, &mut || {
+							dst.om().handle_onion_message(src.id(), &message);
+							false
+						});
 						moved += 1;
 						busy = true;
 					}
@@ -678,6 +701,9 @@ impl Net {
 			if !busy {
 				break;
 			}
+		}
+		if let Some((_, total)) = self.timed.lock().unwrap().as_mut() {
+			*total += spent;
 		}
 		moved
 	}
