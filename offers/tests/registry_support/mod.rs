@@ -52,6 +52,11 @@ impl TestServer {
 		Self { addr, registry, clock, db, _dir: dir, client }
 	}
 
+	/// The database file.
+	pub fn db_path(&self) -> std::path::PathBuf {
+		self._dir.path().join("herald.redb")
+	}
+
 	pub fn url(&self, path: &str) -> String {
 		format!("http://{}{path}", self.addr)
 	}

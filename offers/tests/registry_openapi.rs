@@ -1,0 +1,225 @@
+//! `docs/openapi.yaml` against the running registry: every documented (route, method, status)
+//! is produced by a real request over loopback HTTP, every response a request produces is
+//! documented, and every JSON body matches its schema (types, required properties, no
+//! undocumented property where the schema closes the object). A route, status or field that
+//! drifts from the document fails here.
+
+mod registry_support;
+
+use std::collections::BTreeSet;
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::Network;
+use herald_offers::registry::RegistryConfig;
+use registry_support::*;
+use serde_json::{json, Value};
+
+struct Spec {
+	root: Value,
+}
+
+impl Spec {
+	fn load() -> Self {
+		let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml");
+		let text = std::fs::read_to_string(path).expect("docs/openapi.yaml");
+		let root: Value = serde_norway::from_str(&text).expect("docs/openapi.yaml is YAML");
+		assert_eq!(root["openapi"], "3.1.0");
+		Self { root }
+	}
+
+	/// Follows a `$ref` within the document.
+	fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+		match value.get("$ref").and_then(Value::as_str) {
+			Some(reference) => {
+				let pointer = reference.strip_prefix('#').expect("local references only");
+				self.resolve(
+					self.root.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {reference}")),
+				)
+			}
+			None => value,
+		}
+	}
+
+	/// Every (path template, method, status) the document describes.
+	fn operations(&self) -> BTreeSet<(String, String, String)> {
+		let mut all = BTreeSet::new();
+		for (path, item) in self.root["paths"].as_object().unwrap() {
+			for (method, operation) in item.as_object().unwrap() {
+				if method == "parameters" {
+					continue;
+				}
+				for status in operation["responses"].as_object().unwrap().keys() {
+					all.insert((path.clone(), method.clone(), status.clone()));
+				}
+			}
+		}
+		all
+	}
+
+	fn response(&self, path: &str, method: &str, status: u16) -> &Value {
+		let operation = &self.root["paths"][path][method];
+		assert!(operation.is_object(), "{method} {path} is not documented");
+		let response = &operation["responses"][status.to_string()];
+		assert!(response.is_object(), "{method} {path} answered {status}, which is not documented");
+		self.resolve(response)
+	}
+
+	/// Checks `value` against `schema` (the subset of JSON Schema the document uses).
+	fn check(&self, schema: &Value, value: &Value, at: &str) {
+		let schema = self.resolve(schema);
+		if let Some(types) = schema.get("type") {
+			let types: Vec<&str> = match types {
+				Value::String(t) => vec![t.as_str()],
+				Value::Array(list) => list.iter().map(|t| t.as_str().unwrap()).collect(),
+				other => panic!("type {other}"),
+			};
+			assert!(types.iter().any(|t| type_matches(t, value)), "{at}: {value} is not of type {types:?}");
+		}
+		if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+			assert!(allowed.contains(value), "{at}: {value} not in {allowed:?}");
+		}
+		if let (Some(object), Some(properties)) = (value.as_object(), schema.get("properties")) {
+			for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+				let key = required.as_str().unwrap();
+				assert!(object.contains_key(key), "{at}: required property {key} missing in {value}");
+			}
+			for (key, field) in object {
+				match properties.get(key) {
+					Some(field_schema) => self.check(field_schema, field, &format!("{at}.{key}")),
+					None => assert!(
+						schema.get("additionalProperties") != Some(&Value::Bool(false)),
+						"{at}: property {key} is not documented"
+					),
+				}
+			}
+		}
+		if let (Some(items), Some(item_schema)) = (value.as_array(), schema.get("items")) {
+			for (i, item) in items.iter().enumerate() {
+				self.check(item_schema, item, &format!("{at}[{i}]"));
+			}
+		}
+	}
+
+	/// Checks one reply against the document; returns the operation it exercised.
+	fn check_reply(&self, path: &str, method: &str, reply: &Reply) -> (String, String, String) {
+		let response = self.response(path, method, reply.status);
+		match response.pointer("/content/application~1json/schema") {
+			Some(schema) => self.check(schema, &reply.json, &format!("{method} {path} {}", reply.status)),
+			None => {
+				assert_eq!(reply.json, Value::Null, "{method} {path} {}: undocumented body", reply.status)
+			}
+		}
+		for header in response.get("headers").and_then(Value::as_object).into_iter().flatten().map(|(h, _)| h)
+		{
+			assert!(
+				reply.headers.contains_key(header.as_str()),
+				"{method} {path} {}: no {header} header",
+				reply.status
+			);
+		}
+		(path.to_string(), method.to_string(), reply.status.to_string())
+	}
+}
+
+fn type_matches(t: &str, value: &Value) -> bool {
+	match t {
+		"string" => value.is_string(),
+		"integer" => value.is_u64() || value.is_i64(),
+		"object" => value.is_object(),
+		"array" => value.is_array(),
+		"null" => value.is_null(),
+		"boolean" => value.is_boolean(),
+		other => panic!("type {other} not handled"),
+	}
+}
+
+#[tokio::test]
+async fn the_running_registry_matches_docs_openapi_yaml() {
+	let spec = Spec::load();
+	let admin = "admin-secret";
+	let config = RegistryConfig {
+		max_names_per_gateway: 3,
+		admin_token_sha256: sha256::Hash::hash(admin.as_bytes()).to_string(),
+		..Default::default()
+	};
+	let server = TestServer::start(config).await;
+	let (_, token) = server.registry.add_gateway("acme", &["acme.example".to_string()]).unwrap();
+	let (_, other) = server.registry.add_gateway("other", &["other.example".to_string()]).unwrap();
+	let full = json!({
+		"offer": offer(Network::Bitcoin, Some(START + 3600), "spec"),
+		"onchain": ONCHAIN,
+		"sp": silent_payment_address(Network::Bitcoin),
+		"ark": "ark1qspec",
+	})
+	.to_string();
+	let ark = json!({"ark": "ark1q"}).to_string();
+	let one = "/v1/names/{name}";
+	let mut exercised = BTreeSet::new();
+	let mut run = |template: &str, method: &str, reply: Reply| {
+		exercised.insert(spec.check_reply(template, method, &reply));
+		reply
+	};
+
+	let created = server.put("alice@acme.example", &token, &full).await;
+	let created = run(one, "put", created);
+	assert_eq!(created.status, 201);
+	run(one, "put", server.put("alice@acme.example", &token, &full).await);
+	run(one, "put", server.put("bad!name@acme.example", &token, &ark).await);
+	run(one, "put", server.put("alice@acme.example", "", &ark).await);
+	run(one, "put", server.put("alice@acme.example", &other, &ark).await);
+	let stale = [("if-match", created.etag())];
+	let stale: Vec<(&str, &str)> = stale.iter().map(|(h, v)| (*h, v.as_str())).collect();
+	let path = "/v1/names/alice@acme.example";
+	run(one, "put", server.send("PUT", path, Some(&token), &stale, Some(&ark)).await);
+	run(
+		one,
+		"put",
+		server.put("alice@acme.example", &token, &format!("{{\"ark\":\"{}\"}}", "a".repeat(9000))).await,
+	);
+	run(one, "put", server.put("alice@acme.example", &token, &offer_body("lno1nope")).await);
+
+	let read = run(one, "get", server.get(path, &token).await);
+	let current = [("if-none-match", read.etag())];
+	let current: Vec<(&str, &str)> = current.iter().map(|(h, v)| (*h, v.as_str())).collect();
+	run(one, "get", server.send("GET", path, Some(&token), &current, None).await);
+	run(one, "get", server.get("/v1/names/x@", &token).await);
+	run(one, "get", server.send("GET", path, None, &[], None).await);
+	run(one, "get", server.get(path, &other).await);
+	run(one, "get", server.get("/v1/names/nobody@acme.example", &token).await);
+
+	run(one, "delete", server.send("DELETE", path, Some(&token), &stale, None).await);
+	run(one, "delete", server.send("DELETE", path, Some(&token), &[], None).await);
+	run(one, "delete", server.send("DELETE", path, Some(&token), &[], None).await);
+	run(one, "delete", server.send("DELETE", "/v1/names/-", Some(&token), &[], None).await);
+	run(one, "delete", server.send("DELETE", path, Some("f00"), &[], None).await);
+	run(one, "delete", server.send("DELETE", path, Some(&other), &[], None).await);
+
+	for user in ["a", "b", "c"] {
+		server.put(&format!("{user}@acme.example"), &token, &ark).await;
+	}
+	let quota = run(one, "put", server.put("d@acme.example", &token, &ark).await);
+	assert_eq!(quota.code(), "quota_exceeded");
+
+	let list = "/v1/names";
+	let page = run(list, "get", server.get("/v1/names?domain=acme.example&limit=2", &token).await);
+	let cursor = page.json["next_cursor"].as_str().unwrap().to_string();
+	run(list, "get", server.get(&format!("/v1/names?domain=acme.example&cursor={cursor}"), &token).await);
+	run(list, "get", server.get("/v1/names?domain=acme.example&cursor=nothex", &token).await);
+	run(list, "get", server.send("GET", "/v1/names?domain=acme.example", None, &[], None).await);
+	run(list, "get", server.get("/v1/names?domain=other.example", &token).await);
+	// The collection answers GET only; the document files this under its GET operation.
+	let put_collection = server.send("PUT", list, Some(&token), &[], Some(&ark)).await;
+	run(list, "get", put_collection);
+
+	run("/v1/audit", "get", server.get("/v1/audit?limit=3", &token).await);
+	run("/v1/audit", "get", server.get("/v1/audit?cursor=x", &token).await);
+	run("/v1/audit", "get", server.send("GET", "/v1/audit", None, &[], None).await);
+
+	run("/v1/gateways", "get", server.get("/v1/gateways", admin).await);
+	run("/v1/gateways", "get", server.get("/v1/gateways?x=1", admin).await);
+	run("/v1/gateways", "get", server.get("/v1/gateways", &token).await);
+
+	let documented = spec.operations();
+	let missing: Vec<_> = documented.difference(&exercised).collect();
+	assert!(missing.is_empty(), "documented but never produced: {missing:?}");
+}
