@@ -1,9 +1,11 @@
 //! Invoice requests answered per second from stored static invoices, through the onion path:
 //! in-process LDK payer messengers (an `OffersMessageFlow` payer each) send `invoice_request`s
 //! for an offline recipient's offer to
+//!
 //! - herald's `StaticInvoiceServer` (invoices in redb, answered from its index), and
 //! - LDK's own `ChannelManager` static-invoice server role (`Event::StaticInvoiceRequested` →
 //!   `respond_to_static_invoice_request`, invoices in a `HashMap`),
+//!
 //! in the same run, interleaved, with the same payers and the same network pump. Both forward
 //! each request to the (offline) recipient as well. Counted: static invoices the payers received
 //! and verified. Prints both rates and herald / LDK.

@@ -295,21 +295,21 @@ impl InvoiceStore {
 			return Err(Refusal::RecipientSlots);
 		}
 		let old = old.unwrap_or(0);
-		if usage.bytes - old + entry.size > q.max_bytes_per_recipient {
+		if usage.bytes.saturating_sub(old) + entry.size > q.max_bytes_per_recipient {
 			return Err(Refusal::RecipientBytes);
 		}
 		if usage.slots == 0 && state.usage.len() as u64 >= q.max_recipients {
 			return Err(Refusal::Recipients);
 		}
-		if state.total_bytes - old + entry.size > q.max_total_bytes {
+		if state.total_bytes.saturating_sub(old) + entry.size > q.max_total_bytes {
 			return Err(Refusal::TotalBytes);
 		}
 		let usage = state.usage.entry(key.0.clone()).or_default();
 		if new_slot {
 			usage.slots += 1;
 		}
-		usage.bytes = usage.bytes - old + entry.size;
-		state.total_bytes = state.total_bytes - old + entry.size;
+		usage.bytes = usage.bytes.saturating_sub(old) + entry.size;
+		state.total_bytes = state.total_bytes.saturating_sub(old) + entry.size;
 		state.pending.insert(key, PendingWrite { entry: Arc::new(entry), responder });
 		Ok(())
 	}
@@ -323,38 +323,49 @@ impl InvoiceStore {
 	/// only once the transaction is durable; on failure nothing is confirmed and the queue is
 	/// dropped (recipients retry: LDK resends `serve_static_invoice` until confirmed).
 	pub fn commit(&self) -> Result<Vec<Responder>, StoreError> {
-		let pending: Vec<(SlotKey, PendingWrite)> = {
-			let mut state = self.state.lock().unwrap();
+		// The batch stays in `pending` while it is written, so that handlers running meanwhile
+		// still see it in the quotas and in replacements of the same slot.
+		let batch: Vec<(SlotKey, Arc<StoredInvoice>, Responder)> = {
+			let state = self.state.lock().unwrap();
 			if state.pending.is_empty() {
 				return Ok(Vec::new());
 			}
-			state.pending.drain().collect()
+			state.pending.iter().map(|(k, w)| (k.clone(), w.entry.clone(), w.responder.clone())).collect()
 		};
-		let written = self.write(&pending);
+		let written = self.write(&batch);
 		let mut state = self.state.lock().unwrap();
+		// Only entries not replaced during the write leave the queue; a replacement stays queued
+		// (and overrides the committed one) until the next commit.
+		let still_queued = |state: &mut State, key: &SlotKey, entry: &Arc<StoredInvoice>| {
+			if state.pending.get(key).is_some_and(|w| Arc::ptr_eq(&w.entry, entry)) {
+				state.pending.remove(key);
+			}
+		};
 		match written {
-			Ok(()) => Ok(pending
+			Ok(()) => Ok(batch
 				.into_iter()
-				.map(|(key, write)| {
-					state.committed.insert(key, write.entry);
-					write.responder
+				.map(|(key, entry, responder)| {
+					still_queued(&mut state, &key, &entry);
+					state.committed.insert(key, entry);
+					responder
 				})
 				.collect()),
 			Err(e) => {
+				for (key, entry, _) in &batch {
+					still_queued(&mut state, key, entry);
+				}
 				state.recount();
 				Err(e)
 			}
 		}
 	}
 
-	fn write(&self, pending: &[(SlotKey, PendingWrite)]) -> Result<(), StoreError> {
+	fn write(&self, batch: &[(SlotKey, Arc<StoredInvoice>, Responder)]) -> Result<(), StoreError> {
 		let txn = self.db.begin_write().map_err(db_err)?;
 		{
 			let mut table = txn.open_table(INVOICES).map_err(db_err)?;
-			for (key, write) in pending {
-				table
-					.insert(encode_key(key).as_slice(), write.entry.encode_value().as_slice())
-					.map_err(db_err)?;
+			for (key, entry, _) in batch {
+				table.insert(encode_key(key).as_slice(), entry.encode_value().as_slice()).map_err(db_err)?;
 			}
 		}
 		txn.commit().map_err(db_err)

@@ -137,12 +137,15 @@ pub type HeraldMessenger = OnionMessenger<
 
 /// The daemon's peer layer as the offers part sees it: the connected peers, and a connect
 /// callback that the test answers from a table of reachable nodes.
+/// A test's connect callback: whether the node could be reached.
+pub type ConnectHook = Box<dyn Fn(PublicKey) -> bool + Send + Sync>;
+
 #[derive(Default)]
 pub struct TestPeers {
 	pub connected: Mutex<Vec<PublicKey>>,
 	/// Links herald to a node when a probe asks (the test's stand-in for connecting to the
 	/// graph's addresses); `false` for a node nobody can reach.
-	pub on_connect: Mutex<Option<Box<dyn Fn(PublicKey) -> bool + Send + Sync>>>,
+	pub on_connect: Mutex<Option<ConnectHook>>,
 	pub connect_requests: Mutex<Vec<PublicKey>>,
 }
 
