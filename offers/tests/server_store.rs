@@ -233,3 +233,43 @@ fn sigkill_during_persistence_keeps_every_confirmed_invoice() {
 	);
 	assert!(server.store().stats().invoices >= confirmed.len() as u64);
 }
+
+#[test]
+fn the_part_commits_on_flush_and_reports_its_state() {
+	use herald_offers::probe::Prober;
+	use herald_offers::server::part::OffersPart;
+	use herald_wire::Part;
+	let (_dir, db) = temp_db();
+	let keys = keys(27);
+	let router = Arc::new(HeraldRouter { intro: None, entropy: keys.clone() });
+	let peers = Arc::new(TestPeers::default());
+	let clock = Arc::new(herald_wire::SystemClock::new());
+	let config = OffersConfig::default();
+	let prober = Arc::new(
+		Prober::new(
+			keys.clone(),
+			NETWORK,
+			router.clone(),
+			db.clone(),
+			peers.clone(),
+			clock.clone(),
+			config.clone(),
+		)
+		.unwrap(),
+	);
+	let server = Arc::new(
+		StaticInvoiceServer::new(&keys, NETWORK, router, db, peers, clock, config)
+			.unwrap()
+			.with_prober(prober.clone()),
+	);
+	let part = OffersPart::new(server.clone(), prober, Arc::new(Vec::new));
+	assert_eq!(part.name(), "offers");
+	let factory = InvoiceFactory::new(28);
+	serve(&server, &factory, b"kim", 0, factory.invoice(1, 3600));
+	assert_eq!(part.status().unwrap()["queued_invoices"], 1);
+	part.flush().unwrap();
+	let status = part.status().unwrap();
+	assert_eq!((status["static_invoices"].as_u64(), status["recipients"].as_u64()), (Some(1), Some(1)));
+	assert_eq!(status["queued_invoices"], 0);
+	assert!(status["last_probes"].as_array().unwrap().is_empty());
+}
