@@ -9,6 +9,7 @@ mod config;
 mod http;
 mod import;
 mod ldk;
+mod peer_view;
 mod node;
 mod peers;
 mod run;

@@ -36,7 +36,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::NodeApi;
 use crate::config::{Backend, Config};
-use crate::ldk::PeerManager;
+use crate::ldk::{DnsSlot, Messenger, OffersServer, PeerManager};
+use crate::peer_view::PeerView;
+use herald_bip353::blip32::Blip32Handler;
+use herald_offers::probe::Prober;
+use herald_offers::server::part::{OffersPart, ProbeTargets};
+use lightning::blinded_path::EmptyNodeIdLookUp;
 use crate::peers::{OutboundPeers, PeerAddress};
 
 /// The file name of the one redb database in the data directory.
@@ -223,8 +228,40 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		static_dir: (!config.rgs.static_dir.is_empty()).then(|| config.rgs.static_dir.clone().into()),
 	};
 	let gossip = Arc::new(GossipPart::new(router.clone(), rgs, v2, chain, schedule));
-	let onion = onion_relay(&config, keys.clone(), db.clone())?;
-	let gateway = gateway_parts(&config, network, db)?;
+	let clock: Arc<dyn herald_wire::Clock> = Arc::new(SystemClock::new());
+	let gateway = gateway_parts(&config, network, db.clone(), clock.clone())?;
+	let intro: Vec<PublicKey> = config.intro_nodes()?.iter().map(|p| p.node_id).collect();
+	let intro_router = Arc::new(IntroRouter::new(intro.clone(), keys.clone()));
+	let peer_view = Arc::new(PeerView::new(
+		router.clone(),
+		std::time::Duration::from_secs(config.offers.probe_connect_timeout_secs.max(1)),
+	));
+	let (offers, offers_server) = offers_part(
+		&config,
+		network,
+		&keys,
+		intro_router.clone(),
+		db.clone(),
+		peer_view.clone(),
+		clock.clone(),
+		gateway.registry.clone(),
+	)?;
+	let blip32 = gateway
+		.resolver
+		.clone()
+		.map(|resolver| Blip32Handler::new(resolver, tokio::runtime::Handle::current(), clock.clone()));
+	let messenger = Arc::new(Messenger::new_with_offline_peer_interception(
+		keys.clone(),
+		keys.clone(),
+		Arc::new(TracingLogger),
+		EmptyNodeIdLookUp {},
+		intro_router,
+		offers_server.clone(),
+		offers_server,
+		Arc::new(DnsSlot(blip32.clone())),
+		IgnoringMessageHandler {},
+	));
+	let onion = onion_relay(&config, messenger, keys.clone(), db, intro)?;
 
 	let (p2p, http) = bind_listeners(&config).await?;
 	let (p2p_listen, http_listen) = (p2p.local_addr().expect("bound"), http.local_addr().expect("bound"));
@@ -233,7 +270,13 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	// The parts LDK's custom-message slot serves.
 	let message_parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
 	let custom = Arc::new(PartMessages::new(message_parts).map_err(|e| StartError::Config(crate::config::ConfigError::Invalid(e.to_string())))?);
+	let wake = router.wake_handle();
 	let peer_manager = peer_manager(router, onion.clone(), custom.clone(), keys, started_at)?;
+	peer_view.set_peer_manager(peer_manager.clone());
+	if let Some(blip32) = &blip32 {
+		// A proof is ready: run process_events now rather than at the next 100 ms poll.
+		blip32.set_on_answer(move || wake.notify_one());
+	}
 	let outbound = outbound_peers(&config, peer_manager.clone(), shutdown_rx)?;
 
 	let node_view = json!({
@@ -248,7 +291,8 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	let api = Arc::new(NodeApi::new(node_view, peer_manager.clone(), outbound.clone(), config.http.admin_token.clone()));
 	// Every part, in mounting order: one line per part.
 	let mut parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
-	parts.extend(gateway);
+	parts.extend(gateway.parts);
+	parts.push(offers);
 	api.set_parts(parts[1..].to_vec());
 	tracing::info!(
 		node_id = %node_id,
@@ -264,12 +308,18 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 
 /// The gateway parts: the registry (names and offers), the BIP-353 zone publisher reading the
 /// registry's outbox, and the BIP-353 resolver (when enabled).
+struct GatewayParts {
+	registry: Arc<Registry>,
+	resolver: Option<Arc<Resolver>>,
+	parts: Vec<Arc<dyn Part>>,
+}
+
 fn gateway_parts(
 	config: &Config,
 	network: bitcoin::Network,
 	db: Arc<redb::Database>,
-) -> Result<Vec<Arc<dyn Part>>, StartError> {
-	let clock: Arc<dyn herald_wire::Clock> = Arc::new(SystemClock::new());
+	clock: Arc<dyn herald_wire::Clock>,
+) -> Result<GatewayParts, StartError> {
 	let part_err = |part: &'static str| move |e: &dyn std::fmt::Display| StartError::Part { part, reason: e.to_string() };
 	let registry = Arc::new(
 		Registry::open(db.clone(), config.registry.clone(), network, clock.clone()).map_err(|e| part_err("registry")(&e))?,
@@ -281,12 +331,66 @@ fn gateway_parts(
 		tracing::info!(listen = %addr, zones = ?config.dns.zones, "BIP-353 zones served");
 	}
 	let admin = Arc::new(crate::admin::GatewayAdmin::new(registry.clone(), config.http.admin_token.clone()));
-	let mut parts: Vec<Arc<dyn Part>> = vec![Arc::new(RegistryPart::new(registry)), admin, dns];
+	let mut parts: Vec<Arc<dyn Part>> = vec![Arc::new(RegistryPart::new(registry.clone())), admin, dns];
+	let mut resolver = None;
 	if config.resolver.enabled {
-		let resolver = Resolver::new(config.resolver.clone(), clock).map_err(|e| part_err("resolver")(&e))?;
-		parts.push(Arc::new(ResolverPart::new(resolver)));
+		let built = Resolver::new(config.resolver.clone(), clock).map_err(|e| part_err("resolver")(&e))?;
+		parts.push(Arc::new(ResolverPart::new(built.clone())));
+		resolver = Some(built);
 	}
-	Ok(parts)
+	Ok(GatewayParts { registry, resolver, parts })
+}
+
+/// The static-invoice server (the messenger's offers and async-payments handler) and its part
+/// (expiry sweeps, scheduled probes of every registered offer).
+#[allow(clippy::too_many_arguments)]
+fn offers_part(
+	config: &Config,
+	network: bitcoin::Network,
+	keys: &Arc<KeysManager>,
+	router: Arc<IntroRouter>,
+	db: Arc<redb::Database>,
+	peers: Arc<PeerView>,
+	clock: Arc<dyn herald_wire::Clock>,
+	registry: Arc<Registry>,
+) -> Result<(Arc<dyn Part>, Arc<OffersServer>), StartError> {
+	let err = |e: &dyn std::fmt::Display| StartError::Part { part: "offers", reason: e.to_string() };
+	config.offers.validate().map_err(|e| err(&e))?;
+	let prober = Arc::new(
+		Prober::new(keys.clone(), network, router.clone(), db.clone(), peers.clone(), clock.clone(), config.offers.clone())
+			.map_err(|e| err(&e))?,
+	);
+	let server = Arc::new(
+		OffersServer::new(keys, network, router, db, peers, clock, config.offers.clone())
+			.map_err(|e| err(&e))?
+			.with_prober(prober.clone()),
+	);
+	let limit = config.offers.max_probed_offers;
+	let targets: ProbeTargets = Arc::new(move || registered_offers(&registry, limit));
+	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server))
+}
+
+/// Every registered offer, up to `limit` (what the scheduled probes cover).
+fn registered_offers(registry: &Registry, limit: usize) -> Vec<String> {
+	let mut offers = Vec::new();
+	for gateway in registry.list_gateways().unwrap_or_default() {
+		for domain in &gateway.domains {
+			let mut cursor: Option<String> = None;
+			loop {
+				let Ok(page) = registry.list_names(&gateway.name, domain, cursor.as_deref(), usize::MAX) else { break };
+				offers.extend(page.items.into_iter().filter_map(|r| r.instructions.offer));
+				if offers.len() >= limit || page.next_cursor.is_none() {
+					break;
+				}
+				cursor = page.next_cursor;
+			}
+			if offers.len() >= limit {
+				offers.truncate(limit);
+				return offers;
+			}
+		}
+	}
+	offers
 }
 
 async fn bind_listeners(config: &Config) -> Result<(TcpListener, TcpListener), StartError> {
@@ -390,13 +494,12 @@ pub async fn gossip_v2(
 /// herald's relay handler, the mailbox in the shared database, intro nodes for blinded paths.
 pub fn onion_relay(
 	config: &Config,
+	messenger: Arc<Messenger>,
 	keys: Arc<KeysManager>,
 	db: Arc<redb::Database>,
+	intro: Vec<PublicKey>,
 ) -> Result<Arc<OnionRelay>, StartError> {
 	let relay_config = config.onion_config()?;
-	let intro: Vec<PublicKey> = config.intro_nodes()?.iter().map(|p| p.node_id).collect();
-	let router = Arc::new(IntroRouter::new(intro.clone(), keys.clone()));
-	let messenger = Arc::new(herald_onion::herald_messenger(keys.clone(), router));
 	let relay =
 		OnionRelay::new(messenger, keys, relay_config, Some(db), Arc::new(SystemClock::new()), intro)?;
 	if let Some(mailbox) = relay.mailbox() {
