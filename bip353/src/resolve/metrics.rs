@@ -27,9 +27,34 @@ pub struct ResolverMetrics {
 	pub in_flight: Gauge,
 }
 
-/// The process-wide handles (registered on first use; the resolver forces them at construction).
+/// Every resolution outcome: `ok` and each `ResolveError` code.
+pub const OUTCOMES: [&str; 13] = [
+	"ok",
+	"invalid_name",
+	"nxdomain",
+	"no_bitcoin_record",
+	"multiple_bitcoin_records",
+	"unknown_required_key",
+	"invalid_uri",
+	"bogus",
+	"servfail",
+	"timeout",
+	"resolver_unreachable",
+	"busy",
+	"internal",
+];
+
+/// Where resolutions come from.
+pub const SOURCES: [&str; 3] = ["http_resolve", "http_proof", "blip32"];
+
+/// bLIP-32 outcomes besides the resolution error codes.
+pub const BLIP32_OUTCOMES: [&str; 6] =
+	["answered", "rate_limited_hop", "rate_limited_name", "queue_full", "no_reply_path", "unsolicited_proof"];
+
+/// The process-wide handles (registered on first use; the resolver forces them at construction,
+/// with every series of the bounded label sets present at zero).
 pub static METRICS: LazyLock<ResolverMetrics> = LazyLock::new(|| {
-	herald_metrics::register(|b| {
+	let metrics = herald_metrics::register(|b| {
 		ResolverMetrics {
 		resolutions: b.counter_vec(
 			"herald_bip353_resolutions_total",
@@ -50,5 +75,39 @@ pub static METRICS: LazyLock<ResolverMetrics> = LazyLock::new(|| {
 		),
 		in_flight: b.gauge("herald_bip353_resolver_in_flight", "Proofs being built right now"),
 	}
-	})
+	});
+	for source in SOURCES {
+		for outcome in OUTCOMES {
+			metrics.resolutions.with(&[source, outcome]);
+		}
+	}
+	for result in ["hit", "miss"] {
+		metrics.cache.with(&[result]);
+	}
+	for outcome in BLIP32_OUTCOMES.iter().chain(OUTCOMES[1..].iter()) {
+		metrics.blip32_queries.with(&[outcome]);
+	}
+	metrics
 });
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn families_are_exported() {
+		std::sync::LazyLock::force(&METRICS);
+		let text = herald_metrics::render();
+		for family in [
+			"herald_bip353_resolutions_total",
+			"herald_bip353_resolver_cache_total",
+			"herald_bip353_proof_build_seconds",
+			"herald_bip353_proof_verify_seconds",
+			"herald_bip353_blip32_queries_total",
+			"herald_bip353_resolver_in_flight",
+		] {
+			assert!(text.contains(&format!("# TYPE {family}")), "{family} missing");
+		}
+		assert!(text.contains("herald_bip353_resolutions_total{outcome=\"busy\",source=\"blip32\"}"));
+	}
+}

@@ -62,7 +62,7 @@ pub enum ResolveError {
 }
 
 impl ResolveError {
-	/// The stable error code (JSON bodies, metric labels).
+	/// The stable error code (JSON bodies, metric labels; listed in `metrics::OUTCOMES`).
 	pub fn code(&self) -> &'static str {
 		match self {
 			ResolveError::InvalidName(_) => "invalid_name",
