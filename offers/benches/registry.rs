@@ -91,7 +91,7 @@ async fn run(users: u64, secs: u64) {
 				let user = next(&mut state) % users;
 				let path = format!("/v1/names/user{user}@{DOMAIN}");
 				let started = Instant::now();
-				if next(&mut state) % 10 == 0 {
+				if next(&mut state).is_multiple_of(10) {
 					let body = serde_json::json!({"offer": offer, "ark": format!("ark1q{user}")}).to_string();
 					let reply = server.send("PUT", &path, Some(&token), &[], Some(&body)).await;
 					if reply.status != 200 {

@@ -259,6 +259,12 @@ async fn listing_pages_through_a_domain_in_stable_order() {
 	let mut expected: Vec<String> = users.iter().map(|u| format!("{u}@acme.example")).collect();
 	expected.sort();
 	assert_eq!(seen, expected, "every name once, in order, nothing of the other domain");
+	let foreign = format!("/v1/names?domain=b.example&cursor={}", cursor.unwrap());
+	assert_eq!(
+		server.get(&foreign, &token).await.code(),
+		"invalid_cursor",
+		"a cursor is for its own listing"
+	);
 	let big = server.get("/v1/names?domain=acme.example&limit=1000", &token).await;
 	assert_eq!(big.json["names"].as_array().unwrap().len(), 23, "limit lowered to max_page_len, all fit");
 	for (query, code) in [

@@ -107,7 +107,7 @@ pub fn read(
 	limit: usize,
 ) -> Result<Vec<AuditEntry>, RegistryError> {
 	let mut entries = Vec::new();
-	let start = after.checked_add(1).unwrap_or(u64::MAX);
+	let Some(start) = after.checked_add(1) else { return Ok(entries) };
 	for row in table.range((gateway, start)..=(gateway, u64::MAX))?.take(limit) {
 		let (_, value) = row?;
 		entries.push(store::decode(value.value(), "registry_audit")?);

@@ -160,7 +160,7 @@ pub struct Gateway {
 }
 
 /// A registered name as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameRecord {
 	/// `user@domain`.
 	pub name: String,
@@ -600,7 +600,7 @@ impl Registry {
 	) -> Result<Page<NameRecord>, RegistryError> {
 		let domain = names::parse_domain(domain)?;
 		let limit = limit.clamp(1, self.config.max_page_len);
-		let after = cursor.map(decode_name_cursor).transpose()?;
+		let after = cursor.map(|c| decode_name_cursor(c, &domain)).transpose()?;
 		let txn = self.db.begin_read()?;
 		match txn.open_table(DOMAINS)?.get(domain.as_str())? {
 			Some(owner) if owner.value() == gateway => {}
@@ -798,10 +798,14 @@ fn encode_name_cursor(name: &str) -> String {
 	hex::encode(name.as_bytes())
 }
 
-fn decode_name_cursor(cursor: &str) -> Result<String, RegistryError> {
+/// The user a listing cursor points after; a cursor of another domain's listing is refused.
+fn decode_name_cursor(cursor: &str, domain: &str) -> Result<String, RegistryError> {
 	let bytes = hex::decode(cursor).map_err(|_| RegistryError::InvalidCursor)?;
 	let text = String::from_utf8(bytes).map_err(|_| RegistryError::InvalidCursor)?;
 	let name = Name::parse(&text).map_err(|_| RegistryError::InvalidCursor)?;
+	if name.domain != domain {
+		return Err(RegistryError::InvalidCursor);
+	}
 	Ok(name.user)
 }
 

@@ -350,7 +350,7 @@ mod tests {
 		assert_eq!(Name::parse("a@localhost"), Err(NameError::SingleLabel("localhost".into())));
 		let long = "a".repeat(64);
 		assert_eq!(Name::parse(&format!("{long}@example.com")), Err(NameError::LongLabel("user")));
-		let user = ["a".repeat(63), "b".repeat(63), "c".repeat(63)].join(".");
+		let user = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(40)].join(".");
 		assert_eq!(Name::parse(&format!("{user}@example.com")), Err(NameError::TooLong));
 	}
 
