@@ -11,7 +11,7 @@ use std::time::Duration;
 use herald_bip353::name::PaymentName;
 use herald_bip353::resolve::{check_proof, ResolveError, Resolver, ResolverConfig, TrustAnchor};
 use herald_bip353::uri::InstructionKey;
-use herald_wire::clock::SystemClock;
+use herald_wire::clock::{unix_now, ManualClock, SystemClock};
 use resolve_support::Hierarchy;
 
 fn local_config(h: &Hierarchy) -> ResolverConfig {
@@ -160,6 +160,15 @@ async fn every_failure_has_its_own_code() {
 	slow.recursive = mute.local_addr().unwrap();
 	slow.timeout_ms = 900;
 	assert_eq!(code(new_resolver(slow).resolve(&name("alice@gw.test")).await), "timeout");
+	// The clock is injected: signatures seen from a month later are expired, and from the day
+	// before Knot signed they are not yet valid; both are bogus.
+	for offset in [30 * 24 * 3600i64, -24 * 3600] {
+		let clock = Arc::new(ManualClock::new((unix_now() as i64 + offset) as u64));
+		let resolver = Resolver::new(local_config(&h), clock).unwrap();
+		let err = resolver.resolve(&name("alice@gw.test")).await.unwrap_err();
+		assert_eq!(err.code(), "bogus", "{offset}: {err}");
+		assert!(err.to_string().contains(if offset > 0 { "expired" } else { "not valid before" }), "{err}");
+	}
 	// Names are checked before anything is sent.
 	assert_eq!(
 		PaymentName::parse("al ice@gw.test").map_err(ResolveError::from).unwrap_err().code(),
