@@ -363,8 +363,18 @@ async fn every_accepted_change_is_in_the_outbox_until_acknowledged() {
 	assert!(after[1].seq > changes[2].seq, "sequence numbers are never reused");
 	server.registry.acknowledge(after[1].seq).unwrap();
 	assert_eq!(server.registry.outbox_pending().unwrap(), 0);
+	server.put("gina@acme.example", &token, &offer_body(&offer)).await;
+	server.put("hank@acme.example", &token, &offer_body(&offer)).await;
+	let other_offer = registry_support::offer(Network::Bitcoin, None, "hank's other");
+	server.put("ivan@acme.example", &token, &offer_body(&other_offer)).await;
+	assert_eq!(
+		server.registry.registered_offers(10).unwrap(),
+		vec![offer.clone(), other_offer],
+		"distinct offers"
+	);
+	assert_eq!(server.registry.registered_offers(1).unwrap().len(), 1, "bounded");
 	let status = server.registry.status().unwrap();
-	assert_eq!(status["gateways"]["acme"]["names"], 1);
+	assert_eq!(status["gateways"]["acme"]["names"], 4);
 }
 
 #[tokio::test]

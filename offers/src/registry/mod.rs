@@ -654,6 +654,27 @@ impl Registry {
 		Ok(Page { items, next_cursor })
 	}
 
+	/// Up to `limit` distinct registered offers, in name order: what the offers part probes on
+	/// schedule (`herald_offers::server::ProbeTargets`).
+	pub fn registered_offers(&self, limit: usize) -> Result<Vec<String>, RegistryError> {
+		let txn = self.db.begin_read()?;
+		let mut seen = std::collections::BTreeSet::new();
+		let mut offers = Vec::new();
+		for row in txn.open_table(NAMES)?.iter()? {
+			if offers.len() >= limit {
+				break;
+			}
+			let (_, value) = row?;
+			let row: NameRow = store::decode(value.value(), "registry_names")?;
+			if let Some(offer) = row.instructions.offer {
+				if seen.insert(offer.clone()) {
+					offers.push(offer);
+				}
+			}
+		}
+		Ok(offers)
+	}
+
 	/// Names per gateway and the outbox backlog (`herald status`).
 	pub fn status(&self) -> Result<serde_json::Value, RegistryError> {
 		let gateways = self.list_gateways()?;
