@@ -291,6 +291,11 @@ impl Registry {
 		network: Network,
 		clock: Arc<dyn Clock>,
 	) -> Result<Self, RegistryError> {
+		if config.max_page_len == 0 || config.max_offer_len == 0 || config.max_ark_len == 0 {
+			return Err(RegistryError::Config(
+				"max_page_len, max_offer_len and max_ark_len must be at least 1".into(),
+			));
+		}
 		let admin_hash = match config.admin_token_sha256.trim() {
 			"" => None,
 			hex => Some(tokens::parse_hash_hex(hex).ok_or_else(|| {
