@@ -11,6 +11,7 @@ mod import;
 mod ldk;
 mod peer_view;
 mod node;
+mod offers_api;
 mod peers;
 mod run;
 

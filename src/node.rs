@@ -236,7 +236,7 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		router.clone(),
 		std::time::Duration::from_secs(config.offers.probe_connect_timeout_secs.max(1)),
 	));
-	let (offers, offers_server) = offers_part(
+	let (offers, offers_server, offers_api) = offers_part(
 		&config,
 		network,
 		&keys,
@@ -291,6 +291,8 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	let api = Arc::new(NodeApi::new(node_view, peer_manager.clone(), outbound.clone(), config.http.admin_token.clone()));
 	// Every part, in mounting order: one line per part.
 	let mut parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
+	// Before the registry: its /v1/names prefix would take /v1/names/{name}/probe.
+	parts.push(offers_api);
 	parts.extend(gateway.parts);
 	parts.push(offers);
 	api.set_parts(parts[1..].to_vec());
@@ -353,7 +355,7 @@ fn offers_part(
 	peers: Arc<PeerView>,
 	clock: Arc<dyn herald_wire::Clock>,
 	registry: Arc<Registry>,
-) -> Result<(Arc<dyn Part>, Arc<OffersServer>), StartError> {
+) -> Result<(Arc<dyn Part>, Arc<OffersServer>, Arc<dyn Part>), StartError> {
 	let err = |e: &dyn std::fmt::Display| StartError::Part { part: "offers", reason: e.to_string() };
 	config.offers.validate().map_err(|e| err(&e))?;
 	let prober = Arc::new(
@@ -366,8 +368,9 @@ fn offers_part(
 			.with_prober(prober.clone()),
 	);
 	let limit = config.offers.max_probed_offers;
+	let api: Arc<dyn Part> = Arc::new(crate::offers_api::OffersApi::new(registry.clone(), server.clone(), prober.clone()));
 	let targets: ProbeTargets = Arc::new(move || registered_offers(&registry, limit));
-	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server))
+	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server, api))
 }
 
 /// Every registered offer, up to `limit` (what the scheduled probes cover).

@@ -4,7 +4,7 @@
 //! Built before the `PeerManager` exists (the messenger needs the offers server first), so the
 //! peer manager is handed over once built.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
@@ -18,7 +18,9 @@ use crate::ldk::PeerManager;
 
 /// herald's peers, for the offers part.
 pub struct PeerView {
-	peer_manager: OnceLock<Arc<PeerManager>>,
+	/// Weak: the peer manager owns (through the onion relay and the messenger) the offers server
+	/// that owns this view; a strong reference would be a cycle that never drops.
+	peer_manager: OnceLock<Weak<PeerManager>>,
 	router: Arc<GossipRouter>,
 	connect_timeout: Duration,
 }
@@ -31,11 +33,15 @@ impl PeerView {
 
 	/// Hands over the peer manager once it is built.
 	pub fn set_peer_manager(&self, peer_manager: Arc<PeerManager>) {
-		let _ = self.peer_manager.set(peer_manager);
+		let _ = self.peer_manager.set(Arc::downgrade(&peer_manager));
 	}
 
 	fn is_connected(&self, node: &PublicKey) -> bool {
-		self.peer_manager.get().is_some_and(|pm| pm.peer_by_node_id(node).is_some())
+		self.peer_manager().is_some_and(|pm| pm.peer_by_node_id(node).is_some())
+	}
+
+	fn peer_manager(&self) -> Option<Arc<PeerManager>> {
+		self.peer_manager.get().and_then(Weak::upgrade)
 	}
 
 	fn addresses(&self, node: &PublicKey) -> Vec<std::net::SocketAddr> {
@@ -56,7 +62,7 @@ impl PeerView {
 
 impl herald_offers::server::Peers for PeerView {
 	fn message_forward_nodes(&self) -> Vec<MessageForwardNode> {
-		let Some(pm) = self.peer_manager.get() else { return Vec::new() };
+		let Some(pm) = self.peer_manager() else { return Vec::new() };
 		pm.list_peers()
 			.into_iter()
 			.filter(|p| p.init_features.supports_onion_messages())
@@ -65,7 +71,7 @@ impl herald_offers::server::Peers for PeerView {
 	}
 
 	fn connect(&self, node: PublicKey) -> BoxFuture<'static, bool> {
-		let (pm, addresses, timeout) = (self.peer_manager.get().cloned(), self.addresses(&node), self.connect_timeout);
+		let (pm, addresses, timeout) = (self.peer_manager(), self.addresses(&node), self.connect_timeout);
 		let connected = self.is_connected(&node);
 		Box::pin(async move {
 			let Some(pm) = pm else { return false };

@@ -44,8 +44,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		tracing::error!(error = %e, "flushing the store at shutdown");
 	}
 	drop((parts, gossip, store_handle, peer_manager));
-	// The writer ends when its last handle is gone; tasks still holding one are stopping.
-	let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || writer.join())).await;
+	// Everything acknowledged is committed (the flush above). The writer thread ends when its
+	// last handle is gone; tasks still holding one are stopping. Wait a little for it, but never
+	// with a blocking task, which would keep the runtime (and the process) from ending.
+	let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+	while !writer.is_finished() && tokio::time::Instant::now() < deadline {
+		tokio::time::sleep(Duration::from_millis(10)).await;
+	}
+	if !writer.is_finished() {
+		tracing::warn!("the store writer is still held by a stopping task; exiting anyway (all writes are committed)");
+	}
 	tracing::info!("store flushed, bye");
 	Ok(())
 }

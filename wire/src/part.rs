@@ -31,6 +31,9 @@ pub enum PathMatch {
 	Exact,
 	/// The path is the pattern or starts with the pattern followed by `/`.
 	Prefix,
+	/// The path starts with the pattern followed by `/` and ends with this suffix (a
+	/// sub-resource of another part's prefix, e.g. `/v1/names/{name}/probe`; mount it first).
+	Suffix(&'static str),
 }
 
 /// One HTTP route a part serves.
@@ -56,6 +59,9 @@ impl Route {
 			PathMatch::Prefix => {
 				path == self.path || path.strip_prefix(self.path).is_some_and(|rest| rest.starts_with('/'))
 			}
+			PathMatch::Suffix(suffix) => path
+				.strip_prefix(self.path)
+				.is_some_and(|rest| rest.starts_with('/') && rest.len() > suffix.len() + 1 && rest.ends_with(suffix)),
 		}
 	}
 	/// Whether the route answers `method` (`HEAD` counts as `GET`).
@@ -171,5 +177,9 @@ mod tests {
 		assert!(prefix.allows(&Method::HEAD));
 		assert!(!prefix.allows(&Method::DELETE));
 		assert_eq!(prefix.allow_header(), "GET, PUT, HEAD");
+		let probe = Route { path: "/v1/names", matching: PathMatch::Suffix("/probe"), methods: &[Method::POST], label: "p" };
+		assert!(probe.matches("/v1/names/alice@example.com/probe"));
+		assert!(!probe.matches("/v1/names/probe"));
+		assert!(!probe.matches("/v1/names/alice@example.com"));
 	}
 }
