@@ -13,3 +13,4 @@ pub mod resolve;
 pub mod txt;
 pub mod uri;
 
+pub mod zone;
