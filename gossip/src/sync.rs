@@ -5,7 +5,7 @@
 //! (BOLT 7: a node MUST NOT send a new `query_short_channel_ids` before the previous
 //! `reply_short_channel_ids_end`). Newer updates of known channels arrive through the
 //! `gossip_timestamp_filter` herald sends on connect, because LDK's parser drops the timestamps
-//! of `reply_channel_range` (see docs/protocol-notes.md).
+//! of `reply_channel_range` (see docs/gossip.md, "Syncing from peers").
 
 use std::collections::VecDeque;
 
