@@ -47,7 +47,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::bitcoind::{parse_http_url, EndpointError};
+use super::url::{parse_http_url, EndpointError};
 use super::{scid_parts, ChainError, ChainFuture, ChainSource, FundingOutput};
 
 /// Default bound on one HTTP request, connection to last body byte.

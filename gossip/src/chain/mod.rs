@@ -10,6 +10,7 @@
 pub mod bitcoind;
 pub mod esplora;
 pub mod lookup;
+mod url;
 pub mod watch;
 
 use std::future::Future;
