@@ -31,17 +31,17 @@ use bitcoin::key::TweakedPublicKey;
 use bitcoin::secp256k1::{schnorr, All, Keypair, Message, Secp256k1, SecretKey, XOnlyPublicKey};
 use bitcoin::transaction::Version;
 use bitcoin::{
-	Amount, Block, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
-	TxMerkleNode, TxOut, Txid, Witness,
+	Amount, Block, CompactTarget, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode,
+	TxOut, Txid, Witness,
 };
 use herald_gossip::chain::scid_from_parts;
+use herald_gossip::testkit::grind;
 use herald_gossip::v2::digest::DigestForm;
 use herald_gossip::v2::funding::check_funding;
 use herald_gossip::v2::messages::{ChannelAnnouncement2Builder, ChannelUpdate2Builder};
 use herald_gossip::v2::musig::sign::sign_all;
 use herald_gossip::v2::musig::{aggregate_sorted, taproot_output_key};
 use herald_gossip::v2::spv::{tree_depth, MAX_BLOCK_TXS};
-use herald_gossip::testkit::grind;
 use herald_gossip::v2::{
 	ChainStart, ChannelAnnouncement2, ChannelUpdate2, HeaderChain, SpvProof, Validator, ValidatorConfig,
 	VerifiedFunding,
@@ -60,7 +60,6 @@ fn secret(label: &str, i: u64) -> SecretKey {
 	SecretKey::from_slice(hash.as_byte_array())
 		.expect("a hash is a valid scalar except with negligible probability")
 }
-
 
 fn header_on(prev: &Header, merkle_root: TxMerkleNode) -> Header {
 	let mut header = Header {
@@ -130,7 +129,6 @@ struct Channel {
 fn rate(count: usize, elapsed: Duration) -> f64 {
 	count as f64 / elapsed.as_secs_f64()
 }
-
 
 /// Measures `run` in `ROUNDS` rounds (setup excluded), each paired with a measurement of the
 /// bare verification rate right before it, so that the ratio compares the two under the same

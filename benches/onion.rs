@@ -271,9 +271,8 @@ impl Sim {
 			.collect();
 		let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
 		let clock = Arc::new(ManualClock::new(1_700_000_000));
-		let nodes = (0..count)
-			.map(|_| BackPressure::new(policy.config(), clock.clone() as Arc<dyn Clock>))
-			.collect();
+		let nodes =
+			(0..count).map(|_| BackPressure::new(policy.config(), clock.clone() as Arc<dyn Clock>)).collect();
 		let mut sim = Sim {
 			rng: Rng(seed.wrapping_mul(0x1000_0001) ^ 0xdead_beef),
 			clock,
@@ -627,7 +626,6 @@ impl OnionMessageContents for Payload {
 	}
 }
 
-
 fn keys(i: u8) -> Arc<KeysManager> {
 	Arc::new(KeysManager::new(&[i; 32], 1, 1, true))
 }
@@ -662,7 +660,6 @@ fn messages(n: usize, a: &Arc<KeysManager>, b: PublicKey, c: PublicKey) -> Vec<O
 		})
 		.collect()
 }
-
 
 fn throughput() {
 	const N: usize = 4000;

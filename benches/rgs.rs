@@ -32,11 +32,11 @@ use herald_gossip::index::{PastPolicy, Policy};
 use herald_gossip::message::Gossip;
 use herald_gossip::rgs::{builder, Request, Version};
 use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
+use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::testkit::Rng;
 use herald_gossip::{GossipConfig, GossipRouter, ManualClock};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
-use herald_gossip::testkit::QuietLogger as Quiet;
 
 const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -44,7 +44,6 @@ const TOPOLOGY: &str = concat!(
 );
 const RUNS: usize = 7;
 const DAY: u32 = 86_400;
-
 
 /// A uniform time in [from, to).
 fn within(rng: &mut Rng, from: u32, to: u32) -> u32 {
@@ -127,7 +126,6 @@ fn modelled_store(messages: &[Vec<u8>], now: u32, capacity: &std::collections::H
 	loaded
 }
 
-
 fn gzip(bytes: &[u8]) -> usize {
 	use std::io::Write;
 	let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -196,7 +194,14 @@ fn main() {
 		let snapshot = builder::build(&index, chain_hash, request);
 		let base = if since == 0 { None } else { Some(&full_v1.bytes[..]) };
 		let apply = common::median((0..3).map(|_| client_apply(&snapshot.bytes, base, now)).collect());
-		rows.push((name, common::median(times), snapshot.bytes.len(), gzip(&snapshot.bytes), apply, snapshot.stats));
+		rows.push((
+			name,
+			common::median(times),
+			snapshot.bytes.len(),
+			gzip(&snapshot.bytes),
+			apply,
+			snapshot.stats,
+		));
 	}
 	drop(index);
 

@@ -71,7 +71,9 @@ pub fn apply(registry: &Registry, call: AdminCall) -> Result<serde_json::Value, 
 
 fn status_of(e: &RegistryError) -> (StatusCode, &'static str) {
 	match e {
-		RegistryError::GatewayExists(_) | RegistryError::DomainTaken { .. } => (StatusCode::CONFLICT, "conflict"),
+		RegistryError::GatewayExists(_) | RegistryError::DomainTaken { .. } => {
+			(StatusCode::CONFLICT, "conflict")
+		}
 		RegistryError::UnknownGateway(_) => (StatusCode::NOT_FOUND, "not_found"),
 		RegistryError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
 		_ => (StatusCode::BAD_REQUEST, "bad_request"),

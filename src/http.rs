@@ -36,13 +36,24 @@ impl Routes {
 	/// Answers one request with its body collected, and names the route it was counted under.
 	pub async fn dispatch(&self, mut request: Request) -> (&'static str, Response) {
 		let path = request.uri().path().to_string();
-		let found = self.parts.iter().find_map(|p| p.routes().into_iter().find(|r| r.matches(&path)).map(|r| (p, r)));
+		let found =
+			self.parts.iter().find_map(|p| p.routes().into_iter().find(|r| r.matches(&path)).map(|r| (p, r)));
 		let Some((part, route)) = found else {
-			return ("other", error(StatusCode::NOT_FOUND, "not_found", &format!("no route for {}", path.trim_end_matches('/'))));
+			return (
+				"other",
+				error(
+					StatusCode::NOT_FOUND,
+					"not_found",
+					&format!("no route for {}", path.trim_end_matches('/')),
+				),
+			);
 		};
 		if !route.allows(request.method()) {
-			let mut response =
-				error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path");
+			let mut response = error(
+				StatusCode::METHOD_NOT_ALLOWED,
+				"method_not_allowed",
+				"method not allowed on this path",
+			);
 			if let Ok(allow) = HeaderValue::from_str(&route.allow_header()) {
 				response.headers_mut().insert(ALLOW, allow);
 			}
@@ -76,7 +87,9 @@ pub async fn serve(listener: TcpListener, routes: Arc<Routes>, mut shutdown: wat
 				let routes = routes.clone();
 				async move { Ok::<_, Infallible>(handle(&routes, req).await) }
 			});
-			let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+			let _ = hyper::server::conn::http1::Builder::new()
+				.serve_connection(TokioIo::new(stream), service)
+				.await;
 		});
 	}
 }
@@ -113,11 +126,19 @@ mod tests {
 			"echo"
 		}
 		fn routes(&self) -> Vec<Route> {
-			vec![Route { path: "/v1/echo", matching: PathMatch::Prefix, methods: &[Method::GET, Method::PUT], label: "/v1/echo" }]
+			vec![Route {
+				path: "/v1/echo",
+				matching: PathMatch::Prefix,
+				methods: &[Method::GET, Method::PUT],
+				label: "/v1/echo",
+			}]
 		}
 		fn handle_http(&self, _route: &'static str, request: Request) -> BoxFuture<'_, Response> {
 			Box::pin(async move {
-				json_response(StatusCode::OK, &serde_json::json!({"method": request.method().as_str(), "path": request.uri().path()}))
+				json_response(
+					StatusCode::OK,
+					&serde_json::json!({"method": request.method().as_str(), "path": request.uri().path()}),
+				)
 			})
 		}
 	}

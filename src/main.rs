@@ -9,9 +9,9 @@ mod config;
 mod http;
 mod import;
 mod ldk;
-mod peer_view;
 mod node;
 mod offers_api;
+mod peer_view;
 mod peers;
 mod run;
 
@@ -323,9 +323,11 @@ async fn gateway(config: &Config, command: GatewayCommand) -> Result<(), String>
 			let base = api_base(config, &client);
 			let token = &config.http.admin_token;
 			let (method, path, body) = match &call {
-				AdminCall::Add { name, domains } => {
-					(Method::POST, "/v1/admin/gateways".to_string(), Some(json!({"name": name, "domains": domains})))
-				}
+				AdminCall::Add { name, domains } => (
+					Method::POST,
+					"/v1/admin/gateways".to_string(),
+					Some(json!({"name": name, "domains": domains})),
+				),
 				AdminCall::List => (Method::GET, "/v1/admin/gateways".to_string(), None),
 				AdminCall::Revoke(name) => (Method::DELETE, format!("/v1/admin/gateways/{name}"), None),
 				AdminCall::Token(name) => (Method::POST, format!("/v1/admin/gateways/{name}/tokens"), None),
@@ -366,7 +368,8 @@ fn open_registry(config: &Config) -> Result<herald_offers::registry::Registry, L
 fn print_gateway_answer(answer: &serde_json::Value) {
 	if let Some(gateways) = answer["gateways"].as_array() {
 		for g in gateways {
-			let domains: Vec<&str> = g["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+			let domains: Vec<&str> =
+				g["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
 			let state = if g["revoked_at"].is_null() { "active" } else { "revoked" };
 			println!(
 				"{}\t{}\t{state}\tnames={}\ttokens={}",

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
+use herald_bip353::http::ResolverPart;
+use herald_bip353::resolve::Resolver;
+use herald_bip353::zone::part::DnsPart;
 use herald_gossip::chain::bitcoind::{BitcoindRest, BitcoindRpc};
 use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::lookup::run_lookups;
@@ -18,14 +21,11 @@ use herald_gossip::store::{Store, StoreHandle};
 use herald_gossip::v2::service::GossipV2;
 use herald_gossip::v2::{HeaderChain, Validator, ValidatorConfig};
 use herald_gossip::GossipRouter;
-use herald_bip353::http::ResolverPart;
-use herald_bip353::resolve::Resolver;
-use herald_bip353::zone::part::DnsPart;
 use herald_offers::registry::api::RegistryPart;
 use herald_offers::registry::Registry;
 use herald_onion::{IntroRouter, OnionRelay};
-use herald_wire::names::NameOutbox;
 use herald_wire::custom::PartMessages;
+use herald_wire::names::NameOutbox;
 use herald_wire::part::Part;
 use herald_wire::{SystemClock, TracingLogger};
 use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
@@ -38,11 +38,11 @@ use crate::api::NodeApi;
 use crate::config::{Backend, Config};
 use crate::ldk::{DnsSlot, Messenger, OffersServer, PeerManager};
 use crate::peer_view::PeerView;
+use crate::peers::{OutboundPeers, PeerAddress};
 use herald_bip353::blip32::Blip32Handler;
 use herald_offers::probe::Prober;
 use herald_offers::server::part::{OffersPart, ProbeTargets};
 use lightning::blinded_path::EmptyNodeIdLookUp;
-use crate::peers::{OutboundPeers, PeerAddress};
 
 /// The file name of the one redb database in the data directory.
 pub const DATABASE_FILE: &str = "herald.redb";
@@ -183,8 +183,12 @@ pub fn gossip_router(
 		}
 		None => (None, None),
 	};
-	let router =
-		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(herald_gossip::SystemClock), lookup_tx));
+	let router = Arc::new(GossipRouter::new(
+		config.gossip_config(),
+		handle,
+		Arc::new(herald_gossip::SystemClock),
+		lookup_tx,
+	));
 	let started = std::time::Instant::now();
 	let counts = router.load_store(store)?;
 	tracing::info!(
@@ -269,7 +273,10 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 
 	// The parts LDK's custom-message slot serves.
 	let message_parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
-	let custom = Arc::new(PartMessages::new(message_parts).map_err(|e| StartError::Config(crate::config::ConfigError::Invalid(e.to_string())))?);
+	let custom = Arc::new(
+		PartMessages::new(message_parts)
+			.map_err(|e| StartError::Config(crate::config::ConfigError::Invalid(e.to_string())))?,
+	);
 	let wake = router.wake_handle();
 	let peer_manager = peer_manager(router, onion.clone(), custom.clone(), keys, started_at)?;
 	peer_view.set_peer_manager(peer_manager.clone());
@@ -288,7 +295,12 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		"chain_backend": chain_name.unwrap_or("none"),
 		"started_at": started_at,
 	});
-	let api = Arc::new(NodeApi::new(node_view, peer_manager.clone(), outbound.clone(), config.http.admin_token.clone()));
+	let api = Arc::new(NodeApi::new(
+		node_view,
+		peer_manager.clone(),
+		outbound.clone(),
+		config.http.admin_token.clone(),
+	));
 	// Every part, in mounting order: one line per part.
 	let mut parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
 	// Before the registry: its /v1/names prefix would take /v1/names/{name}/probe.
@@ -322,9 +334,12 @@ fn gateway_parts(
 	db: Arc<redb::Database>,
 	clock: Arc<dyn herald_wire::Clock>,
 ) -> Result<GatewayParts, StartError> {
-	let part_err = |part: &'static str| move |e: &dyn std::fmt::Display| StartError::Part { part, reason: e.to_string() };
+	let part_err = |part: &'static str| {
+		move |e: &dyn std::fmt::Display| StartError::Part { part, reason: e.to_string() }
+	};
 	let registry = Arc::new(
-		Registry::open(db.clone(), config.registry.clone(), network, clock.clone()).map_err(|e| part_err("registry")(&e))?,
+		Registry::open(db.clone(), config.registry.clone(), network, clock.clone())
+			.map_err(|e| part_err("registry")(&e))?,
 	);
 	let outbox: Arc<dyn NameOutbox> = registry.clone();
 	let dns = DnsPart::new(&config.dns, db, &config.data_dir.join("dns"), Some(outbox), clock.clone())
@@ -359,8 +374,16 @@ fn offers_part(
 	let err = |e: &dyn std::fmt::Display| StartError::Part { part: "offers", reason: e.to_string() };
 	config.offers.validate().map_err(|e| err(&e))?;
 	let prober = Arc::new(
-		Prober::new(keys.clone(), network, router.clone(), db.clone(), peers.clone(), clock.clone(), config.offers.clone())
-			.map_err(|e| err(&e))?,
+		Prober::new(
+			keys.clone(),
+			network,
+			router.clone(),
+			db.clone(),
+			peers.clone(),
+			clock.clone(),
+			config.offers.clone(),
+		)
+		.map_err(|e| err(&e))?,
 	);
 	let server = Arc::new(
 		OffersServer::new(keys, network, router, db, peers, clock, config.offers.clone())
@@ -368,7 +391,8 @@ fn offers_part(
 			.with_prober(prober.clone()),
 	);
 	let limit = config.offers.max_probed_offers;
-	let api: Arc<dyn Part> = Arc::new(crate::offers_api::OffersApi::new(registry.clone(), server.clone(), prober.clone()));
+	let api: Arc<dyn Part> =
+		Arc::new(crate::offers_api::OffersApi::new(registry.clone(), server.clone(), prober.clone()));
 	let targets: ProbeTargets = Arc::new(move || registered_offers(&registry, limit));
 	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server, api))
 }
@@ -380,7 +404,10 @@ fn registered_offers(registry: &Registry, limit: usize) -> Vec<String> {
 		for domain in &gateway.domains {
 			let mut cursor: Option<String> = None;
 			loop {
-				let Ok(page) = registry.list_names(&gateway.name, domain, cursor.as_deref(), usize::MAX) else { break };
+				let Ok(page) = registry.list_names(&gateway.name, domain, cursor.as_deref(), usize::MAX)
+				else {
+					break;
+				};
 				offers.extend(page.items.into_iter().filter_map(|r| r.instructions.offer));
 				if offers.len() >= limit || page.next_cursor.is_none() {
 					break;

@@ -45,9 +45,10 @@ impl OffersApi {
 
 	/// The gateway behind the bearer token, which must own `name`'s domain.
 	fn authorize(&self, request: &Request, name: &Name) -> Result<String, Response> {
-		let gateway = self.registry.authenticate(bearer_token(request)).map_err(|e| {
-			error(StatusCode::UNAUTHORIZED, "unauthorized", &format!("gateway token: {e:?}"))
-		})?;
+		let gateway = self
+			.registry
+			.authenticate(bearer_token(request))
+			.map_err(|e| error(StatusCode::UNAUTHORIZED, "unauthorized", &format!("gateway token: {e:?}")))?;
 		match self.registry.get_name(&gateway, name) {
 			Ok(_) => Ok(gateway),
 			Err(e) => Err(error(StatusCode::NOT_FOUND, "not_found", &e.to_string())),
@@ -88,7 +89,9 @@ impl OffersApi {
 		};
 		let name = match Name::parse(&body.recipient) {
 			Ok(name) => name,
-			Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_name", &format!("{:?}: {e}", body.recipient)),
+			Err(e) => {
+				return error(StatusCode::BAD_REQUEST, "invalid_name", &format!("{:?}: {e}", body.recipient))
+			}
 		};
 		if let Err(response) = self.authorize(request, &name) {
 			return response;

@@ -18,7 +18,8 @@ use crate::peers::{accept_inbound, InboundLimits};
 /// Runs herald until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
 	let node = build(config).await?;
-	let Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown } = node;
+	let Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown } =
+		node;
 	let shutdown_rx = shutdown.subscribe();
 
 	let limits = InboundLimits::new(config.p2p.max_inbound, config.p2p.max_inbound_per_ip);
@@ -52,7 +53,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		tokio::time::sleep(Duration::from_millis(10)).await;
 	}
 	if !writer.is_finished() {
-		tracing::warn!("the store writer is still held by a stopping task; exiting anyway (all writes are committed)");
+		tracing::warn!(
+			"the store writer is still held by a stopping task; exiting anyway (all writes are committed)"
+		);
 	}
 	tracing::info!("store flushed, bye");
 	Ok(())
@@ -71,7 +74,8 @@ async fn drive_peer_manager(
 	let mut tick = tokio::time::interval(Duration::from_secs(10));
 	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
-		let pacing = if custom.has_outbound() { Duration::from_millis(10) } else { Duration::from_millis(100) };
+		let pacing =
+			if custom.has_outbound() { Duration::from_millis(10) } else { Duration::from_millis(100) };
 		tokio::select! {
 			_ = wake.notified() => {},
 			_ = tokio::time::sleep(pacing) => {},

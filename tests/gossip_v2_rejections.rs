@@ -30,13 +30,12 @@ use herald_gossip::v2::{
 	NodeAnnouncement2, Reject, Rejection, SpvProof, Validator, ValidatorConfig,
 };
 
-use support::chain::*;
 use herald_wire::unix_now as now;
+use support::chain::*;
 
 async fn bounded<F: Future>(future: F) -> F::Output {
 	tokio::time::timeout(Duration::from_secs(240), future).await.expect("test exceeded its time bound")
 }
-
 
 /// A channel funded on the test chain, with every key that owns it.
 #[derive(Clone)]

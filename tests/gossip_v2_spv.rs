@@ -26,9 +26,9 @@ use herald_gossip::v2::{
 	Message2, Reject, SpvProof, Validator, ValidatorConfig,
 };
 
+use herald_wire::unix_now as now;
 use support::chain::*;
 use support::gossip_v2::*;
-use herald_wire::unix_now as now;
 
 const RPC_USER: &str = "herald";
 const RPC_PASSWORD: &str = "v2";
@@ -36,7 +36,6 @@ const RPC_PASSWORD: &str = "v2";
 async fn bounded<F: Future>(future: F) -> F::Output {
 	tokio::time::timeout(Duration::from_secs(240), future).await.expect("test exceeded its time bound")
 }
-
 
 struct Servers {
 	rest: ServerHandle,

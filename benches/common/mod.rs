@@ -9,11 +9,11 @@ use bitcoin::Network;
 use herald_gossip::import::gossmap;
 use herald_gossip::message::Gossip;
 use herald_gossip::store::Store;
+pub use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
-pub use herald_gossip::testkit::QuietLogger as Quiet;
 
 pub const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -80,7 +80,6 @@ pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
 	v.sort_by(|a, b| a.partial_cmp(b).unwrap());
 	v[v.len() / 2]
 }
-
 
 pub fn feed<H: RoutingMessageHandler>(handler: &H, messages: &[Gossip]) -> usize {
 	let mut accepted = 0;

@@ -227,7 +227,11 @@ mod tests {
 			assert_eq!(response.status().as_u16(), status, "{error}");
 			let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
 			assert_eq!(body["error"]["code"], error.code());
-			assert!(crate::resolve::metrics::OUTCOMES.contains(&error.code()), "{} has a metric series", error.code());
+			assert!(
+				crate::resolve::metrics::OUTCOMES.contains(&error.code()),
+				"{} has a metric series",
+				error.code()
+			);
 		}
 	}
 }

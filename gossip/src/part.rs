@@ -19,7 +19,9 @@ use crate::chain::watch::SpendWatcher;
 use crate::chain::ChainSource;
 use crate::rgs::http::{parse_path, snapshot_response, SnapshotPath};
 use crate::rgs::RgsService;
-use crate::v2::messages::{ANNOUNCEMENT_SIGNATURES_2, CHANNEL_ANNOUNCEMENT_2, CHANNEL_UPDATE_2, NODE_ANNOUNCEMENT_2};
+use crate::v2::messages::{
+	ANNOUNCEMENT_SIGNATURES_2, CHANNEL_ANNOUNCEMENT_2, CHANNEL_UPDATE_2, NODE_ANNOUNCEMENT_2,
+};
 use crate::v2::service::{self as v2service, GossipV2};
 use crate::v2::HeaderChain;
 use crate::GossipRouter;
@@ -200,14 +202,24 @@ impl Part for GossipPart {
 
 	fn routes(&self) -> Vec<Route> {
 		vec![
-			Route { path: "/snapshot", matching: PathMatch::Prefix, methods: &[Method::GET], label: "/snapshot" },
+			Route {
+				path: "/snapshot",
+				matching: PathMatch::Prefix,
+				methods: &[Method::GET],
+				label: "/snapshot",
+			},
 			Route {
 				path: "/v1/snapshot/stats",
 				matching: PathMatch::Exact,
 				methods: &[Method::GET],
 				label: "/v1/snapshot/stats",
 			},
-			Route { path: "/v1/graph", matching: PathMatch::Exact, methods: &[Method::GET], label: "/v1/graph" },
+			Route {
+				path: "/v1/graph",
+				matching: PathMatch::Exact,
+				methods: &[Method::GET],
+				label: "/v1/graph",
+			},
 		]
 	}
 
@@ -226,7 +238,11 @@ impl Part for GossipPart {
 	fn run(self: Arc<Self>, shutdown: Shutdown) -> BoxFuture<'static, ()> {
 		Box::pin(async move {
 			let mut tasks = tokio::task::JoinSet::new();
-			tasks.spawn(prune_periodically(self.router.clone(), self.schedule.prune_interval_secs, shutdown.clone()));
+			tasks.spawn(prune_periodically(
+				self.router.clone(),
+				self.schedule.prune_interval_secs,
+				shutdown.clone(),
+			));
 			if let Some(dir) = self.schedule.static_dir.clone() {
 				tasks.spawn(write_static_snapshots(self.rgs.clone(), dir, shutdown.clone()));
 			}
@@ -243,7 +259,12 @@ impl Part for GossipPart {
 			if let Some(chain) = self.chain.clone() {
 				let router = self.router.clone();
 				tasks.spawn(async move { router.verify_unverified().await });
-				tasks.spawn(watch_spends(chain, self.router.clone(), self.schedule.poll_interval_secs, shutdown.clone()));
+				tasks.spawn(watch_spends(
+					chain,
+					self.router.clone(),
+					self.schedule.poll_interval_secs,
+					shutdown.clone(),
+				));
 			}
 			while tasks.join_next().await.is_some() {}
 		})
@@ -268,7 +289,12 @@ async fn prune_periodically(router: Arc<GossipRouter>, interval_secs: u64, mut s
 	}
 }
 
-async fn watch_spends(chain: Arc<dyn ChainSource>, router: Arc<GossipRouter>, interval_secs: u64, mut shutdown: Shutdown) {
+async fn watch_spends(
+	chain: Arc<dyn ChainSource>,
+	router: Arc<GossipRouter>,
+	interval_secs: u64,
+	mut shutdown: Shutdown,
+) {
 	let mut watcher = SpendWatcher::new(chain, router);
 	let mut tick = tokio::time::interval(Duration::from_secs(interval_secs.max(1)));
 	loop {
@@ -303,7 +329,11 @@ async fn sync_header_chain(
 		loop {
 			match service.sync_chain(&headers, per_round.max(1)).await {
 				Ok(report) if report.tip < report.backend_tip && !report.event.connected.is_empty() => {
-					tracing::info!(tip = report.tip, backend_tip = report.backend_tip, "header chain syncing");
+					tracing::info!(
+						tip = report.tip,
+						backend_tip = report.backend_tip,
+						"header chain syncing"
+					);
 					if *shutdown.borrow() {
 						return;
 					}
@@ -328,7 +358,8 @@ async fn write_static_snapshots(rgs: Arc<RgsService>, dir: PathBuf, mut shutdown
 		}
 		let (service, path) = (rgs.clone(), dir.clone());
 		let result =
-			tokio::task::spawn_blocking(move || crate::rgs::files::write_all(&service, &path, unix_now())).await;
+			tokio::task::spawn_blocking(move || crate::rgs::files::write_all(&service, &path, unix_now()))
+				.await;
 		match result {
 			Ok(Ok(written)) => {
 				herald_metrics::metrics().rgs_static_files.set(written.files as i64);

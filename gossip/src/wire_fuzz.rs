@@ -36,10 +36,20 @@ mod tests {
 		let chain_hash = ChainHash::BITCOIN;
 		let ids: Vec<u64> = (0..40).map(|i| (700_000u64 + i) << 40 | i << 16 | 1).collect();
 		let mut seeds = vec![
-			QueryShortChannelIds { chain_hash, short_channel_ids: ids.clone(), query_flags: Some(vec![31; 40]) }.encode(),
+			QueryShortChannelIds {
+				chain_hash,
+				short_channel_ids: ids.clone(),
+				query_flags: Some(vec![31; 40]),
+			}
+			.encode(),
 			ReplyShortChannelIdsEnd { chain_hash, full_information: true }.encode(),
-			QueryChannelRange { chain_hash, first_blocknum: 700_000, number_of_blocks: 1000, query_option: Some(3) }
-				.encode(),
+			QueryChannelRange {
+				chain_hash,
+				first_blocknum: 700_000,
+				number_of_blocks: 1000,
+				query_option: Some(3),
+			}
+			.encode(),
 			ReplyChannelRange {
 				chain_hash,
 				first_blocknum: 700_000,
@@ -50,7 +60,8 @@ mod tests {
 				checksums: Some(vec![(3, 4); 40]),
 			}
 			.encode(),
-			GossipTimestampFilter { chain_hash, first_timestamp: 1_700_000_000, timestamp_range: u32::MAX }.encode(),
+			GossipTimestampFilter { chain_hash, first_timestamp: 1_700_000_000, timestamp_range: u32::MAX }
+				.encode(),
 		];
 		let plain: Vec<u8> = ids.iter().flat_map(|id| id.to_be_bytes()).collect();
 		let mut compressed = vec![ENCODING_ZLIB];

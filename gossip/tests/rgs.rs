@@ -10,15 +10,14 @@ use bitcoin::Network;
 use herald_gossip::index::GraphIndex;
 use herald_gossip::rgs::{RgsConfig, RgsService, Version};
 use herald_gossip::store::StoreHandle;
+use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::testkit::{self, Policy, TestGraph};
 use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, SocketAddress};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
-use herald_gossip::testkit::QuietLogger as Quiet;
 
 const NETWORK: Network = Network::Regtest;
-
 
 type ClientGraph = NetworkGraph<Arc<Quiet>>;
 

@@ -13,17 +13,16 @@ use herald_gossip::message::Gossip;
 use herald_gossip::rgs::{RgsConfig, RgsService, Version};
 use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
 use herald_gossip::testkit;
+use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, UnsignedChannelUpdate};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
-use herald_gossip::testkit::QuietLogger as Quiet;
 
 const TOPOLOGY: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
 	"/../../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
 );
-
 
 fn real_now() -> u32 {
 	SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32

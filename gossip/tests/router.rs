@@ -13,6 +13,7 @@ use herald_gossip::chain::{ChainError, ChainFuture, ChainSource, FundingOutput};
 use herald_gossip::router::{GossipConfig, GossipRouter, LookupRequest};
 use herald_gossip::store::{Collector, StoreHandle, StoreOp};
 use herald_gossip::testkit::{self, ChannelKeys, Policy};
+use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 use herald_gossip::wire;
 use herald_gossip::ManualClock;
 use lightning::ln::msgs::{
@@ -21,11 +22,8 @@ use lightning::ln::msgs::{
 };
 use lightning::types::features::InitFeatures;
 use tokio::sync::mpsc;
-use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 
 const NETWORK: Network = Network::Regtest;
-
-
 
 struct Harness {
 	router: Arc<GossipRouter>,

@@ -31,9 +31,9 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::GovernorClock;
-use herald_wire::Clock;
 use crate::config::RelayConfig;
 use crate::wire::{OnionMessageDrop, PacketId, RATE_LIMITED};
+use herald_wire::Clock;
 
 type KeyedLimiter =
 	RateLimiter<PublicKey, DashMapStateStore<PublicKey>, GovernorClock, NoOpMiddleware<Duration>>;
@@ -531,8 +531,8 @@ impl BackPressure {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use herald_wire::ManualClock;
 	use bitcoin::secp256k1::{Secp256k1, SecretKey};
+	use herald_wire::ManualClock;
 
 	fn key(i: u8) -> PublicKey {
 		PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[i.max(1); 32]).unwrap())

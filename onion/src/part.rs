@@ -42,7 +42,12 @@ impl Part for OnionRelay {
 	}
 
 	fn routes(&self) -> Vec<Route> {
-		vec![Route { path: "/v1/onion", matching: PathMatch::Exact, methods: &[Method::GET], label: "/v1/onion" }]
+		vec![Route {
+			path: "/v1/onion",
+			matching: PathMatch::Exact,
+			methods: &[Method::GET],
+			label: "/v1/onion",
+		}]
 	}
 
 	fn handle_http(&self, _route: &'static str, _request: Request) -> BoxFuture<'_, Response> {

@@ -21,21 +21,18 @@ use std::sync::{Arc, Mutex};
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
 use herald_wire::RawMessage;
 use lightning::events::Event;
-use lightning::ln::msgs::{
-	BaseMessageHandler, Init, MessageSendEvent, OnionMessage,
-	OnionMessageHandler,
-};
+use lightning::ln::msgs::{BaseMessageHandler, Init, MessageSendEvent, OnionMessage, OnionMessageHandler};
 use lightning::onion_message::messenger::SendError;
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::{InitFeatures, NodeFeatures};
 
 use crate::backpressure::{Admission, BackPressure};
-use herald_wire::Clock;
 use crate::config::RelayConfig;
 use crate::mailbox::{Mailbox, MailboxError, Refusal};
 use crate::messenger::{peel, sphinx_shared_secret, Messenger, Peeled};
 use crate::stats::{DropReason, Stats, DROP_MALFORMED, SUPPRESSED_QUEUE_FULL, SUPPRESSED_UPSTREAM_OFFLINE};
 use crate::wire::{packet_id, shared_secret_hash, OnionMessageDrop};
+use herald_wire::Clock;
 
 /// Drops waiting for LDK's next `process_events` at most.
 pub const MAX_OUTBOUND_DROPS: usize = 1024;

@@ -107,7 +107,9 @@ impl OnionMessageDrop {
 		let mut packet_id = None;
 		for record in TlvReader::new(&payload[33..]) {
 			let record = record.map_err(|e| match e {
-				TlvError::Truncated { .. } | TlvError::NonMinimal { .. } => DropDecodeError::Tlv("bad BigSize"),
+				TlvError::Truncated { .. } | TlvError::NonMinimal { .. } => {
+					DropDecodeError::Tlv("bad BigSize")
+				}
 				TlvError::OutOfOrder { .. } => DropDecodeError::Tlv("types not strictly increasing"),
 				TlvError::ValueOverrun { .. } => DropDecodeError::Tlv("value longer than the message"),
 				TlvError::UnknownEven(t) => DropDecodeError::UnknownEvenTlv(t),
@@ -134,7 +136,11 @@ impl OnionMessageDrop {
 /// in meaning).
 pub fn fuzz_drop(data: &[u8]) {
 	let Ok(drop) = OnionMessageDrop::decode(data) else { return };
-	assert_eq!(OnionMessageDrop::decode(&drop.encode()).as_ref(), Ok(&drop), "a decoded drop survives a round trip");
+	assert_eq!(
+		OnionMessageDrop::decode(&drop.encode()).as_ref(),
+		Ok(&drop),
+		"a decoded drop survives a round trip"
+	);
 }
 
 #[cfg(test)]

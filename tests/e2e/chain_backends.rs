@@ -1,7 +1,6 @@
 //! The chain backends (bitcoind REST, bitcoind JSON-RPC, Esplora) against loopback fixture
 //! servers backed by an honest regtest chain (and, for mainnet scids, a scripted chain).
 
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,19 +2,17 @@
 //! verified against real funding transactions, unknown outputs are rejected, and a channel is
 //! forgotten 12 blocks after its funding output is spent.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bitcoin::constants::ChainHash;
-use bitcoin::Network;
-use herald_gossip::message::encode_with_type;
-use herald_gossip::testkit::{self, ChannelKeys, Policy};
 use crate::support::bolt8::RawPeer;
 use crate::support::chain::{serve_bitcoind_rest, TestChain};
 use crate::support::herald::Herald;
-use herald_gossip::testkit::{now};
-
+use bitcoin::constants::ChainHash;
+use bitcoin::Network;
+use herald_gossip::message::encode_with_type;
+use herald_gossip::testkit::now;
+use herald_gossip::testkit::{self, ChannelKeys, Policy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_are_verified_on_chain_and_forgotten_after_their_spend() {

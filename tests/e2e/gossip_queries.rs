@@ -1,21 +1,19 @@
 //! A peer speaking raw BOLT 8 asks herald every gossip query BOLT 7 defines and gets complete,
 //! correct answers, checked against herald's store after it stops.
 
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
+use crate::support::herald::Herald;
 use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::store::Store;
+use herald_gossip::testkit::now;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{
 	self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
 };
-use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
-use crate::support::herald::Herald;
-use herald_gossip::testkit::{now};
-
 
 fn msg_type(m: &[u8]) -> u16 {
 	u16::from_be_bytes([m[0], m[1]])

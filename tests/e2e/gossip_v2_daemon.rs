@@ -13,29 +13,27 @@
 //! - after a SIGKILL the light herald restores everything from its store;
 //! - a peer sending undecodable gossip 2.0 repeatedly is disconnected.
 
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bitcoin::constants::ChainHash;
-use bitcoin::secp256k1::Secp256k1;
-use bitcoin::Network;
-use herald_gossip::message::encode_with_type;
-use herald_gossip::testkit::{self, ChannelKeys, Policy};
-use herald_gossip::v2::messages::NodeAnnouncement2Builder;
-use herald_gossip::v2::ChannelAnnouncement2;
-use lightning::routing::gossip::NetworkGraph;
-use lightning_rapid_gossip_sync::RapidGossipSync;
 use crate::support::bolt8::RawPeer;
 use crate::support::chain::{serve_bitcoind_rest, serve_esplora, test_secret};
 use crate::support::gossip_v2::{mine_channels, new_chain, TestChannel, SHAPES};
 use crate::support::herald::{http_bytes, run_command, Herald};
 use crate::support::ldk::{LdkNode, TestLogger};
-use herald_gossip::testkit::{now};
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::Network;
+use herald_gossip::message::encode_with_type;
+use herald_gossip::testkit::now;
+use herald_gossip::testkit::{self, ChannelKeys, Policy};
+use herald_gossip::v2::messages::NodeAnnouncement2Builder;
+use herald_gossip::v2::ChannelAnnouncement2;
+use lightning::routing::gossip::NetworkGraph;
+use lightning_rapid_gossip_sync::RapidGossipSync;
 
 const WAIT: Duration = Duration::from_secs(60);
-
 
 /// `init` feature bytes (big-endian) with the odd bits of the given pairs set.
 fn features(bits: &[usize]) -> Vec<u8> {

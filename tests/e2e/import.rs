@@ -1,18 +1,17 @@
 //! `herald import`: real signed mainnet gossip through herald's validation, with and without a
 //! chain backend; corrupt files; an import killed with SIGKILL halfway.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::chain::{funding_txout, serve_scripted_esplora, ScriptedChain};
+use crate::support::herald::{run_command, signal, wait_with_timeout, Herald, BIN};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::Network;
 use herald_gossip::import::{self, Format};
 use herald_gossip::message::Gossip;
 use herald_gossip::store::Store;
-use crate::support::chain::{funding_txout, serve_scripted_esplora, ScriptedChain};
-use crate::support::herald::{run_command, signal, wait_with_timeout, Herald, BIN};
 
 const SIGNED: &str = concat!(
 	env!("CARGO_MANIFEST_DIR"),
@@ -225,7 +224,8 @@ async fn sigkill_during_a_large_import_leaves_the_store_consistent() {
 /// stale, as any node would.
 #[test]
 fn a_core_lightning_gossip_store_imports() {
-	let Some(file) = crate::support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz") else {
+	let Some(file) = crate::support::herald::fetched_test_data("cln-gossip-store/gossip_store.mesh-3x3.xz")
+	else {
 		return;
 	};
 	let dir = tempfile::tempdir().unwrap();

@@ -2,18 +2,16 @@
 //! herald learns an LDK node's graph, a second LDK node syncs from herald and ends with the
 //! same graph, and new gossip herald accepts is relayed live.
 
-
 use std::time::Duration;
 
-use bitcoin::constants::ChainHash;
-use bitcoin::Network;
-use herald_gossip::message::encode_with_type;
-use herald_gossip::testkit::{self, Policy, TestGraph};
 use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use crate::support::herald::Herald;
 use crate::support::ldk::{graph_summary, LdkNode};
-use herald_gossip::testkit::{now};
-
+use bitcoin::constants::ChainHash;
+use bitcoin::Network;
+use herald_gossip::message::encode_with_type;
+use herald_gossip::testkit::now;
+use herald_gossip::testkit::{self, Policy, TestGraph};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ldk_nodes_sync_through_herald() {

@@ -1,18 +1,17 @@
 //! Back-pressure end to end, with herald's relay code in-process behind LDK's `PeerManager`
 //! and real LDK nodes over loopback; time is injected (`ManualClock`), never slept on.
 
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::secp256k1::{PublicKey, SecretKey};
-use herald_wire::ManualClock;
-use herald_onion::stats::Stats;
-use herald_onion::{DropReason, OnionMessageDrop, RelayConfig};
-use lightning::ln::msgs::OnionMessage;
-use lightning::util::ser::LengthReadable;
 use crate::support::bolt8::RawPeer;
 use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use bitcoin::secp256k1::{PublicKey, SecretKey};
+use herald_onion::stats::Stats;
+use herald_onion::{DropReason, OnionMessageDrop, RelayConfig};
+use herald_wire::ManualClock;
+use lightning::ln::msgs::OnionMessage;
+use lightning::util::ser::LengthReadable;
 
 const WAIT: Duration = Duration::from_secs(30);
 

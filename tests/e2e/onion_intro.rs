@@ -1,17 +1,16 @@
 //! Introduction nodes: herald's blinded paths start at a configured public peer, messages sent
 //! along them reach herald, and the daemon keeps the intro node connected.
 
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use herald_wire::ManualClock;
-use herald_onion::stats::Stats;
-use herald_onion::RelayConfig;
-use lightning::blinded_path::message::MessageContext;
-use lightning::blinded_path::IntroductionNode;
 use crate::support::herald::Herald;
 use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use herald_onion::stats::Stats;
+use herald_onion::RelayConfig;
+use herald_wire::ManualClock;
+use lightning::blinded_path::message::MessageContext;
+use lightning::blinded_path::IntroductionNode;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -3,16 +3,15 @@
 //! status` prints the mailbox, and every onion and gossip 2.0 series docs/metrics.md promises
 //! from start-up is in `/metrics` before any traffic.
 
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use herald_wire::ManualClock;
-use herald_onion::RelayConfig;
-use serde_json::Value;
 use crate::support::herald::{run_command, Herald};
 use crate::support::ldk_onion::{wait_until, OnionNode, RelayNode};
+use herald_onion::RelayConfig;
+use herald_wire::ManualClock;
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 const HTTP_API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/http-api.md");

@@ -1,7 +1,6 @@
 //! The real herald binary relays onion messages between LDK nodes over loopback, and holds
 //! messages for an offline peer across a restart.
 
-
 use std::time::Duration;
 
 use crate::support::herald::Herald;

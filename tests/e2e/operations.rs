@@ -2,26 +2,23 @@
 //! rules, the Grafana dashboard and the alerts query only metrics herald exports, and a real
 //! Prometheus server scrapes herald.
 
-
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use herald_gossip::message::encode_with_type;
 use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::wire::{QueryChannelRange, QueryShortChannelIds};
 use std::sync::{Arc, Mutex};
-use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 
-use herald_gossip::testkit::{ChannelKeys, Policy};
 use crate::support::chain::{serve_bitcoind_rest, TestChain};
 use crate::support::herald::{http_bytes, require_tool, Herald};
 use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
+use herald_gossip::testkit::{ChannelKeys, Policy};
 
 const ALERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/prometheus/alerts.yml");
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/herald-dashboard.json");
-
-
 
 /// A herald that has been through every flow this build has: a chain backend (the regtest
 /// fixture over bitcoind REST) verifying funded channels and rejecting unfunded ones,

@@ -1,19 +1,16 @@
 //! Restarts keep the key and the graph; hostile peers are limited or disconnected; the admin
 //! API adds peers at runtime.
 
-
 use std::time::Duration;
 
-use bitcoin::Network;
-use herald_gossip::message::encode_with_type;
-use herald_gossip::testkit::{self, TestGraph};
-use herald_gossip::wire::{QueryChannelRange, ReplyChannelRange, REPLY_CHANNEL_RANGE};
 use crate::support::bolt8::{RawPeer, GOSSIP_QUERIES};
 use crate::support::herald::{run_command, Herald};
 use crate::support::ldk::LdkNode;
+use bitcoin::Network;
+use herald_gossip::message::encode_with_type;
+use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
-
-
+use herald_gossip::wire::{QueryChannelRange, ReplyChannelRange, REPLY_CHANNEL_RANGE};
 
 async fn range_answer(herald: &Herald) -> Vec<ReplyChannelRange> {
 	let mut peer = RawPeer::connect(

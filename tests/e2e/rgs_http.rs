@@ -1,21 +1,18 @@
 //! Rapid Gossip Sync over HTTP from the real herald binary, applied by LDK's own client:
 //! the URL scheme LDK wallets use, gzip, ETag/304, errors, coalesced builds, static files.
 
-
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::Network;
-use herald_gossip::testkit::{self, TestGraph};
-use lightning::routing::gossip::NetworkGraph;
-use lightning_rapid_gossip_sync::RapidGossipSync;
 use crate::support::bolt8::RawPeer;
 use crate::support::herald::{http_bytes, Herald};
 use crate::support::ldk::TestLogger;
+use bitcoin::Network;
+use herald_gossip::testkit::{self, TestGraph};
 use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
-
-
+use lightning::routing::gossip::NetworkGraph;
+use lightning_rapid_gossip_sync::RapidGossipSync;
 
 async fn herald_with_graph(dir: &std::path::Path, extra: &[&str], channels: usize) -> Herald {
 	let herald = Herald::start(dir, extra);

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
 use herald_gossip::wire::{read_rest, RawMessage};
-use herald_wire::ManualClock;
 use herald_onion::{herald_messenger, IntroRouter, OnionRelay, RelayConfig};
 use herald_wire::custom::PartMessages;
+use herald_wire::ManualClock;
 use lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::ln::msgs::{DecodeError, Init, LightningError, OnionMessageHandler};
@@ -386,17 +386,8 @@ impl RelayNode {
 		let db = Arc::new(redb::Database::create(dir.path().join("herald.redb")).unwrap());
 		let router = Arc::new(IntroRouter::new(intro_nodes.clone(), keys.clone()));
 		let messenger = Arc::new(herald_messenger(keys.clone(), router.clone()));
-		let relay = Arc::new(
-			OnionRelay::new(
-				messenger,
-				keys.clone(),
-				config,
-				Some(db),
-				clock,
-				intro_nodes,
-			)
-			.unwrap(),
-		);
+		let relay =
+			Arc::new(OnionRelay::new(messenger, keys.clone(), config, Some(db), clock, intro_nodes).unwrap());
 		let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32;
 		let peer_manager = Arc::new(RelayPeerManager::new(
 			MessageHandler {

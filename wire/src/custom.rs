@@ -68,7 +68,11 @@ impl PartMessages {
 impl CustomMessageReader for PartMessages {
 	type CustomMessage = RawMessage;
 
-	fn read<R: LengthLimitedRead>(&self, message_type: u16, buffer: &mut R) -> Result<Option<RawMessage>, DecodeError> {
+	fn read<R: LengthLimitedRead>(
+		&self,
+		message_type: u16,
+		buffer: &mut R,
+	) -> Result<Option<RawMessage>, DecodeError> {
 		let Some(part) = self.part_for(message_type) else { return Ok(None) };
 		// LDK bounds a message by BOLT 8's 65535 bytes; each part applies its own smaller limit.
 		let payload = read_rest(buffer, MAX_MESSAGE_LEN)?.unwrap_or_default();
@@ -123,7 +127,8 @@ mod tests {
 
 	#[test]
 	fn two_parts_cannot_claim_one_type() {
-		let parts: Vec<Arc<dyn Part>> = vec![Arc::new(Claims("a", vec![515])), Arc::new(Claims("b", vec![515]))];
+		let parts: Vec<Arc<dyn Part>> =
+			vec![Arc::new(Claims("a", vec![515])), Arc::new(Claims("b", vec![515]))];
 		let err = PartMessages::new(parts).err().unwrap();
 		assert_eq!(err, DuplicateType { message_type: 515, first: "a", second: "b" });
 	}

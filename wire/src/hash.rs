@@ -45,6 +45,9 @@ mod tests {
 		let mut data = tag.to_byte_array().to_vec();
 		data.extend_from_slice(tag.as_byte_array());
 		data.extend_from_slice(b"message");
-		assert_eq!(tagged_hash(b"BIP0340/challenge", &[b"mess", b"age"]), sha256::Hash::hash(&data).to_byte_array());
+		assert_eq!(
+			tagged_hash(b"BIP0340/challenge", &[b"mess", b"age"]),
+			sha256::Hash::hash(&data).to_byte_array()
+		);
 	}
 }

@@ -59,9 +59,9 @@ impl Route {
 			PathMatch::Prefix => {
 				path == self.path || path.strip_prefix(self.path).is_some_and(|rest| rest.starts_with('/'))
 			}
-			PathMatch::Suffix(suffix) => path
-				.strip_prefix(self.path)
-				.is_some_and(|rest| rest.starts_with('/') && rest.len() > suffix.len() + 1 && rest.ends_with(suffix)),
+			PathMatch::Suffix(suffix) => path.strip_prefix(self.path).is_some_and(|rest| {
+				rest.starts_with('/') && rest.len() > suffix.len() + 1 && rest.ends_with(suffix)
+			}),
 		}
 	}
 	/// Whether the route answers `method` (`HEAD` counts as `GET`).
@@ -131,7 +131,9 @@ pub trait Part: Send + Sync + 'static {
 	/// Answers a request for one of [`Self::routes`] (named by its label) with an allowed method.
 	/// `HEAD` requests arrive as `GET`; the daemon strips the body.
 	fn handle_http(&self, route: &'static str, _request: Request) -> BoxFuture<'_, Response> {
-		Box::pin(async move { crate::http::ApiError::not_found(format!("no handler for {route}")).response() })
+		Box::pin(
+			async move { crate::http::ApiError::not_found(format!("no handler for {route}")).response() },
+		)
 	}
 
 	// --- background work ---
@@ -165,19 +167,29 @@ mod tests {
 
 	#[test]
 	fn routes_match_exact_and_prefix_paths() {
-		let exact = Route { path: "/v1/graph", matching: PathMatch::Exact, methods: &[Method::GET], label: "g" };
+		let exact =
+			Route { path: "/v1/graph", matching: PathMatch::Exact, methods: &[Method::GET], label: "g" };
 		assert!(exact.matches("/v1/graph"));
 		assert!(exact.matches("/v1/graph/"));
 		assert!(!exact.matches("/v1/graphs"));
-		let prefix =
-			Route { path: "/v1/names", matching: PathMatch::Prefix, methods: &[Method::GET, Method::PUT], label: "n" };
+		let prefix = Route {
+			path: "/v1/names",
+			matching: PathMatch::Prefix,
+			methods: &[Method::GET, Method::PUT],
+			label: "n",
+		};
 		assert!(prefix.matches("/v1/names"));
 		assert!(prefix.matches("/v1/names/alice@example.com"));
 		assert!(!prefix.matches("/v1/namesake"));
 		assert!(prefix.allows(&Method::HEAD));
 		assert!(!prefix.allows(&Method::DELETE));
 		assert_eq!(prefix.allow_header(), "GET, PUT, HEAD");
-		let probe = Route { path: "/v1/names", matching: PathMatch::Suffix("/probe"), methods: &[Method::POST], label: "p" };
+		let probe = Route {
+			path: "/v1/names",
+			matching: PathMatch::Suffix("/probe"),
+			methods: &[Method::POST],
+			label: "p",
+		};
 		assert!(probe.matches("/v1/names/alice@example.com/probe"));
 		assert!(!probe.matches("/v1/names/probe"));
 		assert!(!probe.matches("/v1/names/alice@example.com"));

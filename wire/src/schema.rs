@@ -6,9 +6,9 @@
 //! transaction that records the new version (so an upgrade is all or nothing), and a newer one
 //! is refused (no down-migration: a downgraded binary must not misread newer tables).
 
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 #[cfg(test)]
 use redb::ReadableDatabase;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
 /// The shared table: part name → schema version.
 pub const PART_SCHEMAS: TableDefinition<&str, u32> = TableDefinition::new("part_schemas");
@@ -131,7 +131,10 @@ mod tests {
 			Ok(())
 		});
 		assert_eq!(up.unwrap(), SchemaOutcome::Upgraded(1));
-		assert!(matches!(open_schema(&db, "p", 1, create, |_, _| Ok(())), Err(SchemaError::Newer { found: 2, .. })));
+		assert!(matches!(
+			open_schema(&db, "p", 1, create, |_, _| Ok(())),
+			Err(SchemaError::Newer { found: 2, .. })
+		));
 		// Another part's version is its own.
 		assert_eq!(open_schema(&db, "q", 7, create, |_, _| unreachable!()).unwrap(), SchemaOutcome::Created);
 	}

@@ -13,11 +13,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
-	median((0..reps).map(|_| {
-		let t = Instant::now();
-		f();
-		t.elapsed().as_secs_f64() * 1e6
-	}).collect())
+	median(
+		(0..reps)
+			.map(|_| {
+				let t = Instant::now();
+				f();
+				t.elapsed().as_secs_f64() * 1e6
+			})
+			.collect(),
+	)
 }
 
 fn main() {
@@ -26,10 +30,12 @@ fn main() {
 	for bits in [32u32, 64] {
 		for capacity in [16usize, 32, 64, 128, 256, 512, 1024] {
 			let reps = if capacity >= 512 { 3 } else { 9 };
-			let elements: Vec<u64> = (0..capacity).map(|_| {
-				state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-				(state >> 1 | 1) & (u64::MAX >> (64 - bits))
-			}).collect();
+			let elements: Vec<u64> = (0..capacity)
+				.map(|_| {
+					state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+					(state >> 1 | 1) & (u64::MAX >> (64 - bits))
+				})
+				.collect();
 			let mut ours = PinSketch::new(bits, capacity).unwrap();
 			let herald_encode = time(reps, || {
 				let mut s = PinSketch::new(bits, capacity).unwrap();

@@ -9,9 +9,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
+use herald_wire::http::Response;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::StatusCode;
-use herald_wire::http::Response;
 
 use super::{RgsService, Served, Version};
 

@@ -49,15 +49,17 @@ impl SigLayout {
 }
 
 pub use herald_wire::bigsize::{bigsize_len, write_bigsize};
-pub use herald_wire::tlv::{write_record, Record, StreamBuilder};
 use herald_wire::tlv::TlvError;
+pub use herald_wire::tlv::{write_record, Record, StreamBuilder};
 
 /// Reads a BigSize (BOLT 1 "BigSize") at `pos`; returns the value and the position after it.
 pub fn read_bigsize(bytes: &[u8], pos: usize) -> Result<(u64, usize), Rejection> {
 	match decode_bigsize(bytes.get(pos..).unwrap_or_default()) {
 		Ok((value, len)) => Ok((value, pos + len)),
 		Err(e @ BigSizeError::Truncated) => Err(Rejection::new(Reject::Truncated, e.to_string())),
-		Err(e @ BigSizeError::NonMinimal { .. }) => Err(Rejection::new(Reject::NonMinimalBigSize, e.to_string())),
+		Err(e @ BigSizeError::NonMinimal { .. }) => {
+			Err(Rejection::new(Reject::NonMinimalBigSize, e.to_string()))
+		}
 	}
 }
 
