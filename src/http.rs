@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use herald_wire::http::{error, Method, Request, Response, StatusCode};
-use herald_wire::part::Part;
+use herald_wire::part::{Part, Route};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
@@ -22,23 +22,22 @@ use tokio::sync::watch;
 /// The largest request body herald reads (a part refuses what it finds too large for itself).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Every part's routes, in the order they were mounted (the first match wins).
+/// Every part's routes, in the order they were mounted (the first match wins), collected once.
 pub struct Routes {
-	parts: Vec<Arc<dyn Part>>,
+	routes: Vec<(Route, Arc<dyn Part>)>,
 }
 
 impl Routes {
 	/// The routes of `parts`.
 	pub fn new(parts: Vec<Arc<dyn Part>>) -> Self {
-		Self { parts }
+		let routes = parts.iter().flat_map(|p| p.routes().into_iter().map(|r| (r, p.clone()))).collect();
+		Self { routes }
 	}
 
 	/// Answers one request with its body collected, and names the route it was counted under.
 	pub async fn dispatch(&self, mut request: Request) -> (&'static str, Response) {
 		let path = request.uri().path().to_string();
-		let found =
-			self.parts.iter().find_map(|p| p.routes().into_iter().find(|r| r.matches(&path)).map(|r| (p, r)));
-		let Some((part, route)) = found else {
+		let Some((route, part)) = self.routes.iter().find(|(r, _)| r.matches(&path)) else {
 			return (
 				"other",
 				error(
@@ -118,7 +117,7 @@ async fn handle(routes: &Routes, req: hyper::Request<Incoming>) -> hyper::Respon
 mod tests {
 	use super::*;
 	use herald_wire::http::json_response;
-	use herald_wire::part::{BoxFuture, PathMatch, Route};
+	use herald_wire::part::{BoxFuture, PathMatch};
 
 	struct Echo;
 	impl Part for Echo {

@@ -271,12 +271,14 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	let (p2p_listen, http_listen) = (p2p.local_addr().expect("bound"), http.local_addr().expect("bound"));
 	let (shutdown, shutdown_rx) = watch::channel(false);
 
-	// The parts LDK's custom-message slot serves.
-	let message_parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
-	let custom = Arc::new(
-		PartMessages::new(message_parts)
-			.map_err(|e| StartError::Config(crate::config::ConfigError::Invalid(e.to_string())))?,
-	);
+	// Every part but the daemon's own API (which needs the peer manager), in mounting order:
+	// one line per part. The custom-message table and the HTTP routes are built from this list.
+	let mut parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
+	// Before the registry: its /v1/names prefix would take /v1/names/{name}/probe.
+	parts.push(offers_api);
+	parts.extend(gateway.parts);
+	parts.push(offers);
+	let custom = Arc::new(PartMessages::new(parts.clone()).map_err(part_error("custom messages"))?);
 	let wake = router.wake_handle();
 	let peer_manager = peer_manager(router, onion.clone(), custom.clone(), keys, started_at)?;
 	peer_view.set_peer_manager(peer_manager.clone());
@@ -301,13 +303,8 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		outbound.clone(),
 		config.http.admin_token.clone(),
 	));
-	// Every part, in mounting order: one line per part.
-	let mut parts: Vec<Arc<dyn Part>> = vec![api.clone(), gossip.clone(), onion];
-	// Before the registry: its /v1/names prefix would take /v1/names/{name}/probe.
-	parts.push(offers_api);
-	parts.extend(gateway.parts);
-	parts.push(offers);
-	api.set_parts(parts[1..].to_vec());
+	api.set_parts(parts.clone());
+	parts.insert(0, api);
 	tracing::info!(
 		node_id = %node_id,
 		network = %network,
@@ -318,6 +315,11 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		"herald started node_id={node_id} p2p_listen={p2p_listen} http_listen={http_listen}"
 	);
 	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown })
+}
+
+/// A part's start-up error, named by the part.
+fn part_error<E: std::fmt::Display>(part: &'static str) -> impl Fn(E) -> StartError {
+	move |e| StartError::Part { part, reason: e.to_string() }
 }
 
 /// The gateway parts: the registry (names and offers), the BIP-353 zone publisher reading the
@@ -334,16 +336,13 @@ fn gateway_parts(
 	db: Arc<redb::Database>,
 	clock: Arc<dyn herald_wire::Clock>,
 ) -> Result<GatewayParts, StartError> {
-	let part_err = |part: &'static str| {
-		move |e: &dyn std::fmt::Display| StartError::Part { part, reason: e.to_string() }
-	};
 	let registry = Arc::new(
 		Registry::open(db.clone(), config.registry.clone(), network, clock.clone())
-			.map_err(|e| part_err("registry")(&e))?,
+			.map_err(part_error("registry"))?,
 	);
 	let outbox: Arc<dyn NameOutbox> = registry.clone();
 	let dns = DnsPart::new(&config.dns, db, &config.data_dir.join("dns"), Some(outbox), clock.clone())
-		.map_err(|e| part_err("dns")(&e))?;
+		.map_err(part_error("dns"))?;
 	if let Some(addr) = dns.local_addr() {
 		tracing::info!(listen = %addr, zones = ?config.dns.zones, "BIP-353 zones served");
 	}
@@ -351,7 +350,7 @@ fn gateway_parts(
 	let mut parts: Vec<Arc<dyn Part>> = vec![Arc::new(RegistryPart::new(registry.clone())), admin, dns];
 	let mut resolver = None;
 	if config.resolver.enabled {
-		let built = Resolver::new(config.resolver.clone(), clock).map_err(|e| part_err("resolver")(&e))?;
+		let built = Resolver::new(config.resolver.clone(), clock).map_err(part_error("resolver"))?;
 		parts.push(Arc::new(ResolverPart::new(built.clone())));
 		resolver = Some(built);
 	}
@@ -371,8 +370,7 @@ fn offers_part(
 	clock: Arc<dyn herald_wire::Clock>,
 	registry: Arc<Registry>,
 ) -> Result<(Arc<dyn Part>, Arc<OffersServer>, Arc<dyn Part>), StartError> {
-	let err = |e: &dyn std::fmt::Display| StartError::Part { part: "offers", reason: e.to_string() };
-	config.offers.validate().map_err(|e| err(&e))?;
+	config.offers.validate().map_err(part_error("offers"))?;
 	let prober = Arc::new(
 		Prober::new(
 			keys.clone(),
@@ -383,44 +381,23 @@ fn offers_part(
 			clock.clone(),
 			config.offers.clone(),
 		)
-		.map_err(|e| err(&e))?,
+		.map_err(part_error("offers"))?,
 	);
 	let server = Arc::new(
 		OffersServer::new(keys, network, router, db, peers, clock, config.offers.clone())
-			.map_err(|e| err(&e))?
+			.map_err(part_error("offers"))?
 			.with_prober(prober.clone()),
 	);
 	let limit = config.offers.max_probed_offers;
 	let api: Arc<dyn Part> =
 		Arc::new(crate::offers_api::OffersApi::new(registry.clone(), server.clone(), prober.clone()));
-	let targets: ProbeTargets = Arc::new(move || registered_offers(&registry, limit));
+	let targets: ProbeTargets = Arc::new(move || {
+		registry.registered_offers(limit).unwrap_or_else(|e| {
+			tracing::warn!(error = %e, "listing the registered offers to probe");
+			Vec::new()
+		})
+	});
 	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server, api))
-}
-
-/// Every registered offer, up to `limit` (what the scheduled probes cover).
-fn registered_offers(registry: &Registry, limit: usize) -> Vec<String> {
-	let mut offers = Vec::new();
-	for gateway in registry.list_gateways().unwrap_or_default() {
-		for domain in &gateway.domains {
-			let mut cursor: Option<String> = None;
-			loop {
-				let Ok(page) = registry.list_names(&gateway.name, domain, cursor.as_deref(), usize::MAX)
-				else {
-					break;
-				};
-				offers.extend(page.items.into_iter().filter_map(|r| r.instructions.offer));
-				if offers.len() >= limit || page.next_cursor.is_none() {
-					break;
-				}
-				cursor = page.next_cursor;
-			}
-			if offers.len() >= limit {
-				offers.truncate(limit);
-				return offers;
-			}
-		}
-	}
-	offers
 }
 
 async fn bind_listeners(config: &Config) -> Result<(TcpListener, TcpListener), StartError> {

@@ -11,7 +11,7 @@ use bitcoin::secp256k1::PublicKey;
 use herald_wire::http::{error, json_response, Method, Request, Response, StatusCode};
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route, Shutdown};
 use herald_wire::{unix_now, RawMessage};
-use lightning::ln::msgs::{DecodeError, Init};
+use lightning::ln::msgs::Init;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use serde_json::json;
 
@@ -150,11 +150,8 @@ impl Part for GossipPart {
 		}
 	}
 
-	/// Decoding waits for `handle_custom`, which knows the sender.
-	fn read_custom(&self, message_type: u16, payload: Vec<u8>) -> Result<Option<RawMessage>, DecodeError> {
-		Ok(Some(RawMessage { type_id: message_type, payload }))
-	}
-
+	/// The default `read_custom` keeps the payload: decoding waits for this call, which knows
+	/// the sender.
 	fn handle_custom(&self, sender: PublicKey, message: RawMessage) {
 		if let Some(v2) = &self.v2 {
 			v2.service.handle_message(sender, &message);
