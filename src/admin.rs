@@ -13,6 +13,7 @@ use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
 use serde_json::json;
 
 use crate::api::authorize_admin;
+use crate::config::Config;
 
 /// The admin routes over the registry.
 pub struct GatewayAdmin {
@@ -51,6 +52,40 @@ pub enum AdminCall {
 	Revoke(String),
 	/// Issue another token for a gateway.
 	Token(String),
+}
+
+impl AdminCall {
+	/// The admin API request that makes this call (what [`GatewayAdmin`] parses back).
+	pub fn request(&self) -> (Method, String, Option<serde_json::Value>) {
+		match self {
+			AdminCall::Add { name, domains } => {
+				(Method::POST, PREFIX.to_string(), Some(json!({"name": name, "domains": domains})))
+			}
+			AdminCall::List => (Method::GET, PREFIX.to_string(), None),
+			AdminCall::Revoke(name) => (Method::DELETE, format!("{PREFIX}/{name}"), None),
+			AdminCall::Token(name) => (Method::POST, format!("{PREFIX}/{name}/tokens"), None),
+		}
+	}
+}
+
+/// The registry straight from the database when no herald is running; `None` when a running
+/// herald holds the database (then its admin API is the way in).
+pub fn open_registry_offline(config: &Config) -> Result<Option<Registry>, String> {
+	let path = config.data_dir.join(crate::node::DATABASE_FILE);
+	if !path.exists() {
+		return Err(format!(
+			"no herald database at {} (start herald once with `herald run`, or pass --data-dir)",
+			path.display()
+		));
+	}
+	let db = match crate::node::open_database(&config.data_dir) {
+		Ok(db) => db,
+		Err(crate::node::StartError::StoreLocked { .. }) => return Ok(None),
+		Err(e) => return Err(e.to_string()),
+	};
+	let network = config.network().map_err(|e| e.to_string())?;
+	let clock = Arc::new(herald_wire::SystemClock::new());
+	Registry::open(db, config.registry.clone(), network, clock).map(Some).map_err(|e| e.to_string())
 }
 
 /// Runs `call` against `registry`; the JSON answer the API returns.
@@ -135,5 +170,33 @@ impl Part for GatewayAdmin {
 				Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
 			}
 		})
+	}
+}
+
+/// Prints an admin answer for people; a new token goes last, alone on its line (scripts read it).
+pub fn print_answer(answer: &serde_json::Value) {
+	if let Some(gateways) = answer["gateways"].as_array() {
+		for g in gateways {
+			let domains: Vec<&str> =
+				g["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+			let state = if g["revoked_at"].is_null() { "active" } else { "revoked" };
+			println!(
+				"{}\t{}\t{state}\tnames={}\ttokens={}",
+				g["name"].as_str().unwrap_or(""),
+				domains.join(","),
+				g["names"],
+				g["tokens"]
+			);
+		}
+		return;
+	}
+	if answer["revoked"].as_bool() == Some(true) {
+		println!("gateway {} revoked", answer["gateway"].as_str().unwrap_or(""));
+		return;
+	}
+	if let Some(token) = answer["token"].as_str() {
+		let name = answer.pointer("/gateway/name").or_else(|| answer.get("gateway")).and_then(|v| v.as_str());
+		eprintln!("gateway {}: API token (shown once; store it now):", name.unwrap_or(""));
+		println!("{token}");
 	}
 }

@@ -306,8 +306,8 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 	}
 }
 
-/// `herald gateway ...`: the running herald's admin API when herald holds the database, the
-/// database itself when herald is stopped.
+/// `herald gateway ...`: the running herald's admin API when herald holds the database (or
+/// `--url` names one), the database itself when herald is stopped.
 async fn gateway(config: &Config, command: GatewayCommand) -> Result<(), String> {
 	use admin::AdminCall;
 	let (call, client) = match command {
@@ -316,80 +316,19 @@ async fn gateway(config: &Config, command: GatewayCommand) -> Result<(), String>
 		GatewayCommand::Revoke { name, client } => (AdminCall::Revoke(name), client),
 		GatewayCommand::Token { name, client } => (AdminCall::Token(name), client),
 	};
-	let answer = match client.url.is_none().then(|| open_registry(config)).transpose() {
-		Ok(Some(registry)) => admin::apply(&registry, call).map_err(|e| e.to_string())?,
-		// herald is running (it holds the database), or --url names one: its admin API.
-		Err(Locked) | Ok(None) => {
-			let base = api_base(config, &client);
-			let token = &config.http.admin_token;
-			let (method, path, body) = match &call {
-				AdminCall::Add { name, domains } => (
-					Method::POST,
-					"/v1/admin/gateways".to_string(),
-					Some(json!({"name": name, "domains": domains})),
-				),
-				AdminCall::List => (Method::GET, "/v1/admin/gateways".to_string(), None),
-				AdminCall::Revoke(name) => (Method::DELETE, format!("/v1/admin/gateways/{name}"), None),
-				AdminCall::Token(name) => (Method::POST, format!("/v1/admin/gateways/{name}/tokens"), None),
-			};
-			client::call(&base, token, method, &path, body).await?
+	let offline = match client.url {
+		None => admin::open_registry_offline(config)?,
+		Some(_) => None,
+	};
+	let answer = match offline {
+		Some(registry) => admin::apply(&registry, call).map_err(|e| e.to_string())?,
+		None => {
+			let (method, path, body) = call.request();
+			client::call(&api_base(config, &client), &config.http.admin_token, method, &path, body).await?
 		}
 	};
-	print_gateway_answer(&answer);
+	admin::print_answer(&answer);
 	Ok(())
-}
-
-/// The database is held by a running herald.
-struct Locked;
-
-fn open_registry(config: &Config) -> Result<herald_offers::registry::Registry, Locked> {
-	let path = config.data_dir.join(node::DATABASE_FILE);
-	let fail = |e: String| -> ! {
-		eprintln!("herald: {e}");
-		std::process::exit(1)
-	};
-	if !path.exists() {
-		fail(format!(
-			"no herald database at {} (start herald once with `herald run`, or pass --data-dir)",
-			path.display()
-		));
-	}
-	let db = match node::open_database(&config.data_dir) {
-		Ok(db) => db,
-		Err(node::StartError::StoreLocked { .. }) => return Err(Locked),
-		Err(e) => fail(e.to_string()),
-	};
-	let network = config.network().unwrap_or_else(|e| fail(e.to_string()));
-	let clock = std::sync::Arc::new(herald_wire::SystemClock::new());
-	Ok(herald_offers::registry::Registry::open(db, config.registry.clone(), network, clock)
-		.unwrap_or_else(|e| fail(e.to_string())))
-}
-
-fn print_gateway_answer(answer: &serde_json::Value) {
-	if let Some(gateways) = answer["gateways"].as_array() {
-		for g in gateways {
-			let domains: Vec<&str> =
-				g["domains"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
-			let state = if g["revoked_at"].is_null() { "active" } else { "revoked" };
-			println!(
-				"{}\t{}\t{state}\tnames={}\ttokens={}",
-				g["name"].as_str().unwrap_or(""),
-				domains.join(","),
-				g["names"],
-				g["tokens"]
-			);
-		}
-		return;
-	}
-	if answer["revoked"].as_bool() == Some(true) {
-		println!("gateway {} revoked", answer["gateway"].as_str().unwrap_or(""));
-		return;
-	}
-	if let Some(token) = answer["token"].as_str() {
-		let name = answer.pointer("/gateway/name").or_else(|| answer.get("gateway")).and_then(|v| v.as_str());
-		eprintln!("gateway {}: API token (shown once; store it now):", name.unwrap_or(""));
-		println!("{token}");
-	}
 }
 
 fn api_base(config: &Config, args: &ClientArgs) -> String {

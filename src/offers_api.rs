@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use herald_offers::probe::Prober;
 use herald_offers::registry::names::Name;
-use herald_offers::registry::Registry;
+use herald_offers::registry::api::{api_error, authenticate};
+use herald_offers::registry::{NameRecord, Registry};
 use herald_wire::http::{
-	bearer_token, error, json_response, parse_json, ApiError, Method, Request, Response, StatusCode,
+	error, json_response, parse_json, Method, Request, Response, StatusCode,
 };
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
 use lightning::util::ser::Writeable;
@@ -43,16 +44,11 @@ impl OffersApi {
 		Self { registry, server, prober }
 	}
 
-	/// The gateway behind the bearer token, which must own `name`'s domain.
-	fn authorize(&self, request: &Request, name: &Name) -> Result<String, Response> {
-		let gateway = self
-			.registry
-			.authenticate(bearer_token(request))
-			.map_err(|e| error(StatusCode::UNAUTHORIZED, "unauthorized", &format!("gateway token: {e:?}")))?;
-		match self.registry.get_name(&gateway, name) {
-			Ok(_) => Ok(gateway),
-			Err(e) => Err(error(StatusCode::NOT_FOUND, "not_found", &e.to_string())),
-		}
+	/// The name's record, for the gateway behind the bearer token (which must own its domain),
+	/// or the registry's own 401/403/404 answer.
+	fn authorized_record(&self, request: &Request, name: &Name) -> Result<NameRecord, Response> {
+		let gateway = authenticate(&self.registry, request).map_err(|e| e.response())?;
+		self.registry.get_name(&gateway, name).map_err(|e| api_error(e).response())
 	}
 
 	async fn probe(&self, request: Request) -> Response {
@@ -62,15 +58,11 @@ impl OffersApi {
 			Ok(name) => name,
 			Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_name", &format!("{text:?}: {e}")),
 		};
-		let gateway = match self.authorize(&request, &name) {
-			Ok(gateway) => gateway,
+		let record = match self.authorized_record(&request, &name) {
+			Ok(record) => record,
 			Err(response) => return response,
 		};
-		let offer = match self.registry.get_name(&gateway, &name) {
-			Ok(record) => record.instructions.offer,
-			Err(e) => return ApiError::internal(e.to_string()).response(),
-		};
-		let Some(offer) = offer else {
+		let Some(offer) = record.instructions.offer else {
 			return error(StatusCode::CONFLICT, "no_offer", &format!("{text} has no BOLT 12 offer to probe"));
 		};
 		let result = self.prober.probe(&offer).await;
@@ -93,7 +85,7 @@ impl OffersApi {
 				return error(StatusCode::BAD_REQUEST, "invalid_name", &format!("{:?}: {e}", body.recipient))
 			}
 		};
-		if let Err(response) = self.authorize(request, &name) {
+		if let Err(response) = self.authorized_record(request, &name) {
 			return response;
 		}
 		let recipient_id = format!("{}@{}", name.user, name.domain);

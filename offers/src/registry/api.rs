@@ -155,7 +155,8 @@ fn method_not_allowed(allow: &'static str) -> ApiError {
 	ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("allowed: {allow}"))
 }
 
-fn authenticate(registry: &Registry, request: &Request) -> Result<String, ApiError> {
+/// The gateway behind the request's bearer token, or the documented 401 (counted by reason).
+pub fn authenticate(registry: &Registry, request: &Request) -> Result<String, ApiError> {
 	registry.authenticate(wire_http::bearer_token(request)).map_err(|failure| {
 		metrics::get().auth_failures.inc(&[failure.as_str()]);
 		let message = match failure {
@@ -303,7 +304,7 @@ fn write_error(e: RegistryError) -> ApiError {
 }
 
 /// The status and stable code of each registry error.
-fn api_error(e: RegistryError) -> ApiError {
+pub fn api_error(e: RegistryError) -> ApiError {
 	let message = e.to_string();
 	match e {
 		RegistryError::Name(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", message),
