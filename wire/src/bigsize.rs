@@ -116,6 +116,6 @@ mod tests {
 	}
 
 	fn hex_bytes(hex: &str) -> Vec<u8> {
-		(0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+		hex::decode(hex).unwrap()
 	}
 }

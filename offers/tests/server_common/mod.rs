@@ -335,6 +335,20 @@ pub struct LdkNode {
 	pub messenger: Arc<ManagerMessenger>,
 }
 
+/// A chain monitor with no chain, no fees to estimate and no monitors to persist: the nodes
+/// here open no channels.
+fn no_chain_monitor(keys: &Arc<KeysManager>, log: &Log) -> Arc<Monitor> {
+	Arc::new(ChainMonitor::new(
+		None,
+		Arc::new(NoBroadcast),
+		log.clone(),
+		Arc::new(FixedFees),
+		Arc::new(NoMonitors),
+		keys.clone(),
+		keys.get_peer_storage_key(),
+	))
+}
+
 impl LdkNode {
 	/// A `ChannelManager` node (an async recipient, or LDK's own static-invoice server role in
 	/// the benchmark), with interception on so that it can stand in for a server too.
@@ -342,17 +356,8 @@ impl LdkNode {
 		let log: Log = Arc::new(TracingLogger);
 		let graph = Arc::new(NetworkGraph::new(NETWORK, log.clone()));
 		let message_router = Arc::new(DefaultMessageRouter::new(graph, keys.clone()));
-		let monitor = Arc::new(ChainMonitor::new(
-			None,
-			Arc::new(NoBroadcast),
-			log.clone(),
-			Arc::new(FixedFees),
-			Arc::new(NoMonitors),
-			keys.clone(),
-			keys.get_peer_storage_key(),
-		));
-		let now =
-			std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32;
+		let monitor = no_chain_monitor(&keys, &log);
+		let now = herald_wire::unix_now() as u32;
 		let manager = Arc::new(ChannelManager::new(
 			Arc::new(FixedFees),
 			monitor,
@@ -883,17 +888,8 @@ impl LdkServer {
 	pub fn new(keys: Arc<KeysManager>) -> Arc<Self> {
 		let log: Log = Arc::new(TracingLogger);
 		let router = Arc::new(HeraldRouter { intro: None, entropy: keys.clone() });
-		let monitor = Arc::new(ChainMonitor::new(
-			None,
-			Arc::new(NoBroadcast),
-			log.clone(),
-			Arc::new(FixedFees),
-			Arc::new(NoMonitors),
-			keys.clone(),
-			keys.get_peer_storage_key(),
-		));
-		let now =
-			std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32;
+		let monitor = no_chain_monitor(&keys, &log);
+		let now = herald_wire::unix_now() as u32;
 		let manager = Arc::new(ChannelManager::new(
 			Arc::new(FixedFees),
 			monitor,
