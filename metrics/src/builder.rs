@@ -5,36 +5,58 @@
 mod imp {
 	use crate::handles::*;
 	use prometheus::{HistogramOpts, Opts, Registry};
+	use std::sync::Mutex;
+
+	/// A family as declared: exported with its `# HELP` and `# TYPE` even before it has a
+	/// series, so dashboards and alerts resolve on a fresh herald.
+	pub(crate) struct Declared {
+		pub(crate) name: String,
+		pub(crate) help: String,
+		pub(crate) kind: &'static str,
+	}
 
 	/// Registers families (the only way to create one).
-	pub struct Builder<'r>(pub(crate) &'r Registry);
+	pub struct Builder<'r> {
+		pub(crate) registry: &'r Registry,
+		pub(crate) declared: &'r Mutex<Vec<Declared>>,
+	}
 
 	impl Builder<'_> {
+		fn declare(&self, name: &str, help: &str, kind: &'static str) {
+			let declared = Declared { name: name.to_string(), help: help.to_string(), kind };
+			self.declared.lock().unwrap_or_else(|e| e.into_inner()).push(declared);
+		}
+
 		pub fn counter(&self, name: &str, help: &str) -> Counter {
+			self.declare(name, help, "counter");
 			let c = prometheus::IntCounter::new(name, help).expect("valid metric");
-			self.0.register(Box::new(c.clone())).expect("unique metric name");
+			self.registry.register(Box::new(c.clone())).expect("unique metric name");
 			Counter::new(c)
 		}
 		pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+			self.declare(name, help, "counter");
 			let c = prometheus::IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-			self.0.register(Box::new(c.clone())).expect("unique metric name");
+			self.registry.register(Box::new(c.clone())).expect("unique metric name");
 			CounterVec::new(c)
 		}
 		pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+			self.declare(name, help, "gauge");
 			let g = prometheus::IntGauge::new(name, help).expect("valid metric");
-			self.0.register(Box::new(g.clone())).expect("unique metric name");
+			self.registry.register(Box::new(g.clone())).expect("unique metric name");
 			Gauge::new(g)
 		}
 		pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+			self.declare(name, help, "gauge");
 			let g = prometheus::IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-			self.0.register(Box::new(g.clone())).expect("unique metric name");
+			self.registry.register(Box::new(g.clone())).expect("unique metric name");
 			GaugeVec::new(g)
 		}
 		pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+			self.declare(name, help, "histogram");
 			let h =
 				prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
 					.expect("valid metric");
-			self.0.register(Box::new(h.clone())).expect("unique metric name");
+			self.registry.register(Box::new(h.clone())).expect("unique metric name");
 			Histogram::new(h)
 		}
 		pub fn histogram_vec(
@@ -44,12 +66,13 @@ mod imp {
 			labels: &[&str],
 			buckets: &[f64],
 		) -> HistogramVec {
+			self.declare(name, help, "histogram");
 			let h = prometheus::HistogramVec::new(
 				HistogramOpts::new(name, help).buckets(buckets.to_vec()),
 				labels,
 			)
 			.expect("valid metric");
-			self.0.register(Box::new(h.clone())).expect("unique metric name");
+			self.registry.register(Box::new(h.clone())).expect("unique metric name");
 			HistogramVec::new(h)
 		}
 	}
@@ -83,3 +106,5 @@ mod imp {
 }
 
 pub use imp::Builder;
+#[cfg(not(feature = "disabled"))]
+pub(crate) use imp::Declared;

@@ -19,6 +19,8 @@ const COUNTS: [f64; 12] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0,
 pub struct Metrics {
 	#[cfg(not(feature = "disabled"))]
 	registry: prometheus::Registry,
+	#[cfg(not(feature = "disabled"))]
+	declared: std::sync::Mutex<Vec<crate::builder::Declared>>,
 
 	// --- build ---
 	/// `herald_build_info{version}` = 1.
@@ -120,7 +122,9 @@ impl Metrics {
 		#[cfg(not(feature = "disabled"))]
 		let registry = prometheus::Registry::new();
 		#[cfg(not(feature = "disabled"))]
-		let b = Builder(&registry);
+		let declared = std::sync::Mutex::new(Vec::new());
+		#[cfg(not(feature = "disabled"))]
+		let b = Builder { registry: &registry, declared: &declared };
 		#[cfg(feature = "disabled")]
 		let b = Builder;
 
@@ -288,31 +292,53 @@ impl Metrics {
 
 			#[cfg(not(feature = "disabled"))]
 			registry,
+			#[cfg(not(feature = "disabled"))]
+			declared,
 		};
 		metrics.build_info.set(&[env!("CARGO_PKG_VERSION")], 1);
 		metrics
 	}
 
-	/// The Prometheus text exposition of every family.
 	/// Registers further families (a part's) in this registry.
 	pub fn register<T>(&self, build: impl FnOnce(&Builder) -> T) -> T {
 		#[cfg(not(feature = "disabled"))]
-		let b = Builder(&self.registry);
+		let b = Builder { registry: &self.registry, declared: &self.declared };
 		#[cfg(feature = "disabled")]
 		let b = Builder;
 		build(&b)
 	}
 
+	/// The Prometheus text exposition of every family.
 	pub fn render(&self) -> String {
 		#[cfg(not(feature = "disabled"))]
 		{
 			use prometheus::Encoder;
 			let mut out = Vec::new();
-			prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding");
-			String::from_utf8(out).expect("prometheus text is UTF-8")
+			let gathered = self.registry.gather();
+			prometheus::TextEncoder::new().encode(&gathered, &mut out).expect("text encoding");
+			let mut text = String::from_utf8(out).expect("prometheus text is UTF-8");
+			self.declare_empty_families(&gathered, &mut text);
+			text
 		}
 		#[cfg(feature = "disabled")]
 		String::new()
+	}
+}
+
+impl Metrics {
+	/// Appends `# HELP` and `# TYPE` for the declared families that have no series yet (a
+	/// labelled family before its first label values: the prometheus crate's `gather` leaves
+	/// those out), so every family is in `/metrics` from start-up.
+	#[cfg(not(feature = "disabled"))]
+	fn declare_empty_families(&self, gathered: &[prometheus::proto::MetricFamily], text: &mut String) {
+		use std::fmt::Write;
+		let present: std::collections::HashSet<&str> = gathered.iter().map(|f| f.name()).collect();
+		let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+		for family in declared.iter().filter(|f| !present.contains(f.name.as_str())) {
+			// Text format 0.0.4: backslash and line feed are escaped in HELP.
+			let help = family.help.replace('\\', "\\\\").replace('\n', "\\n");
+			let _ = writeln!(text, "# HELP {} {help}\n# TYPE {} {}", family.name, family.name, family.kind);
+		}
 	}
 }
 
@@ -336,6 +362,18 @@ mod tests {
 		let rss = text.lines().find_map(|l| l.strip_prefix("herald_process_resident_memory_bytes ")).unwrap();
 		assert!(rss.parse::<f64>().unwrap() > 1e6, "{rss}");
 		assert!(text.contains("# TYPE herald_process_cpu_seconds_total counter"));
+	}
+
+	#[test]
+	fn a_labelled_family_without_series_is_still_exported() {
+		let m = Metrics::new();
+		let families = m.register(|b| b.counter_vec("herald_test_empty_total", "Declared, never used", &["reason"]));
+		let text = m.render();
+		assert!(text.contains("# HELP herald_test_empty_total Declared, never used\n# TYPE herald_test_empty_total counter\n"), "{text}");
+		families.inc(&["x"]);
+		let text = m.render();
+		assert_eq!(text.matches("# TYPE herald_test_empty_total counter").count(), 1);
+		assert!(text.contains(r#"herald_test_empty_total{reason="x"} 1"#));
 	}
 
 	#[test]

@@ -101,6 +101,7 @@ async fn reachable_offer_succeeds_with_a_latency_and_is_recorded() {
 	assert!(again.outcome.is_success(), "{again:?}");
 	assert_eq!(w.prober_herald.prober.history(&offer.to_string()).len(), 2);
 	assert_eq!(w.prober_herald.prober.in_flight(), 0);
+	assert_eq!(w.prober_herald.prober.failing_offers(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,6 +113,7 @@ async fn unreachable_and_silent_offers_fail() {
 	let result = w.prober_herald.prober.probe(&lonely).await;
 	assert_eq!(result.outcome, Outcome::Unreachable, "{result:?}");
 	assert!(result.latency_ms.is_none());
+	assert_eq!(w.prober_herald.prober.failing_offers(), 1, "the unreachable offer is failing");
 
 	// A reachable herald that holds nothing for the offer (the recipient was removed) and an
 	// offline recipient: no answer, a timeout.
@@ -121,6 +123,7 @@ async fn unreachable_and_silent_offers_fail() {
 	let result = w.prober_herald.prober.probe(&offer.to_string()).await;
 	assert_eq!(result.outcome, Outcome::Timeout, "{result:?}");
 	assert_eq!(w.prober_herald.prober.in_flight(), 0);
+	assert_eq!(w.prober_herald.prober.failing_offers(), 2);
 
 	let garbage = w.prober_herald.prober.probe("lno1notanoffer").await;
 	assert_eq!(garbage.outcome, Outcome::InvalidOffer);

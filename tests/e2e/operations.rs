@@ -226,6 +226,10 @@ async fn the_dashboard_and_alerts_query_only_metrics_herald_exports() {
 		"HTTP",
 		"Onion messages",
 		"Gossip 2.0",
+		"Offers",
+		"Gateway registry",
+		"BIP-353 DNS",
+		"BIP-353 resolver",
 	] {
 		assert!(rows.contains(&row), "{row}");
 	}

@@ -176,6 +176,7 @@ where
 		let flow = herald_flow(&keys, network, probe_key, router, clock.unix_secs());
 		let our_node = keys.get_node_id(Recipient::Node).expect("KeysManager always has a node key");
 		let results = ResultStore::open(db, config.probe_history, config.max_probed_offers)?;
+		METRICS.probe_failing_offers.set(results.failing() as i64);
 		Ok(Self {
 			flow,
 			keys,
@@ -210,6 +211,7 @@ where
 			if let Err(e) = self.results.record(id, result.clone()) {
 				tracing::warn!(target: "offers", "recording a probe result: {e}");
 			}
+			METRICS.probe_failing_offers.set(self.results.failing() as i64);
 		}
 		result
 	}
@@ -241,6 +243,12 @@ where
 	/// never probed or that does not parse.
 	pub fn history(&self, offer: &str) -> Vec<ProbeResult> {
 		Offer::from_str(offer).map(|o| self.results.history(&o.id().0)).unwrap_or_default()
+	}
+
+	/// How many probed offers failed their latest probe (what the
+	/// `herald_offers_probe_failing_offers` gauge shows).
+	pub fn failing_offers(&self) -> usize {
+		self.results.failing()
 	}
 
 	/// The latest result of every offer probed, newest first.

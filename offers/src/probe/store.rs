@@ -125,6 +125,13 @@ impl ResultStore {
 		guard.0.get(offer).map(|h| h.results.iter().map(|(_, r)| r.clone()).collect()).unwrap_or_default()
 	}
 
+	/// How many kept offers failed their latest probe (the `herald_offers_probe_failing_offers`
+	/// gauge, which the failing-probe alert watches).
+	pub fn failing(&self) -> usize {
+		let guard = self.state.lock().unwrap();
+		guard.0.values().filter(|h| h.results.back().is_some_and(|(_, r)| !r.outcome.is_success())).count()
+	}
+
 	/// The latest result of every kept offer.
 	pub fn latest(&self) -> Vec<ProbeResult> {
 		let guard = self.state.lock().unwrap();

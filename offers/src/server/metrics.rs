@@ -43,6 +43,8 @@ pub struct OffersMetrics {
 	pub probes: CounterVec,
 	/// Seconds from sending a probe's `invoice_request` to its answer.
 	pub probe_latency: Histogram,
+	/// Probed offers whose latest probe failed (any outcome but an invoice).
+	pub probe_failing_offers: Gauge,
 }
 
 /// The process-wide families, registered on first use.
@@ -95,6 +97,10 @@ pub static METRICS: LazyLock<OffersMetrics> = LazyLock::new(|| {
 				"herald_offers_probe_latency_seconds",
 				"Seconds from a probe's invoice_request to its answer",
 				&[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+			),
+			probe_failing_offers: b.gauge(
+				"herald_offers_probe_failing_offers",
+				"Probed offers whose latest probe failed (no valid invoice came back)",
 			),
 		};
 		for outcome in INVOICE_REQUEST_OUTCOMES {
