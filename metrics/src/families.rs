@@ -367,7 +367,8 @@ mod tests {
 	#[test]
 	fn a_labelled_family_without_series_is_still_exported() {
 		let m = Metrics::new();
-		let families = m.register(|b| b.counter_vec("herald_test_empty_total", "Declared, never used", &["reason"]));
+		let families =
+			m.register(|b| b.counter_vec("herald_test_empty_total", "Declared, never used", &["reason"]));
 		let text = m.render();
 		assert!(text.contains("# HELP herald_test_empty_total Declared, never used\n# TYPE herald_test_empty_total counter\n"), "{text}");
 		families.inc(&["x"]);
