@@ -395,7 +395,50 @@ async fn status(config: &Config, args: &ClientArgs) -> Result<(), String> {
 		Ok(onion) => print_mailbox(&onion["mailbox"]),
 		Err(e) => println!("mailbox: unavailable ({e})"),
 	}
+	match client::call(&base, token, Method::GET, "/v1/status", None).await {
+		Ok(status) => print_part_status(&status),
+		Err(e) => println!("parts: unavailable ({e})"),
+	}
 	Ok(())
+}
+
+/// Every part's own status section from `/v1/status` (offers and their probes, the registry,
+/// the DNS zones, the resolver...), except what the sections above already print.
+fn print_part_status(status: &serde_json::Value) {
+	const SHOWN_ABOVE: [&str; 4] = ["node", "peers", "gossip", "onion"];
+	let Some(parts) = status.as_object() else { return };
+	for (part, view) in parts.iter().filter(|(name, _)| !SHOWN_ABOVE.contains(&name.as_str())) {
+		println!("{part}");
+		match view.as_object() {
+			Some(fields) => {
+				for (key, value) in fields {
+					print_status_value(key, value);
+				}
+			}
+			None => println!("  {view}"),
+		}
+	}
+}
+
+/// One `key: value` line; a list of objects (probe results, zones) gets one line per item.
+fn print_status_value(key: &str, value: &serde_json::Value) {
+	match value {
+		serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) => {
+			println!("  {key}: {}", items.len());
+			for item in items {
+				let fields: Vec<String> = item
+					.as_object()
+					.into_iter()
+					.flatten()
+					.filter(|(_, v)| !v.is_null())
+					.map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+					.collect();
+				println!("    {}", fields.join(" "));
+			}
+		}
+		serde_json::Value::String(text) => println!("  {key}: {text}"),
+		other => println!("  {key}: {other}"),
+	}
 }
 
 /// The `mailbox` section of `herald status`: what the onion relay holds for offline peers.

@@ -13,12 +13,10 @@
 use std::sync::Arc;
 
 use herald_offers::probe::Prober;
-use herald_offers::registry::names::Name;
 use herald_offers::registry::api::{api_error, authenticate};
+use herald_offers::registry::names::Name;
 use herald_offers::registry::{NameRecord, Registry};
-use herald_wire::http::{
-	error, json_response, parse_json, Method, Request, Response, StatusCode,
-};
+use herald_wire::http::{error, json_response, parse_json, Method, Request, Response, StatusCode};
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
 use lightning::util::ser::Writeable;
 use serde_json::json;

@@ -9,6 +9,7 @@ mod support;
 
 mod chain_backends;
 mod chain_pruning;
+mod gateway_api;
 mod gossip_queries;
 mod gossip_v2_daemon;
 mod import;

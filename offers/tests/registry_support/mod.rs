@@ -3,6 +3,8 @@
 //! client, and real payment instructions made with LDK and bech32 from a test key.
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
