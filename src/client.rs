@@ -34,7 +34,12 @@ pub async fn call(
 	let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
 		.await
 		.map_err(|_| format!("{base}: no answer within 10 s"))?
-		.map_err(|e| format!("{base}: {e} (is herald running? `herald run`)"))?;
+		.map_err(|e| {
+			format!(
+				"{base}: {e}: is herald running there? Start it with `herald run`, or point this command at \
+				 the right one with --url http://HOST:PORT (the default is http.listen of the configuration)"
+			)
+		})?;
 	let status = response.status();
 	let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
 	let json: serde_json::Value =

@@ -27,7 +27,7 @@ pub enum ConfigError {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-	/// bitcoin, testnet, testnet4, signet or regtest.
+	/// bitcoin, testnet, testnet4, signet or regtest (`mainnet` is read as bitcoin).
 	pub network: String,
 	/// Where the node key and the redb database live.
 	pub data_dir: PathBuf,
@@ -35,6 +35,8 @@ pub struct Config {
 	pub log_filter: String,
 	/// `text` or `json`.
 	pub log_format: String,
+	/// Colour in text logs: `auto` (on a terminal without `NO_COLOR`), `always` or `never`.
+	pub log_color: String,
 	pub p2p: P2pConfig,
 	pub http: HttpConfig,
 	pub chain: ChainConfig,
@@ -123,6 +125,7 @@ impl Default for Config {
 			data_dir: PathBuf::from("./herald-data"),
 			log_filter: "info".into(),
 			log_format: "text".into(),
+			log_color: "auto".into(),
 			p2p: P2pConfig::default(),
 			http: HttpConfig::default(),
 			chain: ChainConfig::default(),
@@ -266,19 +269,40 @@ impl Config {
 		if let Some(path) = file {
 			let text = std::fs::read_to_string(path)
 				.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-			let from_file: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+			let file_error = |e: toml::de::Error| ConfigError::Parse {
 				path: path.display().to_string(),
-				message: e.to_string(),
-			})?;
+				message: e.to_string().trim_end().to_string(),
+			};
+			// Deserialized on its own first, so a wrong type or an unknown key is reported
+			// with the file's line and column (the merged tree has no positions).
+			toml::from_str::<Config>(&text).map_err(file_error)?;
+			let from_file: toml::Value = toml::from_str(&text).map_err(file_error)?;
 			merge(&mut tree, from_file);
 		}
 		apply_env(&mut tree, env)?;
-		let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-			path: "configuration".into(),
-			message: e.to_string(),
+		let mut config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+			path: "HERALD_* environment".into(),
+			message: e.to_string().trim_end().to_string(),
 		})?;
+		config.canonicalize()?;
 		config.validate()?;
 		Ok(config)
+	}
+
+	/// A warning for every `HERALD_*` variable in `env` that names no option, with the closest
+	/// option's variable when one is near (a misspelling would otherwise be ignored silently).
+	pub fn unknown_env_warnings(env: impl Iterator<Item = (String, String)>) -> Vec<String> {
+		let known: Vec<String> = Self::env_names().into_iter().map(|(name, _)| name).collect();
+		let mut warnings: Vec<String> = env
+			.map(|(name, _)| name)
+			.filter(|name| name.starts_with("HERALD_") && !known.contains(name))
+			.map(|name| match closest(&name, &known) {
+				Some(near) => format!("{name} names no option (did you mean {near}?); it is ignored"),
+				None => format!("{name} names no option; it is ignored (`herald config --env` lists them)"),
+			})
+			.collect();
+		warnings.sort();
+		warnings
 	}
 
 	/// Checks values that parse but make no sense.
@@ -303,9 +327,16 @@ impl Config {
 				self.chain.backend
 			)));
 		}
+		if !matches!(self.log_color.as_str(), "auto" | "always" | "never") {
+			return Err(ConfigError::Invalid(format!(
+				"log_color {:?}: use auto, always or never",
+				self.log_color
+			)));
+		}
 		if !matches!(self.log_format.as_str(), "text" | "json") {
 			return Err(ConfigError::Invalid(format!("log_format {:?}: use text or json", self.log_format)));
 		}
+		self.check_ranges()?;
 		self.onion_config()?;
 		self.gossip_v2_config()?;
 		self.header_chain_start()?;
@@ -317,8 +348,35 @@ impl Config {
 		Ok(())
 	}
 
+	/// Numeric options that parse but are outside the range herald can use: an error naming the
+	/// option and its range, never a value silently replaced by another.
+	fn check_ranges(&self) -> Result<(), ConfigError> {
+		let ranges: [(&str, u64, u64, u64); 5] = [
+			("rgs.interval_secs", u64::from(self.rgs.interval_secs), 60, 86_400),
+			("rgs.cache_entries", self.rgs.cache_entries as u64, 1, u64::MAX),
+			("gossip.scids_per_query", self.gossip.scids_per_query as u64, 1, 8000),
+			("gossip.max_pending_lookups", self.gossip.max_pending_lookups as u64, 1, u64::MAX),
+			("gossip_v2.queue", self.gossip_v2.queue as u64, 1, u64::MAX),
+		];
+		for (option, value, min, max) in ranges {
+			if value < min || value > max {
+				let range =
+					if max == u64::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+				return Err(ConfigError::Invalid(format!("{option} = {value}: must be {range}")));
+			}
+		}
+		Ok(())
+	}
+
 	pub fn network(&self) -> Result<Network, ConfigError> {
 		parse_network(&self.network)
+	}
+
+	/// Rewrites `network` to its canonical name (`mainnet` is accepted for `bitcoin`), so what
+	/// `herald config` prints and `/v1/node` shows is the name herald uses.
+	pub fn canonicalize(&mut self) -> Result<(), ConfigError> {
+		self.network = network_name(self.network()?).to_string();
+		Ok(())
 	}
 
 	pub fn backend(&self) -> Result<Backend, ConfigError> {
@@ -351,9 +409,9 @@ impl Config {
 			max_invalid_per_peer: g.max_invalid_per_peer,
 			invalid_window_secs: g.invalid_window_secs,
 			full_sync_peers: g.full_sync_peers,
-			scids_per_query: g.scids_per_query.clamp(1, 8000),
+			scids_per_query: g.scids_per_query,
 			query_timeout_secs: g.query_timeout_secs,
-			max_pending_lookups: g.max_pending_lookups.max(1),
+			max_pending_lookups: g.max_pending_lookups,
 			..herald_gossip::GossipConfig::new(self.network().expect("validated"))
 		}
 	}
@@ -361,9 +419,9 @@ impl Config {
 	/// The Rapid Gossip Sync service's settings.
 	pub fn rgs_config(&self) -> herald_gossip::rgs::RgsConfig {
 		herald_gossip::rgs::RgsConfig {
-			interval_secs: self.rgs.interval_secs.max(60),
+			interval_secs: self.rgs.interval_secs,
 			cache_ttl_secs: self.rgs.cache_ttl_secs,
-			cache_entries: self.rgs.cache_entries.max(1),
+			cache_entries: self.rgs.cache_entries,
 		}
 	}
 
@@ -386,7 +444,7 @@ impl Config {
 		Ok(herald_gossip::v2::service::ServiceConfig {
 			verify_by_backend,
 			build_proofs: v.build_proofs,
-			queue: v.queue.max(1),
+			queue: v.queue,
 			max_invalid_per_peer: self.gossip.max_invalid_per_peer,
 			invalid_window_secs: self.gossip.invalid_window_secs,
 			..herald_gossip::v2::service::ServiceConfig::default()
@@ -432,6 +490,17 @@ impl Config {
 	}
 }
 
+/// The canonical name of `network` (what `parse_network` reads back).
+pub fn network_name(network: Network) -> &'static str {
+	match network {
+		Network::Bitcoin => "bitcoin",
+		Network::Testnet => "testnet",
+		Network::Testnet4 => "testnet4",
+		Network::Signet => "signet",
+		Network::Regtest => "regtest",
+	}
+}
+
 /// Parses a network name as herald's CLI and config spell them.
 pub fn parse_network(name: &str) -> Result<Network, ConfigError> {
 	match name {
@@ -444,6 +513,33 @@ pub fn parse_network(name: &str) -> Result<Network, ConfigError> {
 			"network {other:?}: use bitcoin, testnet, testnet4, signet or regtest"
 		))),
 	}
+}
+
+/// The entry of `known` closest to `name` by edit distance, if it is close enough to be a typo
+/// (at most a third of the name's length after `HERALD_`).
+fn closest<'k>(name: &str, known: &'k [String]) -> Option<&'k str> {
+	let budget = (name.len().saturating_sub("HERALD_".len()) / 3).max(1);
+	known
+		.iter()
+		.map(|k| (edit_distance(name, k), k))
+		.filter(|(d, _)| *d <= budget)
+		.min_by_key(|(d, _)| *d)
+		.map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance over bytes (variable names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+	let (a, b) = (a.as_bytes(), b.as_bytes());
+	let mut previous: Vec<usize> = (0..=b.len()).collect();
+	for (i, &ca) in a.iter().enumerate() {
+		let mut current = vec![i + 1; b.len() + 1];
+		for (j, &cb) in b.iter().enumerate() {
+			let substitution = previous[j] + usize::from(ca != cb);
+			current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+		}
+		previous = current;
+	}
+	previous[b.len()]
 }
 
 fn merge(base: &mut toml::Value, over: toml::Value) {
@@ -634,5 +730,51 @@ mod tests {
 				"docs/configuration.md lacks {env_name} ({path})"
 			);
 		}
+	}
+
+	#[test]
+	fn values_outside_their_range_are_refused_with_the_range() {
+		let err = Config::load(None, env(&[("HERALD_RGS_INTERVAL_SECS", "5")])).unwrap_err();
+		assert_eq!(err.to_string(), "rgs.interval_secs = 5: must be 60 to 86400");
+		let err = Config::load(None, env(&[("HERALD_GOSSIP_SCIDS_PER_QUERY", "9000")])).unwrap_err();
+		assert_eq!(err.to_string(), "gossip.scids_per_query = 9000: must be 1 to 8000");
+		let err = Config::load(None, env(&[("HERALD_RGS_CACHE_ENTRIES", "0")])).unwrap_err();
+		assert_eq!(err.to_string(), "rgs.cache_entries = 0: must be at least 1");
+		let config = Config::load(None, env(&[("HERALD_RGS_INTERVAL_SECS", "60")])).unwrap();
+		assert_eq!(config.rgs_config().interval_secs, 60);
+	}
+
+	#[test]
+	fn mainnet_is_printed_as_bitcoin() {
+		let config = Config::load(None, env(&[("HERALD_NETWORK", "mainnet")])).unwrap();
+		assert_eq!(config.network, "bitcoin");
+	}
+
+	#[test]
+	fn misspelt_variables_are_named_with_the_closest_option() {
+		let warnings = Config::unknown_env_warnings(env(&[
+			("HERALD_NETWRK", "regtest"),
+			("HERALD_P2P_LISTEN", "127.0.0.1:1"),
+			("HERALD_SOMETHING_ELSE_ENTIRELY", "1"),
+			("PATH", "/bin"),
+		]));
+		assert_eq!(warnings.len(), 2, "{warnings:?}");
+		assert!(warnings.contains(
+			&"HERALD_NETWRK names no option (did you mean HERALD_NETWORK?); it is ignored".to_string()
+		));
+		assert!(warnings.iter().any(|w| w.starts_with("HERALD_SOMETHING_ELSE_ENTIRELY names no option;")));
+	}
+
+	#[test]
+	fn file_errors_name_the_file_line_and_column() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("h.toml");
+		std::fs::write(&path, "[p2p]\nmax_inbound = true\n").unwrap();
+		let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+		assert!(err.starts_with(&path.display().to_string()), "{err}");
+		assert!(err.contains("line 2, column 15"), "{err}");
+		std::fs::write(&path, "[p2p]\nmax_inbond = 3\n").unwrap();
+		let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+		assert!(err.contains("line 2") && err.contains("max_inbond"), "{err}");
 	}
 }

@@ -42,23 +42,35 @@ struct Cli {
 	command: Command,
 }
 
+/// Options every subcommand takes.
 #[derive(Args, Debug, Clone, Default)]
 struct GlobalArgs {
 	/// TOML configuration file.
 	#[arg(long, global = true, value_name = "FILE")]
 	config: Option<PathBuf>,
-	/// Data directory (node key, redb database). Default ./herald-data.
-	#[arg(long, global = true, value_name = "DIR")]
-	data_dir: Option<PathBuf>,
-	/// Bitcoin network: bitcoin, testnet, testnet4, signet or regtest. Default bitcoin.
-	#[arg(long, global = true, value_name = "NETWORK")]
-	network: Option<String>,
 	/// Log output: text or json.
 	#[arg(long, global = true, value_name = "FORMAT")]
 	log_format: Option<String>,
 	/// Log filter (tracing syntax), e.g. info or debug,ldk=info.
 	#[arg(long, global = true, value_name = "FILTER")]
 	log: Option<String>,
+	/// Colour in text logs: auto (only on a terminal, and not when NO_COLOR is set), always or
+	/// never.
+	#[arg(long, global = true, value_name = "WHEN")]
+	log_color: Option<String>,
+}
+
+/// Options of the subcommands that open herald's data directory (not of `status` and
+/// `connect`, which talk to a running herald over HTTP).
+#[derive(Args, Debug, Clone, Default)]
+struct NodeArgs {
+	/// Data directory (node key, redb database). Default ./herald-data.
+	#[arg(long, global = true, value_name = "DIR")]
+	data_dir: Option<PathBuf>,
+	/// Bitcoin network: bitcoin (alias mainnet), testnet, testnet4, signet or regtest. Default
+	/// bitcoin.
+	#[arg(long, global = true, value_name = "NETWORK")]
+	network: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,17 +84,32 @@ enum Command {
 	Import(ImportArgs),
 	/// Ask a running herald to connect to a peer and keep the connection up.
 	Connect(ConnectArgs),
-	/// Show a running herald's node, peers, graph, sync state, gossip 2.0 and onion mailbox.
+	/// Show a running herald's node, peers, graph, sync state, gossip 2.0, onion mailbox and
+	/// every part's status (offers and probes, registry, DNS zones, resolver).
 	Status(ClientArgs),
 	/// Print the effective configuration (defaults, file, environment and flags merged).
 	Config(ConfigArgs),
 	/// Manage the gateways of the registry (docs/offers.md): through the running herald's admin
 	/// API, or on the database when herald is stopped.
-	#[command(subcommand)]
-	Gateway(GatewayCommand),
+	Gateway(GatewayArgs),
 	/// BIP-353 zones (docs/bip353.md).
+	Dns(DnsArgs),
+}
+
+#[derive(Args, Debug)]
+struct GatewayArgs {
+	#[command(flatten)]
+	node: NodeArgs,
 	#[command(subcommand)]
-	Dns(DnsCommand),
+	command: GatewayCommand,
+}
+
+#[derive(Args, Debug)]
+struct DnsArgs {
+	#[command(flatten)]
+	node: NodeArgs,
+	#[command(subcommand)]
+	command: DnsCommand,
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +157,8 @@ enum DnsCommand {
 
 #[derive(Args, Debug)]
 struct RunArgs {
+	#[command(flatten)]
+	node: NodeArgs,
 	/// BOLT 8 listen address. Default 0.0.0.0:9735.
 	#[arg(long, value_name = "HOST:PORT")]
 	p2p_listen: Option<String>,
@@ -155,6 +184,8 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct ConfigArgs {
+	#[command(flatten)]
+	node: NodeArgs,
 	/// List every option's HERALD_* environment variable instead.
 	#[arg(long)]
 	env: bool,
@@ -162,6 +193,8 @@ struct ConfigArgs {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
+	#[command(flatten)]
+	node: NodeArgs,
 	/// Input format: cln-gossip-store (Core Lightning's gossip_store), gsp (raw message streams),
 	/// or gossmap (the GOSSMAP_COMPRESSv1 topology, signed with generated keys).
 	#[arg(long, value_name = "FORMAT")]
@@ -197,26 +230,51 @@ fn main() -> ExitCode {
 		}
 	};
 	init_logging(&config);
+	for warning in Config::unknown_env_warnings(std::env::vars()) {
+		tracing::warn!("{warning}");
+	}
+	let runs_the_node = matches!(cli.command, Command::Run(_));
 	let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
 	let result = runtime.block_on(execute(cli.command, config));
 	match result {
 		Ok(()) => ExitCode::SUCCESS,
 		Err(e) => {
-			tracing::error!("{e}");
-			eprintln!("herald: {e}");
+			// Once: the node's log is its output (journald keeps it); a command's is its stderr.
+			if runs_the_node {
+				tracing::error!("{e}");
+			} else {
+				eprintln!("herald: {e}");
+			}
 			ExitCode::FAILURE
 		}
+	}
+}
+
+/// The options of the subcommand that opens the data directory, if it does.
+fn node_args(command: &Command) -> Option<&NodeArgs> {
+	match command {
+		Command::Run(args) => Some(&args.node),
+		Command::Import(args) => Some(&args.node),
+		Command::Config(args) => Some(&args.node),
+		Command::Gateway(args) => Some(&args.node),
+		Command::Dns(args) => Some(&args.node),
+		Command::Connect(_) | Command::Status(_) => None,
 	}
 }
 
 fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 	let mut config = Config::load(cli.global.config.as_deref(), std::env::vars())?;
 	let g = &cli.global;
-	if let Some(dir) = &g.data_dir {
-		config.data_dir = dir.clone();
+	if let Some(node) = node_args(&cli.command) {
+		if let Some(dir) = &node.data_dir {
+			config.data_dir = dir.clone();
+		}
+		if let Some(network) = &node.network {
+			config.network = network.clone();
+		}
 	}
-	if let Some(network) = &g.network {
-		config.network = network.clone();
+	if let Some(color) = &g.log_color {
+		config.log_color = color.clone();
 	}
 	if let Some(format) = &g.log_format {
 		config.log_format = format.clone();
@@ -243,6 +301,7 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 			config.chain.url = url.clone();
 		}
 	}
+	config.canonicalize()?;
 	config.validate()?;
 	Ok(config)
 }
@@ -250,11 +309,25 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
 fn init_logging(config: &Config) {
 	let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
 		.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-	let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+	let builder = tracing_subscriber::fmt()
+		.with_env_filter(filter)
+		.with_writer(std::io::stderr)
+		.with_ansi(log_in_color(config));
 	if config.log_format == "json" {
 		builder.json().init();
 	} else {
 		builder.init();
+	}
+}
+
+/// `log_color`: auto colours only a terminal, and never when `NO_COLOR` is set to anything
+/// (no-color.org); always and never are what they say.
+fn log_in_color(config: &Config) -> bool {
+	use std::io::IsTerminal;
+	match config.log_color.as_str() {
+		"always" => true,
+		"never" => false,
+		_ => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
 	}
 }
 
@@ -295,8 +368,8 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
 			Ok(())
 		}
-		Command::Gateway(command) => gateway(&config, command).await,
-		Command::Dns(DnsCommand::Ds { zone }) => {
+		Command::Gateway(args) => gateway(&config, args.command).await,
+		Command::Dns(DnsArgs { command: DnsCommand::Ds { zone }, .. }) => {
 			let dir = config.data_dir.join("dns");
 			node::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
 			node::prepare_data_dir(&dir).map_err(|e| e.to_string())?;

@@ -312,8 +312,14 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		http_listen = %http_listen,
 		chain_backend = chain_name.unwrap_or("none"),
 		data_dir = %config.data_dir.display(),
-		"herald started node_id={node_id} p2p_listen={p2p_listen} http_listen={http_listen}"
+		"herald started"
 	);
+	if config.p2p.peers.is_empty() {
+		tracing::info!(
+			"no peers configured ([p2p] peers, --peer): herald sits idle until a peer connects to \
+			 {p2p_listen} or `herald connect NODE_ID@HOST:PORT` adds one"
+		);
+	}
 	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown })
 }
 

@@ -62,6 +62,55 @@ impl Drop for InboundSlot {
 	}
 }
 
+/// How often at most the inbound abuse summary is logged.
+const DIGEST_INTERVAL: Duration = Duration::from_secs(60);
+/// How long after accepting a connection herald checks once whether it became a peer.
+const HANDSHAKE_CHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// What was refused or dropped at the door, summed per reason and source IP, so an operator
+/// reading the log sees a flood as one line a minute (what, from where, how many) rather than
+/// nothing at info level, or a line per connection.
+#[derive(Default)]
+pub struct AbuseDigest {
+	counts: HashMap<&'static str, HashMap<IpAddr, u64>>,
+}
+
+impl AbuseDigest {
+	/// Counts one connection from `ip` refused or dropped for `reason`.
+	pub fn record(&mut self, reason: &'static str, ip: IpAddr) {
+		*self.counts.entry(reason).or_default().entry(ip).or_default() += 1;
+	}
+
+	/// The summary of what was recorded since the last call (`None` if nothing), then starts
+	/// over. Reasons in a fixed order, the three busiest IPs of each.
+	pub fn take_summary(&mut self) -> Option<String> {
+		let mut parts = Vec::new();
+		for (reason, meaning) in [
+			("rejected_per_ip", "refused by the per-IP limit (p2p.max_inbound_per_ip)"),
+			("rejected_total", "refused by the total limit (p2p.max_inbound)"),
+			("no_handshake", "closed before completing the BOLT 8 handshake"),
+		] {
+			let Some(by_ip) = self.counts.remove(reason) else { continue };
+			let total: u64 = by_ip.values().sum();
+			let mut busiest: Vec<(IpAddr, u64)> = by_ip.into_iter().collect();
+			busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+			let top: Vec<String> = busiest.iter().take(3).map(|(ip, n)| format!("{ip} ×{n}")).collect();
+			let others = busiest.len().saturating_sub(3);
+			let more = if others > 0 { format!(" and {others} more addresses") } else { String::new() };
+			parts.push(format!("{total} {meaning} (from {}{more})", top.join(", ")));
+		}
+		self.counts.clear();
+		(!parts.is_empty()).then(|| parts.join("; "))
+	}
+}
+
+/// Logs the digest's summary, if any, at info level.
+fn log_digest(digest: &Mutex<AbuseDigest>) {
+	if let Some(summary) = digest.lock().expect("digest lock").take_summary() {
+		tracing::info!("inbound connections in the last {} s: {summary}", DIGEST_INTERVAL.as_secs());
+	}
+}
+
 /// Accepts BOLT 8 connections until `shutdown` flips.
 pub async fn accept_inbound(
 	listener: TcpListener,
@@ -79,10 +128,20 @@ pub async fn accept_inbound(
 	for direction in ["inbound", "outbound"] {
 		m.peers_connected.with(&[direction]);
 	}
+	let digest = Arc::new(Mutex::new(AbuseDigest::default()));
+	let mut summary_timer = tokio::time::interval(DIGEST_INTERVAL);
+	summary_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	loop {
 		let accepted = tokio::select! {
 			accepted = listener.accept() => accepted,
-			_ = shutdown.changed() => return,
+			_ = summary_timer.tick() => {
+				log_digest(&digest);
+				continue;
+			}
+			_ = shutdown.changed() => {
+				log_digest(&digest);
+				return;
+			}
 		};
 		let (stream, remote) = match accepted {
 			Ok(pair) => pair,
@@ -97,17 +156,46 @@ pub async fn accept_inbound(
 			Err(outcome) => {
 				m.peer_connections.inc(&["inbound", outcome]);
 				tracing::debug!(%remote, outcome, "inbound connection refused");
+				digest.lock().expect("digest lock").record(outcome, remote.ip());
 				continue;
 			}
 		};
 		let Ok(stream) = stream.into_std() else { continue };
 		m.peer_connections.inc(&["inbound", "accepted"]);
-		let peer_manager = peer_manager.clone();
-		tokio::spawn(async move {
-			lightning_net_tokio::setup_inbound(peer_manager, stream).await;
-			drop(slot);
-		});
+		tokio::spawn(serve_inbound(peer_manager.clone(), stream, remote, slot, digest.clone()));
 	}
+}
+
+/// Runs one inbound connection. It is checked once, a second in, for a finished handshake (one
+/// check per connection, so a flood costs no polling); a connection that closes without having
+/// been seen as a peer is counted in the digest as `no_handshake`.
+async fn serve_inbound(
+	peer_manager: Arc<PeerManager>,
+	stream: std::net::TcpStream,
+	remote: SocketAddr,
+	slot: InboundSlot,
+	digest: Arc<Mutex<AbuseDigest>>,
+) {
+	let connection = lightning_net_tokio::setup_inbound(peer_manager.clone(), stream);
+	tokio::pin!(connection);
+	let mut became_peer = false;
+	tokio::select! {
+		_ = &mut connection => {}
+		_ = tokio::time::sleep(HANDSHAKE_CHECK_AFTER) => {
+			became_peer = is_peer_at(&peer_manager, remote);
+			connection.await;
+		}
+	}
+	if !became_peer {
+		digest.lock().expect("digest lock").record("no_handshake", remote.ip());
+	}
+	drop(slot);
+}
+
+/// Whether a peer that finished its handshake is connected from `remote`.
+fn is_peer_at(peer_manager: &PeerManager, remote: SocketAddr) -> bool {
+	let address = lightning::ln::msgs::SocketAddress::from(remote);
+	peer_manager.list_peers().iter().any(|p| p.socket_address.as_ref() == Some(&address))
 }
 
 /// The outbound peers herald keeps connected (configured, and added at runtime).
@@ -214,5 +302,30 @@ mod tests {
 		assert_eq!(limits.admit(b).err(), Some("rejected_total"));
 		drop(a1);
 		assert!(limits.admit(b).is_ok());
+	}
+
+	#[test]
+	fn the_abuse_digest_sums_by_reason_and_names_the_busiest_addresses() {
+		let mut digest = AbuseDigest::default();
+		assert_eq!(digest.take_summary(), None);
+		let flood: IpAddr = "10.0.0.5".parse().unwrap();
+		for _ in 0..421 {
+			digest.record("rejected_per_ip", flood);
+		}
+		for i in 1..=5u8 {
+			digest.record("no_handshake", IpAddr::from([192, 0, 2, i]));
+		}
+		digest.record("no_handshake", IpAddr::from([192, 0, 2, 4]));
+		let summary = digest.take_summary().unwrap();
+		assert!(
+			summary
+				.starts_with("421 refused by the per-IP limit (p2p.max_inbound_per_ip) (from 10.0.0.5 ×421)"),
+			"{summary}"
+		);
+		assert!(
+			summary.contains("6 closed before completing the BOLT 8 handshake (from 192.0.2.4 ×2, 192.0.2.1 ×1, 192.0.2.2 ×1 and 2 more addresses)"),
+			"{summary}"
+		);
+		assert_eq!(digest.take_summary(), None, "a summary starts the count over");
 	}
 }

@@ -192,13 +192,9 @@ async fn herald_connects_to_configured_and_runtime_added_peers() {
 	let dir = tempfile::tempdir().unwrap();
 	let herald = Herald::start(dir.path(), &[]);
 	let peer = format!("{}@{addr}", ldk.node_id);
-	let d = dir.path().to_str().unwrap().to_string();
 	let url = herald.url("");
-	let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-		run_command(&["connect", &peer, "--url", &url, "--data-dir", &d])
-	})
-	.await
-	.unwrap();
+	let (ok, stdout, stderr) =
+		tokio::task::spawn_blocking(move || run_command(&["connect", &peer, "--url", &url])).await.unwrap();
 	assert!(ok, "{stderr}");
 	assert!(stdout.contains("connecting to"), "{stdout}");
 	herald
