@@ -305,7 +305,8 @@ pub type Monitor = ChainMonitor<
 	Arc<NoMonitors>,
 	Arc<KeysManager>,
 >;
-pub type Manager = ChannelManager<
+/// A channel-less `ChannelManager` routing onion messages with `MR`.
+pub type ManagerWith<MR> = ChannelManager<
 	Arc<Monitor>,
 	Arc<NoBroadcast>,
 	Arc<KeysManager>,
@@ -313,20 +314,58 @@ pub type Manager = ChannelManager<
 	Arc<KeysManager>,
 	Arc<FixedFees>,
 	Arc<RecipientRouter>,
-	Arc<LdkMessageRouter>,
+	Arc<MR>,
 	Log,
 >;
-pub type ManagerMessenger = OnionMessenger<
+/// Its messenger: the manager in the offers and async-payments slots.
+pub type ManagerMessengerWith<MR> = OnionMessenger<
 	Arc<KeysManager>,
 	Arc<KeysManager>,
 	Log,
 	Arc<EmptyNodeIdLookUp>,
-	Arc<LdkMessageRouter>,
-	Arc<Manager>,
-	Arc<Manager>,
+	Arc<MR>,
+	Arc<ManagerWith<MR>>,
+	Arc<ManagerWith<MR>>,
 	IgnoringMessageHandler,
 	IgnoringMessageHandler,
 >;
+pub type Manager = ManagerWith<LdkMessageRouter>;
+pub type ManagerMessenger = ManagerMessengerWith<LdkMessageRouter>;
+
+/// A channel-less `ChannelManager` and its messenger (with offline-peer interception, so it can
+/// stand in for a server too), both routing with `router`.
+fn manager_and_messenger<MR: MessageRouter>(
+	keys: &Arc<KeysManager>,
+	router: Arc<MR>,
+) -> (Arc<ManagerWith<MR>>, Arc<ManagerMessengerWith<MR>>) {
+	let log: Log = Arc::new(TracingLogger);
+	let manager = Arc::new(ChannelManager::new(
+		Arc::new(FixedFees),
+		no_chain_monitor(keys, &log),
+		Arc::new(NoBroadcast),
+		Arc::new(RecipientRouter { entropy: keys.clone(), paths: 1 }),
+		router.clone(),
+		log.clone(),
+		keys.clone(),
+		keys.clone(),
+		keys.clone(),
+		UserConfig::default(),
+		ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
+		herald_wire::unix_now() as u32,
+	));
+	let messenger = Arc::new(OnionMessenger::new_with_offline_peer_interception(
+		keys.clone(),
+		keys.clone(),
+		log,
+		Arc::new(EmptyNodeIdLookUp {}),
+		router,
+		manager.clone(),
+		manager.clone(),
+		IgnoringMessageHandler {},
+		IgnoringMessageHandler {},
+	));
+	(manager, messenger)
+}
 
 pub struct LdkNode {
 	pub keys: Arc<KeysManager>,
@@ -353,36 +392,9 @@ impl LdkNode {
 	/// A `ChannelManager` node (an async recipient, or LDK's own static-invoice server role in
 	/// the benchmark), with interception on so that it can stand in for a server too.
 	pub fn new(keys: Arc<KeysManager>) -> Arc<Self> {
-		let log: Log = Arc::new(TracingLogger);
-		let graph = Arc::new(NetworkGraph::new(NETWORK, log.clone()));
+		let graph = Arc::new(NetworkGraph::new(NETWORK, Arc::new(TracingLogger)));
 		let message_router = Arc::new(DefaultMessageRouter::new(graph, keys.clone()));
-		let monitor = no_chain_monitor(&keys, &log);
-		let now = herald_wire::unix_now() as u32;
-		let manager = Arc::new(ChannelManager::new(
-			Arc::new(FixedFees),
-			monitor,
-			Arc::new(NoBroadcast),
-			Arc::new(RecipientRouter { entropy: keys.clone(), paths: 1 }),
-			message_router.clone(),
-			log.clone(),
-			keys.clone(),
-			keys.clone(),
-			keys.clone(),
-			UserConfig::default(),
-			ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
-			now,
-		));
-		let messenger = Arc::new(OnionMessenger::new_with_offline_peer_interception(
-			keys.clone(),
-			keys.clone(),
-			log,
-			Arc::new(EmptyNodeIdLookUp {}),
-			message_router,
-			manager.clone(),
-			manager.clone(),
-			IgnoringMessageHandler {},
-			IgnoringMessageHandler {},
-		));
+		let (manager, messenger) = manager_and_messenger(&keys, message_router);
 		let id = node_id(&keys);
 		Arc::new(Self { keys, id, manager, messenger })
 	}
@@ -848,28 +860,8 @@ pub fn responder(path: &BlindedMessagePath) -> Responder {
 // ---------------------------------------------------------------------------------------------
 // LDK's own static-invoice server role (the benchmark's reference)
 
-pub type ServerManager = ChannelManager<
-	Arc<Monitor>,
-	Arc<NoBroadcast>,
-	Arc<KeysManager>,
-	Arc<KeysManager>,
-	Arc<KeysManager>,
-	Arc<FixedFees>,
-	Arc<RecipientRouter>,
-	Arc<HeraldRouter>,
-	Log,
->;
-pub type ServerManagerMessenger = OnionMessenger<
-	Arc<KeysManager>,
-	Arc<KeysManager>,
-	Log,
-	Arc<EmptyNodeIdLookUp>,
-	Arc<HeraldRouter>,
-	Arc<ServerManager>,
-	Arc<ServerManager>,
-	IgnoringMessageHandler,
-	IgnoringMessageHandler,
->;
+pub type ServerManager = ManagerWith<HeraldRouter>;
+pub type ServerManagerMessenger = ManagerMessengerWith<HeraldRouter>;
 
 type HeldInvoice = (lightning::offers::static_invoice::StaticInvoice, BlindedMessagePath);
 
@@ -886,35 +878,8 @@ pub struct LdkServer {
 
 impl LdkServer {
 	pub fn new(keys: Arc<KeysManager>) -> Arc<Self> {
-		let log: Log = Arc::new(TracingLogger);
 		let router = Arc::new(HeraldRouter { intro: None, entropy: keys.clone() });
-		let monitor = no_chain_monitor(&keys, &log);
-		let now = herald_wire::unix_now() as u32;
-		let manager = Arc::new(ChannelManager::new(
-			Arc::new(FixedFees),
-			monitor,
-			Arc::new(NoBroadcast),
-			Arc::new(RecipientRouter { entropy: keys.clone(), paths: 1 }),
-			router.clone(),
-			log.clone(),
-			keys.clone(),
-			keys.clone(),
-			keys.clone(),
-			UserConfig::default(),
-			ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
-			now,
-		));
-		let messenger = Arc::new(OnionMessenger::new_with_offline_peer_interception(
-			keys.clone(),
-			keys.clone(),
-			log,
-			Arc::new(EmptyNodeIdLookUp {}),
-			router,
-			manager.clone(),
-			manager.clone(),
-			IgnoringMessageHandler {},
-			IgnoringMessageHandler {},
-		));
+		let (manager, messenger) = manager_and_messenger(&keys, router);
 		Arc::new(Self { id: node_id(&keys), manager, messenger, invoices: Mutex::new(HashMap::new()) })
 	}
 }
