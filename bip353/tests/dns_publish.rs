@@ -18,3 +18,6 @@ mod support;
 
 #[path = "dns_publish/hierarchy.rs"]
 mod hierarchy;
+
+#[path = "dns_publish/secondary.rs"]
+mod secondary;

@@ -279,6 +279,11 @@ impl Herald {
 		panic!("change {seq} not applied within 10 s");
 	}
 
+	/// Tells every task of the part to stop (its sockets close as they do).
+	pub fn shutdown(&self) {
+		let _ = self.shutdown.send(true);
+	}
+
 	/// Stops every task of the part and waits for them.
 	pub async fn stop(mut self) {
 		let _ = self.shutdown.send(true);
