@@ -21,3 +21,6 @@ mod hierarchy;
 
 #[path = "dns_publish/secondary.rs"]
 mod secondary;
+
+#[path = "dns_publish/external.rs"]
+mod external;
