@@ -24,3 +24,6 @@ mod secondary;
 
 #[path = "dns_publish/external.rs"]
 mod external;
+
+#[path = "dns_publish/restart.rs"]
+mod restart;
