@@ -514,6 +514,12 @@ impl World {
 	/// Starts herald, Knot and both Unbounds, or returns `None` (after printing SKIPPED) when a
 	/// tool is missing.
 	pub async fn start() -> Option<World> {
+		Self::start_tuned(None).await
+	}
+
+	/// [`World::start`], with Knot's number of UDP worker threads set (`None`: Knot's default,
+	/// one per core).
+	pub async fn start_tuned(knot_udp_workers: Option<usize>) -> Option<World> {
 		if missing_tools(&["knotd", "keymgr", "unbound", "delv"]) {
 			return None;
 		}
@@ -538,7 +544,11 @@ impl World {
 
 		std::fs::create_dir_all(path.join("db")).unwrap();
 		let tsig_secret = data_encoding::BASE64.encode(&random_bytes::<32>());
-		std::fs::write(path.join("knot.conf"), knot_conf(&path, knot, herald.addr, &tsig_secret)).unwrap();
+		std::fs::write(
+			path.join("knot.conf"),
+			knot_conf(&path, knot, herald.addr, &tsig_secret, knot_udp_workers),
+		)
+		.unwrap();
 		let conf = path.join("knot.conf");
 		let conf = conf.to_str().unwrap();
 		let mut ds = std::collections::HashMap::new();
@@ -644,13 +654,20 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 	out
 }
 
-fn knot_conf(dir: &Path, listen: SocketAddr, herald: SocketAddr, tsig_secret: &str) -> String {
+fn knot_conf(
+	dir: &Path,
+	listen: SocketAddr,
+	herald: SocketAddr,
+	tsig_secret: &str,
+	udp_workers: Option<usize>,
+) -> String {
 	let d = dir.display();
+	let workers = udp_workers.map_or(String::new(), |n| format!("    udp-workers: {n}\n"));
 	format!(
 		r#"server:
     rundir: "{d}"
     listen: {ip}@{port}
-database:
+{workers}database:
     storage: "{d}/db"
     kasp-db: "{d}/keys"
 log:
