@@ -257,7 +257,11 @@ async fn main() {
 	println!("| server | names | queries/s (UDP, DO, 90% TXT / 10% NXDOMAIN) | ratio to Knot |");
 	println!("|---|---|---|---|");
 	println!("| herald embedded (one UDP task) | {names} | {herald_qps:.0} | {:.2} |", herald_qps / knot_qps);
-	println!("| Knot {} ({knot_workers} UDP worker) | {names} | {knot_qps:.0} | 1.00 |", knot_version());
+	println!(
+		"| Knot {} ({knot_workers} UDP worker{}) | {names} | {knot_qps:.0} | 1.00 |",
+		knot_version(),
+		if knot_workers == 1 { "" } else { "s" }
+	);
 	println!();
 	println!("| publish lag (outbox change → new record answered) | n | p50 | p99 |");
 	println!("|---|---|---|---|");
