@@ -177,7 +177,7 @@ fn push_changes(node: &Node, count: usize, state: &mut u64) -> Vec<NameChange> {
 		*state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
 		let r = *state >> 33;
 		let user = ["alice", "bob", "carol", "dave", "erin", "frank"][(r % 6) as usize];
-		let action = if r % 4 == 0 {
+		let action = if r.is_multiple_of(4) {
 			NameAction::Remove
 		} else {
 			let len = 40 + (r % 661) as usize;
