@@ -229,15 +229,31 @@ async fn futures_join<F: std::future::Future<Output = bool> + Send + 'static>(
 	}
 }
 
-fn bind(addr: SocketAddr) -> Result<(std::net::UdpSocket, std::net::TcpListener), DnsError> {
+/// How many UDP ports are tried when the configured port is 0 and the TCP side of the one the
+/// kernel picked is taken.
+const ANY_PORT_ATTEMPTS: usize = 64;
+
+/// Binds UDP and TCP on one address. Port 0 means "any": TCP takes the port UDP got, and when
+/// that port is already used by TCP (the kernel picks UDP ports without looking at TCP), another
+/// UDP port is tried, so both always share one address.
+pub(crate) fn bind(addr: SocketAddr) -> Result<(std::net::UdpSocket, std::net::TcpListener), DnsError> {
 	let io = |e: std::io::Error| DnsError::Io(format!("binding {addr}: {e}"));
-	let udp = std::net::UdpSocket::bind(addr).map_err(io)?;
-	// Port 0 means "any": TCP takes the port UDP got, so both share one address.
-	let tcp_addr = udp.local_addr().map_err(io)?;
-	let tcp = std::net::TcpListener::bind(tcp_addr).map_err(io)?;
-	udp.set_nonblocking(true).map_err(io)?;
-	tcp.set_nonblocking(true).map_err(io)?;
-	Ok((udp, tcp))
+	let attempts = if addr.port() == 0 { ANY_PORT_ATTEMPTS } else { 1 };
+	let mut last_error = None;
+	for _ in 0..attempts {
+		let udp = std::net::UdpSocket::bind(addr).map_err(io)?;
+		let tcp_addr = udp.local_addr().map_err(io)?;
+		match std::net::TcpListener::bind(tcp_addr) {
+			Ok(tcp) => {
+				udp.set_nonblocking(true).map_err(io)?;
+				tcp.set_nonblocking(true).map_err(io)?;
+				return Ok((udp, tcp));
+			}
+			Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_error = Some(e),
+			Err(e) => return Err(io(e)),
+		}
+	}
+	Err(io(last_error.unwrap_or_else(|| std::io::Error::other("no port"))))
 }
 
 impl Part for DnsPart {

@@ -320,7 +320,7 @@ fn formerr_header(packet: &[u8]) -> Vec<u8> {
 	out[0] = packet[0];
 	out[1] = packet[1];
 	out[2] = 0x80 | (packet[2] & 0x78);
-	out[3] = u8::from(ResponseCode::FormErr.low());
+	out[3] = ResponseCode::FormErr.low();
 	out
 }
 

@@ -215,3 +215,18 @@ fn the_responder_answers_refuses_and_survives_hostile_packets() {
 		let _ = ask(&packet, transport);
 	}
 }
+
+/// Regression: with port 0, the UDP port the kernel picks may be taken for TCP, and binding
+/// the part then failed with "Address already in use" (seen in the restart test). With 800 TCP
+/// listeners on ephemeral ports, 300 binds without the retry all succeed with probability
+/// about 0.0002.
+#[test]
+fn any_port_binds_udp_and_tcp_on_one_port_even_when_tcp_ports_are_taken() {
+	let taken: Vec<std::net::TcpListener> =
+		(0..800).filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok()).collect();
+	assert!(taken.len() > 700);
+	for _ in 0..300 {
+		let (udp, tcp) = super::part::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+		assert_eq!(udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+	}
+}

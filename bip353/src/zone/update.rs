@@ -15,7 +15,7 @@ use std::time::Duration;
 use herald_wire::names::{NameAction, NameChange};
 use herald_wire::{BoxFuture, Clock};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,7 +127,12 @@ impl ExternalPublisher {
 			return Err(DnsError::Update("answer for another message id".into()));
 		}
 		if parsed.response_code != ResponseCode::NoError {
-			return Err(DnsError::Update(format!("server answered {}", parsed.response_code)));
+			let tsig_error = parsed.signature.as_ref().and_then(|tsig| tsig.data.error);
+			return Err(DnsError::Update(refusal(
+				parsed.response_code,
+				tsig_error,
+				self.signer.signer_name(),
+			)));
 		}
 		// The server's answer must carry a valid TSIG over our request's MAC (RFC 8945 §5.3).
 		let mut verifier = verifier.ok_or_else(|| DnsError::Update("no TSIG verifier".into()))?;
@@ -185,6 +190,39 @@ impl Publisher for ExternalPublisher {
 			Ok(last)
 		})
 	}
+}
+
+/// Why the server did not apply an update, for the operator: the RCODE's mnemonic and, when the
+/// answer carries a TSIG error (RFC 8945 §5.3.2, §5.2.3), what it means for the configured key.
+fn refusal(rcode: ResponseCode, tsig_error: Option<TsigError>, key: &Name) -> String {
+	let mnemonic = match rcode {
+		ResponseCode::FormErr => "FORMERR".to_string(),
+		ResponseCode::ServFail => "SERVFAIL".to_string(),
+		ResponseCode::NotImp => "NOTIMP".to_string(),
+		ResponseCode::Refused => "REFUSED".to_string(),
+		ResponseCode::NotAuth => "NOTAUTH".to_string(),
+		ResponseCode::NotZone => "NOTZONE".to_string(),
+		other => other.to_string(),
+	};
+	let why = match tsig_error {
+		Some(TsigError::BadKey) => format!("TSIG BADKEY: the server does not know key {key}"),
+		Some(TsigError::BadSig) => {
+			format!("TSIG BADSIG: the server's secret for key {key} differs from external.tsig_secret")
+		}
+		Some(TsigError::BadTime) => {
+			format!("TSIG BADTIME: the server's clock and this host's differ by more than {TSIG_FUDGE} s")
+		}
+		Some(TsigError::BadTrunc) => "TSIG BADTRUNC: the server refused a truncated MAC".to_string(),
+		Some(TsigError::Unknown(code)) => format!("TSIG error {code}"),
+		None => match rcode {
+			ResponseCode::NotAuth | ResponseCode::Refused => {
+				format!("the server's ACL does not let key {key} update this zone")
+			}
+			ResponseCode::NotZone => "the server is not authoritative for the zone".to_string(),
+			_ => "the server did not apply the update".to_string(),
+		},
+	};
+	format!("server answered {mnemonic} ({why})")
 }
 
 fn random_id() -> u16 {

@@ -76,7 +76,10 @@ pub fn missing_tools(tools: &[&str]) -> bool {
 	if missing.is_empty() {
 		return false;
 	}
-	let why = format!("{} not installed (Debian packages knot, knot-dnsutils, unbound)", missing.join(", "));
+	let why = format!(
+		"{} not installed (Debian packages knot, knot-dnsutils, unbound, bind9-dnsutils)",
+		missing.join(", ")
+	);
 	if std::env::var("CI").as_deref() == Ok("true") {
 		panic!("CI=true and {why}");
 	}
@@ -84,7 +87,8 @@ pub fn missing_tools(tools: &[&str]) -> bool {
 	true
 }
 
-fn which(tool: &str) -> Option<PathBuf> {
+/// The path of `tool` on `PATH` (or in `/usr/sbin`, `/sbin`, where Debian puts the daemons).
+pub fn which(tool: &str) -> Option<PathBuf> {
 	let path = std::env::var_os("PATH")?;
 	std::env::split_paths(&path)
 		.chain(["/usr/sbin".into(), "/sbin".into()])
@@ -92,12 +96,14 @@ fn which(tool: &str) -> Option<PathBuf> {
 		.find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on.
+pub fn free_port() -> u16 {
 	// A port free for TCP; UDP on loopback is free alongside it in practice.
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn run(dir: &Path, tool: &str, args: &[&str]) -> String {
+/// Runs `tool` in `dir` and returns its standard output; panics with its error output on failure.
+pub fn run(dir: &Path, tool: &str, args: &[&str]) -> String {
 	let out = Command::new(which(tool).unwrap()).args(args).current_dir(dir).output().unwrap();
 	assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 	String::from_utf8(out.stdout).unwrap()
@@ -129,18 +135,7 @@ impl Hierarchy {
 		let conf = conf.to_str().unwrap();
 		let mut ds = std::collections::HashMap::new();
 		for zone in ZONES.iter().filter(|z| **z != "insecure.test.") {
-			run(
-				path,
-				"keymgr",
-				&["-c", conf, zone, "generate", "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"],
-			);
-			let records: Vec<String> = run(path, "keymgr", &["-c", conf, zone, "ds"])
-				.lines()
-				.filter(|l| l.contains(" DS ") && l.contains(" 13 2 "))
-				.map(str::to_string)
-				.collect();
-			assert!(!records.is_empty(), "keymgr printed no SHA-256 DS for {zone}");
-			ds.insert(*zone, records);
+			ds.insert(*zone, generate_knot_key(path, conf, zone));
 		}
 		// broken.test.'s parent publishes a DS whose digest matches no key of it.
 		let broken_ds: Vec<String> = ds["broken.test."]
@@ -185,7 +180,8 @@ impl Hierarchy {
 			std::fs::write(path.join(zone_file(zone)), text).unwrap();
 		}
 		let root_ds = ds["."].clone();
-		std::fs::write(path.join("unbound.conf"), unbound_conf(path, unbound, knot, &root_ds)).unwrap();
+		let stubs: Vec<(&str, SocketAddr)> = ZONES.iter().map(|zone| (*zone, knot)).collect();
+		std::fs::write(path.join("unbound.conf"), unbound_conf(path, unbound, &stubs, &root_ds, 5)).unwrap();
 		let log = |name: &str| std::fs::File::create(path.join(name)).unwrap();
 		let knotd = Command::new(which("knotd").unwrap())
 			.args(["-c", conf])
@@ -213,33 +209,52 @@ impl Hierarchy {
 	}
 
 	fn wait_for_tcp(&self, addr: SocketAddr, what: &str) {
-		let deadline = Instant::now() + Duration::from_secs(10);
-		while Instant::now() < deadline {
-			if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-				return;
-			}
-			std::thread::sleep(Duration::from_millis(50));
-		}
-		panic!(
-			"{what} did not listen on {addr} within 10 s; logs in {}: {}",
-			self.dir.path().display(),
-			self.logs()
-		);
+		wait_for_tcp(addr, what, || self.logs());
 	}
 
 	/// The servers' logs, for failure messages.
 	pub fn logs(&self) -> String {
-		let mut out = String::new();
-		for name in ["knot.log", "knotd.err", "unbound.log", "unbound.err"] {
-			if let Ok(text) = std::fs::read_to_string(self.dir.path().join(name)) {
-				out.push_str(&format!(
-					"\n--- {name} ---\n{}",
-					text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
-				));
-			}
-		}
-		out
+		tail_logs(self.dir.path(), &["knot.log", "knotd.err", "unbound.log", "unbound.err"])
 	}
+}
+
+/// Generates an ECDSA P-256 (algorithm 13) signing key for `zone` in the KASP database of the
+/// Knot configuration `conf` with `keymgr`, and returns the zone's SHA-256 DS records.
+pub fn generate_knot_key(dir: &Path, conf: &str, zone: &str) -> Vec<String> {
+	run(dir, "keymgr", &["-c", conf, zone, "generate", "algorithm=ecdsap256sha256", "ksk=yes", "zsk=yes"]);
+	let records: Vec<String> = run(dir, "keymgr", &["-c", conf, zone, "ds"])
+		.lines()
+		.filter(|l| l.contains(" DS ") && l.contains(" 13 2 "))
+		.map(str::to_string)
+		.collect();
+	assert!(!records.is_empty(), "keymgr printed no SHA-256 DS for {zone}");
+	records
+}
+
+/// Waits up to 10 s for something to accept TCP connections at `addr`; panics with `logs()`.
+pub fn wait_for_tcp(addr: SocketAddr, what: &str, logs: impl Fn() -> String) {
+	let deadline = Instant::now() + Duration::from_secs(10);
+	while Instant::now() < deadline {
+		if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+			return;
+		}
+		std::thread::sleep(Duration::from_millis(50));
+	}
+	panic!("{what} did not listen on {addr} within 10 s: {}", logs());
+}
+
+/// The last 30 lines (newest first) of each of the `files` in `dir` that exists.
+pub fn tail_logs(dir: &Path, files: &[&str]) -> String {
+	let mut out = format!("\nlogs in {}", dir.display());
+	for name in files {
+		if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+			out.push_str(&format!(
+				"\n--- {name} ---\n{}",
+				text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+			));
+		}
+	}
+	out
 }
 
 fn knot_conf(dir: &Path, listen: SocketAddr) -> String {
@@ -282,13 +297,22 @@ zone:
 	conf
 }
 
-fn unbound_conf(dir: &Path, listen: SocketAddr, knot: SocketAddr, root_ds: &[String]) -> String {
+/// An Unbound configuration: listening on `listen`, validating with `root_ds` as the only trust
+/// anchor, asking each `(zone, server)` of `stubs` directly (stub zones, so no port 53 is needed),
+/// caching nothing longer than `cache_max_ttl` seconds; files (log, pid) in `dir`.
+pub fn unbound_conf(
+	dir: &Path,
+	listen: SocketAddr,
+	stubs: &[(&str, SocketAddr)],
+	root_ds: &[String],
+	cache_max_ttl: u32,
+) -> String {
 	let d = dir.display();
 	let anchors: String = root_ds.iter().map(|ds| format!("    trust-anchor: \"{ds}\"\n")).collect();
-	let stubs: String = ZONES
+	let stubs: String = stubs
 		.iter()
-		.map(|zone| {
-			format!("stub-zone:\n    name: \"{zone}\"\n    stub-addr: {}@{}\n", knot.ip(), knot.port())
+		.map(|(zone, server)| {
+			format!("stub-zone:\n    name: \"{zone}\"\n    stub-addr: {}@{}\n", server.ip(), server.port())
 		})
 		.collect();
 	format!(
@@ -311,8 +335,8 @@ fn unbound_conf(dir: &Path, listen: SocketAddr, knot: SocketAddr, root_ds: &[Str
     val-log-level: 2
     module-config: "validator iterator"
     qname-minimisation: no
-    cache-max-ttl: 5
-    cache-max-negative-ttl: 5
+    cache-max-ttl: {cache_max_ttl}
+    cache-max-negative-ttl: {cache_max_ttl}
     infra-host-ttl: 5
     num-threads: 1
     # test. is an RFC 6761 special-use name Unbound answers itself unless told otherwise.
