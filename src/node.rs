@@ -394,6 +394,9 @@ fn offers_part(
 			.map_err(part_error("offers"))?
 			.with_prober(prober.clone()),
 	);
+	drop_invoices_of_removed_names(&registry, &server);
+	let local: std::sync::Weak<dyn herald_offers::probe::LocalStaticInvoices> = Arc::downgrade(&server) as _;
+	prober.set_local_invoices(local);
 	let limit = config.offers.max_probed_offers;
 	let api: Arc<dyn Part> =
 		Arc::new(crate::offers_api::OffersApi::new(registry.clone(), server.clone(), prober.clone()));
@@ -404,6 +407,37 @@ fn offers_part(
 		})
 	});
 	Ok((Arc::new(OffersPart::new(server.clone(), prober, targets)), server, api))
+}
+
+/// A name the gateway deletes takes the static invoices herald holds for that user with it:
+/// after each removal's commit, and at start-up for removals a crash left unhandled (the
+/// registry keeps them until [`Registry::removal_handled`]).
+fn drop_invoices_of_removed_names(registry: &Arc<Registry>, server: &Arc<OffersServer>) {
+	let follow_up = {
+		let (registry, server) = (Arc::downgrade(registry), Arc::downgrade(server));
+		move |name: &herald_offers::registry::names::Name| {
+			let (Some(registry), Some(server)) = (registry.upgrade(), server.upgrade()) else { return };
+			let recipient = format!("{}@{}", name.user, name.domain);
+			match server.remove_recipient(recipient.as_bytes()) {
+				Ok(removed) => {
+					if removed > 0 {
+						tracing::info!(name = %recipient, invoices = removed, "name removed: its static invoices dropped");
+					}
+					if let Err(e) = registry.removal_handled(name) {
+						tracing::warn!(name = %recipient, error = %e, "recording a handled name removal");
+					}
+				}
+				Err(e) => {
+					tracing::warn!(name = %recipient, error = %e, "dropping a removed name's static invoices (retried at start-up)")
+				}
+			}
+		}
+	};
+	match registry.pending_removals() {
+		Ok(pending) => pending.iter().for_each(&follow_up),
+		Err(e) => tracing::warn!(error = %e, "listing name removals to follow up"),
+	}
+	registry.on_name_removed(Box::new(follow_up));
 }
 
 async fn bind_listeners(config: &Config) -> Result<(TcpListener, TcpListener), StartError> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use herald_offers::probe::Prober;
 use herald_offers::registry::api::{api_error, authenticate};
 use herald_offers::registry::names::Name;
-use herald_offers::registry::{NameRecord, Registry};
+use herald_offers::registry::{NameRecord, Registry, RegistryError};
 use herald_wire::http::{error, json_response, parse_json, Method, Request, Response, StatusCode};
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
 use lightning::util::ser::Writeable;
@@ -83,8 +83,16 @@ impl OffersApi {
 				return error(StatusCode::BAD_REQUEST, "invalid_name", &format!("{:?}: {e}", body.recipient))
 			}
 		};
-		if let Err(response) = self.authorized_record(request, &name) {
-			return response;
+		// The name need not exist yet: a wallet needs these paths to build the offer the gateway
+		// then registers. The gateway must own the domain.
+		let gateway = match authenticate(&self.registry, request) {
+			Ok(gateway) => gateway,
+			Err(e) => return e.response(),
+		};
+		match self.registry.owns_domain(&gateway, &name.domain) {
+			Ok(true) => {}
+			Ok(false) => return api_error(RegistryError::Forbidden(name.domain.clone())).response(),
+			Err(e) => return api_error(e).response(),
 		}
 		let recipient_id = format!("{}@{}", name.user, name.domain);
 		match self.server.blinded_paths_for_recipient(recipient_id.as_bytes()) {

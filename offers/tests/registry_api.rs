@@ -415,3 +415,37 @@ async fn quotas_and_the_admin_listing() {
 	assert!(metrics.contains("herald_registry_auth_failures_total{reason=\"not_admin\"}"));
 	assert!(!metrics.contains(&token));
 }
+
+#[tokio::test]
+async fn a_removed_name_stays_pending_until_its_follow_up_is_done() {
+	use herald_offers::registry::names::{Instructions, Name};
+	use herald_offers::registry::Preconditions;
+	let server = TestServer::start(RegistryConfig::default()).await;
+	let registry = &server.registry;
+	registry.add_gateway("acme", &domains(&["acme.example"])).unwrap();
+	let alice = Name::parse("alice@acme.example").unwrap();
+	let ark = Instructions { ark: Some("ark1qalice".into()), ..Default::default() };
+	let none = Preconditions::default();
+	let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+	let hook_seen = seen.clone();
+	registry.on_name_removed(Box::new(move |name: &Name| hook_seen.lock().unwrap().push(name.to_string())));
+
+	registry.put_name("acme", &alice, &ark, &none).unwrap();
+	assert!(registry.is_registered(&alice).unwrap());
+	registry.delete_name("acme", &alice, &none).unwrap();
+	assert!(!registry.is_registered(&alice).unwrap());
+	assert_eq!(*seen.lock().unwrap(), vec![alice.to_string()], "the hook runs after the commit");
+	// Until the follow-up says it is done, the removal is pending (what a restart catches up).
+	assert_eq!(registry.pending_removals().unwrap(), vec![alice.clone()]);
+	registry.removal_handled(&alice).unwrap();
+	assert!(registry.pending_removals().unwrap().is_empty());
+
+	// Registered again before a pending removal was followed up: nothing is pending, so the new
+	// user's invoices are not dropped at the next start.
+	registry.put_name("acme", &alice, &ark, &none).unwrap();
+	registry.delete_name("acme", &alice, &none).unwrap();
+	registry.put_name("acme", &alice, &ark, &none).unwrap();
+	assert!(registry.pending_removals().unwrap().is_empty());
+	assert!(registry.owns_domain("acme", "acme.example").unwrap());
+	assert!(!registry.owns_domain("acme", "other.example").unwrap());
+}

@@ -10,6 +10,7 @@ mod support;
 mod chain_backends;
 mod chain_pruning;
 mod gateway_api;
+mod gateway_flow;
 mod gossip_queries;
 mod gossip_v2_daemon;
 mod import;

@@ -119,6 +119,15 @@ impl Outcome {
 	}
 }
 
+/// The static invoices herald holds as a static-invoice server, for probes of its own offers.
+pub trait LocalStaticInvoices: Send + Sync {
+	/// The committed static invoice made for `offer`, if any.
+	fn static_invoice_for_offer(
+		&self,
+		offer: lightning::offers::offer::OfferId,
+	) -> Option<lightning::offers::static_invoice::StaticInvoice>;
+}
+
 /// One probe's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
@@ -153,6 +162,7 @@ where
 	peers: Arc<dyn Peers>,
 	clock: Arc<dyn Clock>,
 	config: OffersConfig,
+	local: std::sync::OnceLock<std::sync::Weak<dyn LocalStaticInvoices>>,
 	in_flight: Mutex<HashMap<PaymentId, InFlight>>,
 	results: ResultStore,
 }
@@ -186,6 +196,7 @@ where
 			clock,
 			config,
 			in_flight: Mutex::new(HashMap::new()),
+			local: std::sync::OnceLock::new(),
 			results,
 		})
 	}
@@ -275,6 +286,9 @@ where
 		if offer.is_expired_no_std(Duration::from_secs(self.clock.unix_secs())) {
 			return Err(fail(Outcome::ExpiredOffer, "the offer has expired".into()));
 		}
+		if self.paths_end_here(&offer) {
+			return self.check_served_here(&offer).map_err(|detail| fail(Outcome::Timeout, detail));
+		}
 		self.connect_first_hops(&offer).await.map_err(|detail| fail(Outcome::Unreachable, detail))?;
 		let (receiver, _guard) =
 			self.send_request(offer).map_err(|(outcome, detail)| fail(outcome, detail))?;
@@ -285,6 +299,47 @@ where
 				Err(fail(Outcome::Timeout, format!("no answer within {}s", timeout.as_secs())))
 			}
 		}
+	}
+
+	/// Whether herald is the introduction node of every path of the offer: the offers herald
+	/// serves as its users' static-invoice server. LDK cannot send an onion message whose path
+	/// starts and ends at the sender, and the answer a payer gets is the static invoice herald
+	/// holds, so that is what is checked ([`Prober::check_served_here`]).
+	fn paths_end_here(&self, offer: &Offer) -> bool {
+		!offer.paths().is_empty()
+			&& offer.paths().iter().all(|p| p.introduction_node() == &IntroductionNode::NodeId(self.our_node))
+	}
+
+	/// The probe of an offer herald serves: the static invoice it holds for the offer must exist
+	/// and pass the checks a probe's answer passes (same offer, chain, not expired). Whether the
+	/// recipient itself answers is tested when a payer asks (the request is forwarded).
+	fn check_served_here(
+		&self,
+		offer: &Offer,
+	) -> Result<([u8; 32], Outcome, Option<Duration>, Option<String>), String> {
+		let started = self.clock.monotonic();
+		let local = self.local.get().and_then(|local| local.upgrade());
+		let Some(local) = local else {
+			return Err("the offer's paths end at this herald, which serves no static invoices".into());
+		};
+		let Some(invoice) = local.static_invoice_for_offer(offer.id()) else {
+			return Err("the offer's paths end at this herald, which holds no static invoice for it".into());
+		};
+		let latency = self.clock.monotonic().saturating_sub(started);
+		match self.check_answer(offer, OffersMessage::StaticInvoice(invoice), None, PaymentId([0; 32])) {
+			(Outcome::StaticInvoice, _) => Ok((
+				offer.id().0,
+				Outcome::StaticInvoice,
+				Some(latency),
+				Some("served by this herald: the static invoice it holds verifies".into()),
+			)),
+			(_, detail) => Err(detail.unwrap_or_else(|| "the held static invoice does not verify".into())),
+		}
+	}
+
+	/// Sets where the offers herald serves itself are looked up (the static-invoice server).
+	pub fn set_local_invoices(&self, local: std::sync::Weak<dyn LocalStaticInvoices>) {
+		let _ = self.local.set(local);
 	}
 
 	/// Makes every first hop of the offer a peer; succeeds when at least one is.

@@ -281,7 +281,12 @@ pub struct Registry {
 	clock: Arc<dyn Clock>,
 	admin_hash: Option<tokens::TokenHash>,
 	outbox_changed: Notify,
+	on_removed: std::sync::OnceLock<NameRemovedHook>,
 }
+
+/// Called after a name's removal is committed (the daemon drops the static invoices herald
+/// held for that user).
+pub type NameRemovedHook = Box<dyn Fn(&Name) + Send + Sync>;
 
 impl Registry {
 	/// Opens (or creates) the registry's tables in `db` for `network`.
@@ -310,7 +315,15 @@ impl Registry {
 			|_, from| Err(format!("no upgrade from registry schema {from}")),
 		)
 		.map_err(|e| RegistryError::Database(e.to_string()))?;
-		let registry = Self { db, config, network, clock, admin_hash, outbox_changed: Notify::new() };
+		let registry = Self {
+			db,
+			config,
+			network,
+			clock,
+			admin_hash,
+			outbox_changed: Notify::new(),
+			on_removed: std::sync::OnceLock::new(),
+		};
 		metrics::force();
 		for gateway in registry.list_gateways()? {
 			metrics::set_names(&gateway.name, gateway.names);
@@ -575,7 +588,55 @@ impl Registry {
 		};
 		txn.commit()?;
 		self.after_commit(gateway, count);
+		if let Some(hook) = self.on_removed.get() {
+			hook(name);
+		}
 		Ok(removed)
+	}
+
+	/// Sets what runs after each committed name removal (once; later calls are ignored). A
+	/// crash between the commit and the hook is caught up by the caller at start-up with
+	/// [`Registry::is_registered`].
+	pub fn on_name_removed(&self, hook: NameRemovedHook) {
+		let _ = self.on_removed.set(hook);
+	}
+
+	/// Names removed whose follow-up ([`Registry::removal_handled`]) has not happened, e.g.
+	/// because herald was killed between the removal's commit and its hook.
+	pub fn pending_removals(&self) -> Result<Vec<Name>, RegistryError> {
+		let txn = self.db.begin_read()?;
+		let table = match txn.open_table(store::REMOVED) {
+			Ok(table) => table,
+			Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+			Err(e) => return Err(e.into()),
+		};
+		let mut names = Vec::new();
+		for row in table.iter()? {
+			let (key, _) = row?;
+			let (domain, user) = key.value();
+			names.push(Name { user: user.to_string(), domain: domain.to_string() });
+		}
+		Ok(names)
+	}
+
+	/// Records that the follow-up of `name`'s removal is done.
+	pub fn removal_handled(&self, name: &Name) -> Result<(), RegistryError> {
+		let txn = self.db.begin_write()?;
+		txn.open_table(store::REMOVED)?.remove((name.domain.as_str(), name.user.as_str()))?;
+		txn.commit()?;
+		Ok(())
+	}
+
+	/// Whether `name` is registered (by any gateway).
+	pub fn is_registered(&self, name: &Name) -> Result<bool, RegistryError> {
+		let txn = self.db.begin_read()?;
+		Ok(txn.open_table(NAMES)?.get((name.domain.as_str(), name.user.as_str()))?.is_some())
+	}
+
+	/// Whether `gateway` owns `domain` (may register names under it).
+	pub fn owns_domain(&self, gateway: &str, domain: &str) -> Result<bool, RegistryError> {
+		let txn = self.db.begin_read()?;
+		Ok(txn.open_table(DOMAINS)?.get(domain)?.is_some_and(|owner| owner.value() == gateway))
 	}
 
 	fn after_commit(&self, gateway: &str, count: u64) {
@@ -706,6 +767,7 @@ struct WriteTables<'t> {
 	audit: redb::Table<'t, (&'static str, u64), &'static [u8]>,
 	outbox: redb::Table<'t, u64, &'static [u8]>,
 	meta: redb::Table<'t, &'static str, u64>,
+	removed: redb::Table<'t, (&'static str, &'static str), u64>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -716,6 +778,8 @@ impl<'t> WriteTables<'t> {
 			audit: txn.open_table(store::AUDIT)?,
 			outbox: txn.open_table(OUTBOX)?,
 			meta: txn.open_table(META)?,
+			// Created on first use in a database from before the table existed.
+			removed: txn.open_table(store::REMOVED)?,
 		})
 	}
 
@@ -741,6 +805,9 @@ impl<'t> WriteTables<'t> {
 			if count >= quota {
 				return Err(RegistryError::QuotaExceeded(count));
 			}
+			// Registered again: a removal not yet followed up must not drop the new user's
+			// invoices.
+			self.removed.remove((name.domain.as_str(), name.user.as_str()))?;
 			count += 1;
 			self.counts.insert(gateway, count)?;
 		}
@@ -788,6 +855,7 @@ impl<'t> WriteTables<'t> {
 		now: u64,
 	) -> Result<(NameRecord, u64), RegistryError> {
 		self.names.remove((name.domain.as_str(), name.user.as_str()))?;
+		self.removed.insert((name.domain.as_str(), name.user.as_str()), now)?;
 		let count = self.counts.get(gateway)?.map(|v| v.value()).unwrap_or(1).saturating_sub(1);
 		self.counts.insert(gateway, count)?;
 		let seq = store::next_seq(&mut self.meta, "outbox_seq")?;

@@ -29,6 +29,9 @@ pub const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("registry_co
 pub const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("registry_audit");
 /// Outbox seq → [`super::outbox::OutboxRow`].
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_outbox");
+/// (domain, user) → when it was removed: names whose removal the daemon has not yet followed
+/// up (dropping the user's static invoices); cleared when handled or when the name comes back.
+pub const REMOVED: TableDefinition<(&str, &str), u64> = TableDefinition::new("registry_removed");
 /// Counters that must never go back: `outbox_seq`, `audit_seq`.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("registry_meta");
 
@@ -47,6 +50,7 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), String> {
 	open(txn, COUNTS)?;
 	open(txn, AUDIT)?;
 	open(txn, OUTBOX)?;
+	open(txn, REMOVED)?;
 	open(txn, META)
 }
 

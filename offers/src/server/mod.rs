@@ -392,3 +392,15 @@ where
 		self.flow.release_pending_async_messages()
 	}
 }
+
+impl<MR: Deref + Send + Sync> crate::probe::LocalStaticInvoices for StaticInvoiceServer<MR>
+where
+	MR::Target: MessageRouter,
+{
+	fn static_invoice_for_offer(
+		&self,
+		offer: lightning::offers::offer::OfferId,
+	) -> Option<lightning::offers::static_invoice::StaticInvoice> {
+		self.store.static_invoice_for_offer(offer)
+	}
+}

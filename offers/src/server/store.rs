@@ -440,6 +440,21 @@ impl InvoiceStore {
 		Ok(swept)
 	}
 
+	/// The committed static invoice made for `offer` (by its `OfferId`), if herald holds one
+	/// (a scan: it runs for probes of offers herald serves, not per request).
+	pub fn static_invoice_for_offer(
+		&self,
+		offer: lightning::offers::offer::OfferId,
+	) -> Option<StaticInvoice> {
+		let state = self.state.lock().unwrap();
+		state.committed.values().find(|e| e.invoice.offer_id() == offer).map(|e| e.invoice.clone())
+	}
+
+	/// The recipient ids holding at least one committed invoice.
+	pub fn recipients(&self) -> Vec<Vec<u8>> {
+		self.state.lock().unwrap().usage.keys().cloned().collect()
+	}
+
 	/// Counts for status and gauges.
 	pub fn stats(&self) -> StoreStats {
 		let state = self.state.lock().unwrap();

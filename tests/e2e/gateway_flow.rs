@@ -1,0 +1,290 @@
+//! The gateway flow against a herald process (issue "the gateway flow end to end"): LDK nodes
+//! over real BOLT 8 on loopback — a wallet (a `ChannelManager` configured as an async recipient
+//! with herald as its static-invoice server) and a payer (`OffersMessageFlow`) — and the
+//! gateway's API calls over HTTP:
+//! 1. the operator adds a gateway (`herald gateway add`);
+//! 2. the wallet gets herald's paths through the gateway (`POST /v1/offers/paths`), builds its
+//!    offer through herald and has its static invoice persisted; the gateway registers `alice`
+//!    with that offer;
+//! 4. the wallet goes offline; the payer asks for an invoice and gets alice's static invoice
+//!    from herald; the forwarded request waits in herald's mailbox and reaches the wallet when it
+//!    reconnects, and the wallet answers the payer with a fresh invoice;
+//! 5. herald's probe of alice's offer succeeds; deleting alice removes the name and the
+//!    invoices herald held for her.
+//! Every step's outcome is asserted in `/metrics` and `herald status` too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bitcoin::secp256k1::PublicKey;
+use lightning::events::EventsProvider;
+use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
+use lightning::offers::offer::Offer;
+use lightning::sign::KeysManager;
+use lightning::util::ser::Readable;
+use serde_json::{json, Value};
+
+use crate::support::herald::{run_command, Herald};
+
+#[path = "../../offers/tests/server_common/mod.rs"]
+mod server_common;
+
+use server_common::{keys, LdkNode, Log, Manager, ManagerMessenger, PayerMessenger, PayerNode, Received};
+
+type WalletPeers = lightning::ln::peer_handler::PeerManager<
+	lightning_net_tokio::SocketDescriptor,
+	Arc<Manager>,
+	IgnoringMessageHandler,
+	Arc<ManagerMessenger>,
+	Log,
+	IgnoringMessageHandler,
+	Arc<KeysManager>,
+	IgnoringMessageHandler,
+>;
+type PayerPeers = lightning::ln::peer_handler::PeerManager<
+	lightning_net_tokio::SocketDescriptor,
+	ErroringMessageHandler,
+	IgnoringMessageHandler,
+	Arc<PayerMessenger>,
+	Log,
+	IgnoringMessageHandler,
+	Arc<KeysManager>,
+	IgnoringMessageHandler,
+>;
+
+/// Runs `process_events` (and `tick`) every 10 ms until the handle drops.
+fn drive(process: impl Fn() + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
+	let process = Arc::new(process);
+	tokio::spawn(async move {
+		loop {
+			tokio::time::sleep(Duration::from_millis(10)).await;
+			let p = process.clone();
+			let _ = tokio::task::spawn_blocking(move || p()).await;
+		}
+	})
+}
+
+/// The wallet: LDK's async recipient behind its own `PeerManager`.
+struct Wallet {
+	node: Arc<LdkNode>,
+	peers: Arc<WalletPeers>,
+	_driver: tokio::task::JoinHandle<()>,
+}
+
+impl Wallet {
+	fn new(seed: u8) -> Wallet {
+		let node = LdkNode::new(keys(seed));
+		let peers = Arc::new(WalletPeers::new(
+			MessageHandler {
+				chan_handler: node.manager.clone(),
+				route_handler: IgnoringMessageHandler {},
+				onion_message_handler: node.messenger.clone(),
+				custom_message_handler: IgnoringMessageHandler {},
+				send_only_message_handler: IgnoringMessageHandler {},
+			},
+			herald_wire::unix_now() as u32,
+			&[seed; 32],
+			Arc::new(herald_wire::TracingLogger),
+			node.keys.clone(),
+		));
+		let (n, p) = (node.clone(), peers.clone());
+		let driver = drive(move || {
+			n.manager.process_pending_events(&|_| Ok(()));
+			n.messenger.process_pending_events(&|_| Ok(()));
+			p.process_events();
+		});
+		Wallet { node, peers, _driver: driver }
+	}
+}
+
+/// The payer: an `OffersMessageFlow` behind its own `PeerManager`.
+struct Payer {
+	node: Arc<PayerNode>,
+	peers: Arc<PayerPeers>,
+	_driver: tokio::task::JoinHandle<()>,
+}
+
+impl Payer {
+	fn new(seed: u8) -> Payer {
+		let node = PayerNode::new(keys(seed));
+		let peers = Arc::new(PayerPeers::new(
+			MessageHandler {
+				chan_handler: ErroringMessageHandler::new(),
+				route_handler: IgnoringMessageHandler {},
+				onion_message_handler: node.messenger.clone(),
+				custom_message_handler: IgnoringMessageHandler {},
+				send_only_message_handler: IgnoringMessageHandler {},
+			},
+			herald_wire::unix_now() as u32,
+			&[seed; 32],
+			Arc::new(herald_wire::TracingLogger),
+			node.payer.keys.clone(),
+		));
+		let p = peers.clone();
+		let driver = drive(move || p.process_events());
+		Payer { node, peers, _driver: driver }
+	}
+
+	fn received(&self) -> Vec<Received> {
+		self.node.payer.received.lock().unwrap().clone()
+	}
+}
+
+/// Connects over BOLT 8 and waits (bounded) for the handshake and `init`.
+async fn connect<PM>(pm: PM, is_peer: impl Fn() -> bool, herald: PublicKey, addr: SocketAddr)
+where
+	PM: std::ops::Deref + Clone + Send + Sync + 'static,
+	PM::Target: lightning::ln::peer_handler::APeerManager<Descriptor = lightning_net_tokio::SocketDescriptor>,
+{
+	let connection =
+		lightning_net_tokio::connect_outbound(pm, herald, addr).await.expect("TCP connection on loopback");
+	tokio::spawn(connection);
+	wait_for("the BOLT 8 handshake with herald", Duration::from_secs(20), || async { is_peer() }).await;
+}
+
+/// Polls `check` every 50 ms until it holds or `within` passes (then panics naming `what`).
+async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = bool>,
+{
+	let deadline = Instant::now() + within;
+	while Instant::now() < deadline {
+		if check().await {
+			return;
+		}
+		tokio::time::sleep(Duration::from_millis(50)).await;
+	}
+	panic!("timed out waiting for {what}");
+}
+
+async fn call(herald: &Herald, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+	let auth = format!("Bearer {token}");
+	let body = body.map(|b| b.to_string());
+	let (status, text) = herald.request(method, path, body.as_deref(), &[("Authorization", &auth)]).await;
+	let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+	(status, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald() {
+	let dir = tempfile::tempdir().unwrap();
+	// Probes answer within seconds on loopback; a short timeout keeps a failure quick.
+	let config = dir.path().join("herald.toml");
+	std::fs::write(&config, "[offers]\nprobe_timeout_secs = 10\n").unwrap();
+	let herald = Herald::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+	let url = herald.url("");
+
+	// 1. The operator adds the gateway.
+	let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+		let url = url.clone();
+		move || run_command(&["gateway", "add", "acme", "--domain", "acme.example", "--url", &url])
+	})
+	.await
+	.unwrap();
+	assert!(ok, "{stdout}{stderr}");
+	let token = stdout.lines().last().unwrap().trim().to_string();
+
+	// 2. The wallet connects to herald and gets herald's paths through its gateway...
+	let wallet = Wallet::new(2);
+	let (pm, id) = (wallet.peers.clone(), herald.node_id);
+	connect(wallet.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
+		.await;
+	let (status, paths) =
+		call(&herald, "POST", "/v1/offers/paths", &token, Some(json!({"recipient": "alice@acme.example"})))
+			.await;
+	assert_eq!(status, 200, "{paths}");
+	let paths: Vec<lightning::blinded_path::message::BlindedMessagePath> = paths["paths"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.map(|p| Readable::read(&mut &hex::decode(p.as_str().unwrap()).unwrap()[..]).unwrap())
+		.collect();
+	wallet.node.manager.set_paths_to_static_invoice_server(paths).unwrap();
+
+	// ... builds its offer through herald (offer_paths_request → offer_paths,
+	// serve_static_invoice → committed → static_invoice_persisted).
+	let manager = wallet.node.manager.clone();
+	let mut offer: Option<Offer> = None;
+	let deadline = Instant::now() + Duration::from_secs(60);
+	while offer.is_none() && Instant::now() < deadline {
+		offer = manager.get_async_receive_offer().ok();
+		if offer.is_none() {
+			let m = manager.clone();
+			tokio::task::spawn_blocking(move || m.timer_tick_occurred()).await.unwrap();
+			tokio::time::sleep(Duration::from_millis(200)).await;
+		}
+	}
+	let offer = offer.expect("the wallet never got its async receive offer from herald");
+	assert!(herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
+	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
+
+	// The gateway registers alice with the offer.
+	let (status, record) = call(
+		&herald,
+		"PUT",
+		"/v1/names/alice@acme.example",
+		&token,
+		Some(json!({"offer": offer.to_string()})),
+	)
+	.await;
+	assert_eq!(status, 201, "{record}");
+	assert!(record["uri"].as_str().unwrap().contains(&offer.to_string()), "{record}");
+
+	// 4. The wallet goes offline; the payer asks for an invoice.
+	wallet.peers.disconnect_all_peers();
+	let payer = Payer::new(3);
+	let (pm, id) = (payer.peers.clone(), herald.node_id);
+	connect(payer.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p).await;
+	payer.node.payer.peers.lock().unwrap().push(herald.node_id);
+	let payment_id = payer.node.payer.request(&offer);
+	wait_for("alice's static invoice", Duration::from_secs(30), || async { !payer.received().is_empty() })
+		.await;
+	assert!(
+		matches!(payer.received()[0], Received::StaticInvoice(id, _) if id == payment_id),
+		"{:?}",
+		payer.received()
+	);
+	assert!(herald.metric(r#"herald_offers_invoice_requests_total{outcome="answered"}"#).await >= 1.0);
+	wait_for("the forwarded request in the mailbox", Duration::from_secs(10), || async {
+		herald.metric("herald_onion_mailbox_messages").await >= 1.0
+	})
+	.await;
+
+	// The wallet comes back: the held request reaches it and it answers with a fresh invoice.
+	let (pm, id) = (wallet.peers.clone(), herald.node_id);
+	connect(wallet.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
+		.await;
+	wait_for("the wallet's fresh invoice", Duration::from_secs(30), || async {
+		payer.received().iter().any(|r| matches!(r, Received::Invoice(id, _) if *id == payment_id))
+	})
+	.await;
+	wait_for("the mailbox emptied by delivery", Duration::from_secs(10), || async {
+		herald.metric("herald_onion_mailbox_messages").await == 0.0
+			&& herald.metric("herald_onion_mailbox_delivered_total").await >= 1.0
+	})
+	.await;
+
+	// 5. herald's probe of alice's offer succeeds.
+	let (status, probed) = call(&herald, "POST", "/v1/names/alice@acme.example/probe", &token, None).await;
+	assert_eq!(status, 200, "{probed}");
+	let outcome = probed["probe"]["outcome"].as_str().unwrap();
+	assert!(outcome == "invoice" || outcome == "static_invoice", "{probed}\n{}", herald.logs_text());
+	assert_eq!(herald.metric("herald_offers_probe_failing_offers").await, 0.0);
+	let (ok, status_text, _) =
+		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
+	assert!(ok);
+	assert!(status_text.contains(&format!("outcome={outcome}")), "{status_text}");
+
+	// Deleting alice removes the name and the invoices herald held for her.
+	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@acme.example", &token, None).await;
+	assert_eq!(status, 204);
+	let (status, _) = call(&herald, "GET", "/v1/names/alice@acme.example", &token, None).await;
+	assert_eq!(status, 404);
+	wait_for("alice's invoices removed", Duration::from_secs(10), || async {
+		herald.metric("herald_offers_static_invoices").await == 0.0
+	})
+	.await;
+	herald.stop();
+}
