@@ -6,11 +6,17 @@
 //! 2. the wallet gets herald's paths through the gateway (`POST /v1/offers/paths`), builds its
 //!    offer through herald and has its static invoice persisted; the gateway registers `alice`
 //!    with that offer;
+//! 3. herald publishes `alice.user._bitcoin-payment.example.test` in its DNSSEC-signed zone,
+//!    delegated from a local hierarchy (Knot serves `.` and `test.` with herald's DS from
+//!    `herald dns ds`): `delv` through Unbound says "fully validated" and herald's
+//!    `/v1/resolve` returns the same offer with an RFC 9102 proof;
 //! 4. the wallet goes offline; the payer asks for an invoice and gets alice's static invoice
 //!    from herald; the forwarded request waits in herald's mailbox and reaches the wallet when it
 //!    reconnects, and the wallet answers the payer with a fresh invoice;
-//! 5. herald's probe of alice's offer succeeds; deleting alice removes the name and the
-//!    invoices herald held for her.
+//! 5. herald's probe of alice's offer succeeds; deleting alice removes the name (an
+//!    authenticated NXDOMAIN through Unbound) and the invoices herald held for her.
+//! Without Knot, Unbound and delv the DNS steps are skipped (SKIPPED printed), except under
+//! `CI=true`, where their absence fails the test.
 //! Every step's outcome is asserted in `/metrics` and `herald status` too.
 
 use std::net::SocketAddr;
@@ -25,7 +31,11 @@ use lightning::sign::KeysManager;
 use lightning::util::ser::Readable;
 use serde_json::{json, Value};
 
+use crate::support::dns_world::DnsWorld;
 use crate::support::herald::{run_command, Herald};
+
+/// herald's zone, delegated from the local hierarchy's `test.`.
+const ZONE: &str = "example.test";
 
 #[path = "../../offers/tests/server_common/mod.rs"]
 mod server_common;
@@ -170,16 +180,36 @@ async fn call(herald: &Herald, method: &str, path: &str, token: &str, body: Opti
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald() {
 	let dir = tempfile::tempdir().unwrap();
-	// Probes answer within seconds on loopback; a short timeout keeps a failure quick.
+	let data = dir.path().join("data");
+	let data_arg = data.to_str().unwrap().to_string();
+
+	// The operator's DNS step: herald's zone key and the DS for the parent (here the local
+	// hierarchy's test., served by Knot), then Unbound validating from the local root.
+	let (ok, ds, stderr) = run_command(&["dns", "ds", ZONE, "--data-dir", &data_arg]);
+	assert!(ok, "{stderr}");
+	let ds = ds.lines().last().unwrap().to_string();
+	let dns_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+	let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+	let world = DnsWorld::start(ZONE, dns, &ds);
+
+	// herald serves the zone and resolves through the world's Unbound, trusting its root.
 	let config = dir.path().join("herald.toml");
-	std::fs::write(&config, "[offers]\nprobe_timeout_secs = 10\n").unwrap();
-	let herald = Herald::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+	let mut toml = String::from("[offers]\nprobe_timeout_secs = 10\n");
+	if let Some(world) = &world {
+		toml.push_str(&format!(
+			"[resolver]\nrecursive = \"{}\"\ntrust_anchor = \"local\"\ntrust_anchor_ds = {:?}\n",
+			world.unbound, world.root_ds
+		));
+	}
+	std::fs::write(&config, toml).unwrap();
+	let args = ["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", ZONE];
+	let herald = Herald::start(&data, &args);
 	let url = herald.url("");
 
 	// 1. The operator adds the gateway.
 	let (ok, stdout, stderr) = tokio::task::spawn_blocking({
 		let url = url.clone();
-		move || run_command(&["gateway", "add", "acme", "--domain", "acme.example", "--url", &url])
+		move || run_command(&["gateway", "add", "acme", "--domain", "example.test", "--url", &url])
 	})
 	.await
 	.unwrap();
@@ -192,7 +222,7 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	connect(wallet.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
 		.await;
 	let (status, paths) =
-		call(&herald, "POST", "/v1/offers/paths", &token, Some(json!({"recipient": "alice@acme.example"})))
+		call(&herald, "POST", "/v1/offers/paths", &token, Some(json!({"recipient": "alice@example.test"})))
 			.await;
 	assert_eq!(status, 200, "{paths}");
 	let paths: Vec<lightning::blinded_path::message::BlindedMessagePath> = paths["paths"]
@@ -224,13 +254,31 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	let (status, record) = call(
 		&herald,
 		"PUT",
-		"/v1/names/alice@acme.example",
+		"/v1/names/alice@example.test",
 		&token,
 		Some(json!({"offer": offer.to_string()})),
 	)
 	.await;
 	assert_eq!(status, 201, "{record}");
 	assert!(record["uri"].as_str().unwrap().contains(&offer.to_string()), "{record}");
+
+	// 3. The name is published: it validates through Unbound (delv: fully validated), herald
+	// resolves it with a proof, and the offer in both is the wallet's.
+	let owner = format!("alice.user._bitcoin-payment.{ZONE}");
+	if let Some(world) = &world {
+		let lno = offer.to_string();
+		wait_for("alice's record validated through Unbound", Duration::from_secs(30), || async {
+			let out = world.delv(&owner, "TXT");
+			out.contains("fully validated") && out.replace("\" \"", "").contains(&lno)
+		})
+		.await;
+		let path = format!("/v1/resolve?name=%E2%82%BFalice%40{ZONE}");
+		let resolved = herald.get_json(&path).await;
+		assert_eq!(resolved["instructions"]["lno"][0], lno, "{resolved}");
+		assert_eq!(resolved["trust_anchor"], "local");
+		assert!(resolved["proof"].as_str().unwrap().len() > 200, "{resolved}");
+		assert!(herald.metric(r#"herald_bip353_dns_records{zone="example.test."}"#).await >= 1.0);
+	}
 
 	// 4. The wallet goes offline; the payer asks for an invoice.
 	wallet.peers.disconnect_all_peers();
@@ -267,7 +315,7 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	.await;
 
 	// 5. herald's probe of alice's offer succeeds.
-	let (status, probed) = call(&herald, "POST", "/v1/names/alice@acme.example/probe", &token, None).await;
+	let (status, probed) = call(&herald, "POST", "/v1/names/alice@example.test/probe", &token, None).await;
 	assert_eq!(status, 200, "{probed}");
 	let outcome = probed["probe"]["outcome"].as_str().unwrap();
 	assert!(outcome == "invoice" || outcome == "static_invoice", "{probed}\n{}", herald.logs_text());
@@ -278,10 +326,17 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	assert!(status_text.contains(&format!("outcome={outcome}")), "{status_text}");
 
 	// Deleting alice removes the name and the invoices herald held for her.
-	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@acme.example", &token, None).await;
+	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 204);
-	let (status, _) = call(&herald, "GET", "/v1/names/alice@acme.example", &token, None).await;
+	let (status, _) = call(&herald, "GET", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 404);
+	if let Some(world) = &world {
+		wait_for("alice's authenticated denial through Unbound", Duration::from_secs(30), || async {
+			let out = world.delv(&owner, "TXT");
+			out.contains("fully validated") && out.contains("NXDOMAIN") && !out.contains("lno=")
+		})
+		.await;
+	}
 	wait_for("alice's invoices removed", Duration::from_secs(10), || async {
 		herald.metric("herald_offers_static_invoices").await == 0.0
 	})

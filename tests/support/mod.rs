@@ -4,6 +4,9 @@
 
 pub mod bolt8;
 pub mod chain;
+pub mod dns_world;
+#[path = "../../bip353/tests/resolve_support/mod.rs"]
+pub mod bip353_hierarchy;
 pub mod gossip_v2;
 pub mod herald;
 pub mod ldk;

@@ -348,3 +348,34 @@ pub fn unbound_conf(
 		port = listen.port()
 	)
 }
+
+/// What `delv` (BIND's validating lookup tool) says about `name`/`rtype`, asking `server` and
+/// validating from the local root's DS records: its whole output.
+pub fn delv(dir: &Path, server: SocketAddr, root_ds: &[String], name: &str, rtype: &str) -> String {
+	let anchors: String = root_ds
+		.iter()
+		.map(|line| {
+			let fields: Vec<&str> = line.split_whitespace().collect();
+			let at = fields.iter().position(|f| *f == "DS").expect("a DS record");
+			let [tag, alg, digest_type, digest] = fields[at + 1..at + 5] else { panic!("DS {line}") };
+			format!("    . static-ds {tag} {alg} {digest_type} \"{digest}\";\n")
+		})
+		.collect();
+	let file = dir.join("delv-anchors.conf");
+	std::fs::write(&file, format!("trust-anchors {{\n{anchors}}};\n")).unwrap();
+	let out = Command::new(which("delv").unwrap())
+		.args([
+			&format!("@{}", server.ip()),
+			"-p",
+			&server.port().to_string(),
+			"-a",
+			file.to_str().unwrap(),
+			"+root=.",
+			"-t",
+			rtype,
+			name,
+		])
+		.output()
+		.unwrap();
+	format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
