@@ -9,116 +9,21 @@ mod resolve_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use bitcoin::secp256k1::PublicKey;
 use herald_bip353::blip32::Blip32Handler;
 use herald_bip353::name::PaymentName;
 use herald_bip353::resolve::{check_proof, Resolver, ResolverConfig};
 use herald_wire::clock::{Clock, SystemClock};
-use herald_wire::TracingLogger;
-use lightning::blinded_path::message::{
-	BlindedMessagePath, DNSResolverContext, MessageContext, MessageForwardNode,
-};
-use lightning::blinded_path::EmptyNodeIdLookUp;
+use lightning::blinded_path::message::DNSResolverContext;
 use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::{BaseMessageHandler, Init, OnionMessageHandler};
-use lightning::ln::peer_handler::IgnoringMessageHandler;
 use lightning::onion_message::dns_resolution::{
-	DNSResolverMessage, DNSResolverMessageHandler, DNSSECProof, DNSSECQuery, HumanReadableName,
-	OMNameResolver,
+	DNSResolverMessageHandler, DNSSECQuery, HumanReadableName, OMNameResolver,
 };
-use lightning::onion_message::messenger::{
-	Destination, MessageRouter, MessageSendInstructions, OnionMessagePath, OnionMessenger, Responder,
-	ResponseInstruction,
-};
-use lightning::sign::{KeysManager, NodeSigner, ReceiveAuthKey, Recipient};
+use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::InitFeatures;
+use resolve_support::blip32::{messenger, Messenger, Payer};
 use resolve_support::Hierarchy;
-
-/// Routes onion messages straight to the (directly connected) destination and builds one-hop
-/// blinded reply paths.
-struct DirectRouter {
-	keys: Arc<KeysManager>,
-}
-
-impl MessageRouter for DirectRouter {
-	fn find_path(
-		&self,
-		_sender: PublicKey,
-		_peers: Vec<PublicKey>,
-		destination: Destination,
-	) -> Result<OnionMessagePath, ()> {
-		Ok(OnionMessagePath { intermediate_nodes: Vec::new(), destination, first_node_addresses: Vec::new() })
-	}
-	fn create_blinded_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
-		&self,
-		recipient: PublicKey,
-		key: ReceiveAuthKey,
-		context: MessageContext,
-		_peers: Vec<MessageForwardNode>,
-		secp: &Secp256k1<T>,
-	) -> Result<Vec<BlindedMessagePath>, ()> {
-		Ok(vec![BlindedMessagePath::one_hop(recipient, key, context, &*self.keys, secp)])
-	}
-}
-
-/// The payer's DNS handler: sends the queries it is given, keeps the proofs that come back.
-struct Payer {
-	resolver_node: PublicKey,
-	outbox: Mutex<Vec<(DNSSECQuery, DNSResolverContext)>>,
-	proofs: Mutex<Vec<(DNSSECProof, DNSResolverContext)>>,
-}
-
-impl DNSResolverMessageHandler for Payer {
-	fn handle_dnssec_query(
-		&self,
-		_: DNSSECQuery,
-		_: Option<Responder>,
-	) -> Option<(DNSResolverMessage, ResponseInstruction)> {
-		None
-	}
-	fn handle_dnssec_proof(&self, message: DNSSECProof, context: DNSResolverContext) {
-		self.proofs.lock().unwrap().push((message, context));
-	}
-	fn release_pending_messages(&self) -> Vec<(DNSResolverMessage, MessageSendInstructions)> {
-		let destination = Destination::Node(self.resolver_node);
-		std::mem::take(&mut *self.outbox.lock().unwrap())
-			.into_iter()
-			.map(|(query, context)| {
-				let context = MessageContext::DNSResolver(context);
-				(
-					DNSResolverMessage::DNSSECQuery(query),
-					MessageSendInstructions::WithReplyPath { destination: destination.clone(), context },
-				)
-			})
-			.collect()
-	}
-}
-
-type Messenger<H> = OnionMessenger<
-	Arc<KeysManager>,
-	Arc<KeysManager>,
-	Arc<TracingLogger>,
-	Arc<EmptyNodeIdLookUp>,
-	Arc<DirectRouter>,
-	Arc<IgnoringMessageHandler>,
-	Arc<IgnoringMessageHandler>,
-	Arc<H>,
-	Arc<IgnoringMessageHandler>,
->;
-
-fn messenger<H: DNSResolverMessageHandler>(keys: &Arc<KeysManager>, handler: Arc<H>) -> Messenger<H> {
-	OnionMessenger::new(
-		Arc::clone(keys),
-		Arc::clone(keys),
-		Arc::new(TracingLogger),
-		Arc::new(EmptyNodeIdLookUp {}),
-		Arc::new(DirectRouter { keys: Arc::clone(keys) }),
-		Arc::new(IgnoringMessageHandler {}),
-		Arc::new(IgnoringMessageHandler {}),
-		handler,
-		Arc::new(IgnoringMessageHandler {}),
-	)
-}
 
 fn keys(seed: u8) -> Arc<KeysManager> {
 	Arc::new(KeysManager::new(&[seed; 32], 1_700_000_000, 0, true))

@@ -9,7 +9,8 @@
 //! 3. herald publishes `alice.user._bitcoin-payment.example.test` in its DNSSEC-signed zone,
 //!    delegated from a local hierarchy (Knot serves `.` and `test.` with herald's DS from
 //!    `herald dns ds`): `delv` through Unbound says "fully validated" and herald's
-//!    `/v1/resolve` returns the same offer with an RFC 9102 proof;
+//!    `/v1/resolve` returns the same offer with an RFC 9102 proof, and so does herald's answer
+//!    to an LDK node's bLIP-32 `dnssec_query` (the query LDK's `OMNameResolver` makes);
 //! 4. the wallet goes offline; the payer asks for an invoice and gets alice's static invoice
 //!    from herald; the forwarded request waits in herald's mailbox and reaches the wallet when it
 //!    reconnects, and the wallet answers the payer with a fresh invoice;
@@ -31,6 +32,9 @@ use lightning::sign::KeysManager;
 use lightning::util::ser::Readable;
 use serde_json::{json, Value};
 
+use crate::support::bip353_hierarchy::blip32::{
+	messenger as blip32_messenger, Messenger as Blip32Messenger, Payer as Blip32Payer,
+};
 use crate::support::dns_world::DnsWorld;
 use crate::support::herald::{run_command, Herald};
 
@@ -139,6 +143,59 @@ impl Payer {
 	fn received(&self) -> Vec<Received> {
 		self.node.payer.received.lock().unwrap().clone()
 	}
+}
+
+type DnsPayerPeers = lightning::ln::peer_handler::PeerManager<
+	lightning_net_tokio::SocketDescriptor,
+	ErroringMessageHandler,
+	IgnoringMessageHandler,
+	Arc<Blip32Messenger<Blip32Payer>>,
+	Log,
+	IgnoringMessageHandler,
+	Arc<KeysManager>,
+	IgnoringMessageHandler,
+>;
+
+/// A bLIP-32 lookup of `user@domain` by an LDK node over BOLT 8: the query LDK's
+/// `OMNameResolver` makes, sent to herald; returns the RFC 9102 proof herald sends back.
+async fn blip32_lookup(herald: &Herald, user: &str, domain: &str) -> Vec<u8> {
+	use lightning::onion_message::dns_resolution::{HumanReadableName, OMNameResolver};
+	let keys = keys(4);
+	let payer = Arc::new(Blip32Payer {
+		resolver_node: herald.node_id,
+		outbox: Default::default(),
+		proofs: Default::default(),
+	});
+	let messenger = Arc::new(blip32_messenger(&keys, payer.clone()));
+	let peers = Arc::new(DnsPayerPeers::new(
+		MessageHandler {
+			chan_handler: ErroringMessageHandler::new(),
+			route_handler: IgnoringMessageHandler {},
+			onion_message_handler: messenger,
+			custom_message_handler: IgnoringMessageHandler {},
+			send_only_message_handler: IgnoringMessageHandler {},
+		},
+		herald_wire::unix_now() as u32,
+		&[4; 32],
+		Arc::new(herald_wire::TracingLogger),
+		keys.clone(),
+	));
+	let p = peers.clone();
+	let _driver = drive(move || p.process_events());
+	let (pm, id) = (peers.clone(), herald.node_id);
+	connect(peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p).await;
+	let resolver = OMNameResolver::new(herald_wire::unix_now() as u32, 900_000);
+	let name = HumanReadableName::new(user, domain).unwrap();
+	let (query, context) =
+		resolver.resolve_name(lightning::ln::channelmanager::PaymentId([4; 32]), name, &*keys).unwrap();
+	payer.outbox.lock().unwrap().push((query, context));
+	wait_for("herald's dnssec_proof", Duration::from_secs(20), || async {
+		!payer.proofs.lock().unwrap().is_empty()
+	})
+	.await;
+	let (proof, _) = payer.proofs.lock().unwrap().pop().unwrap();
+	assert_eq!(proof.name.as_str(), format!("{user}.user._bitcoin-payment.{domain}."), "the name is echoed");
+	proof.proof
 }
 
 /// Connects over BOLT 8 and waits (bounded) for the handshake and `init`.
@@ -278,6 +335,21 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 		assert_eq!(resolved["trust_anchor"], "local");
 		assert!(resolved["proof"].as_str().unwrap().len() > 200, "{resolved}");
 		assert!(herald.metric(r#"herald_bip353_dns_records{zone="example.test."}"#).await >= 1.0);
+
+		// An LDK payer asks herald over onion messages (bLIP-32) and gets the same offer.
+		let proof = blip32_lookup(&herald, "alice", ZONE).await;
+		let anchor = herald_bip353::resolve::ResolverConfig {
+			trust_anchor: "local".into(),
+			trust_anchor_ds: world.root_ds.clone(),
+			..Default::default()
+		}
+		.anchor()
+		.unwrap();
+		let name = herald_bip353::name::PaymentName::parse(&format!("alice@{ZONE}")).unwrap();
+		let now = herald_wire::unix_now();
+		let checked = herald_bip353::resolve::check_proof(&proof, &name.dns_name(), now, &anchor).unwrap();
+		assert!(checked.payment(now).unwrap().uri_text.contains(&lno));
+		assert!(herald.metric(r#"herald_bip353_blip32_queries_total{outcome="answered"}"#).await >= 1.0);
 	}
 
 	// 4. The wallet goes offline; the payer asks for an invoice.

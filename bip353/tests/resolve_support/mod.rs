@@ -14,6 +14,8 @@
 
 #![allow(dead_code)]
 
+pub mod blip32;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
