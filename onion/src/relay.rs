@@ -82,7 +82,7 @@ impl OnionRelay {
 		};
 		let our_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
 		touch_metrics(config.max_level);
-		Ok(Self {
+		let relay = Self {
 			messenger,
 			keys,
 			secp: Secp256k1::new(),
@@ -95,7 +95,11 @@ impl OnionRelay {
 			outbound: Mutex::new(VecDeque::new()),
 			deliveries: Mutex::new(HashSet::new()),
 			stats: Stats::default(),
-		})
+		};
+		// A restarted herald shows what its mailbox loaded from the start, not after the first
+		// housekeeping turn.
+		relay.publish_gauges();
+		Ok(relay)
 	}
 
 	pub fn core(&self) -> &BackPressure {

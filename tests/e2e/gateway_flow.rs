@@ -236,6 +236,36 @@ async fn call(herald: &Herald, method: &str, path: &str, token: &str, body: Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald() {
+	gateway_flow(false).await;
+}
+
+/// Step 6: the same flow with herald SIGKILLed after every step's acknowledgement (the wallet's
+/// static invoice confirmed, the name's 201, the forwarded request held in the mailbox, the
+/// name's 204) and restarted on the same data: the flow continues, nothing is lost, and the
+/// name is never published twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_flow_survives_kill_9_after_every_step() {
+	gateway_flow(true).await;
+}
+
+/// SIGKILLs `herald` (when `crash`) and starts it again on the same data and arguments.
+fn crash_and_restart(herald: Herald, crash: bool, data: &std::path::Path, args: &[&str]) -> Herald {
+	if !crash {
+		return herald;
+	}
+	herald.kill();
+	Herald::start(data, args)
+}
+
+/// The number of `bitcoin:` TXT records in `delv` output.
+fn bitcoin_records(delv: &str) -> usize {
+	delv.lines()
+		.filter(|l| l.contains("\tTXT\t") || l.contains(" TXT "))
+		.filter(|l| l.contains("bitcoin:"))
+		.count()
+}
+
+async fn gateway_flow(crash: bool) {
 	let dir = tempfile::tempdir().unwrap();
 	let data = dir.path().join("data");
 	let data_arg = data.to_str().unwrap().to_string();
@@ -260,7 +290,7 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	}
 	std::fs::write(&config, toml).unwrap();
 	let args = ["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", ZONE];
-	let herald = Herald::start(&data, &args);
+	let mut herald = Herald::start(&data, &args);
 	let url = herald.url("");
 
 	// 1. The operator adds the gateway.
@@ -306,6 +336,9 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	let offer = offer.expect("the wallet never got its async receive offer from herald");
 	assert!(herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
 	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
+	herald = crash_and_restart(herald, crash, &data, &args);
+	// The confirmed static invoice is still held.
+	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
 
 	// The gateway registers alice with the offer.
 	let (status, record) = call(
@@ -318,6 +351,9 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	.await;
 	assert_eq!(status, 201, "{record}");
 	assert!(record["uri"].as_str().unwrap().contains(&offer.to_string()), "{record}");
+	herald = crash_and_restart(herald, crash, &data, &args);
+	let (status, _) = call(&herald, "GET", "/v1/names/alice@example.test", &token, None).await;
+	assert_eq!(status, 200, "the acknowledged registration survives");
 
 	// 3. The name is published: it validates through Unbound (delv: fully validated), herald
 	// resolves it with a proof, and the offer in both is the wallet's.
@@ -329,6 +365,8 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 			out.contains("fully validated") && out.replace("\" \"", "").contains(&lno)
 		})
 		.await;
+		let out = world.delv(&owner, "TXT");
+		assert_eq!(bitcoin_records(&out), 1, "one bitcoin: record at the name: {out}");
 		let path = format!("/v1/resolve?name=%E2%82%BFalice%40{ZONE}");
 		let resolved = herald.get_json(&path).await;
 		assert_eq!(resolved["instructions"]["lno"][0], lno, "{resolved}");
@@ -371,6 +409,20 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 		herald.metric("herald_onion_mailbox_messages").await >= 1.0
 	})
 	.await;
+	if crash {
+		// The mailbox commits every drive-loop turn (≤ 100 ms); then the held request is durable.
+		tokio::time::sleep(Duration::from_millis(500)).await;
+		herald = crash_and_restart(herald, crash, &data, &args);
+		assert_eq!(
+			herald.metric("herald_onion_mailbox_messages").await,
+			1.0,
+			"the held request survives: {}",
+			herald.logs_text()
+		);
+		let (pm, id) = (payer.peers.clone(), herald.node_id);
+		connect(payer.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
+			.await;
+	}
 
 	// The wallet comes back: the held request reaches it and it answers with a fresh invoice.
 	let (pm, id) = (wallet.peers.clone(), herald.node_id);
@@ -392,6 +444,7 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	let outcome = probed["probe"]["outcome"].as_str().unwrap();
 	assert!(outcome == "invoice" || outcome == "static_invoice", "{probed}\n{}", herald.logs_text());
 	assert_eq!(herald.metric("herald_offers_probe_failing_offers").await, 0.0);
+	let url = herald.url("");
 	let (ok, status_text, _) =
 		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
 	assert!(ok);
@@ -400,6 +453,7 @@ async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald(
 	// Deleting alice removes the name and the invoices herald held for her.
 	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 204);
+	herald = crash_and_restart(herald, crash, &data, &args);
 	let (status, _) = call(&herald, "GET", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 404);
 	if let Some(world) = &world {
