@@ -248,11 +248,17 @@ async fn the_flow_survives_kill_9_after_every_step() {
 	gateway_flow(true).await;
 }
 
+/// One line of the flow's narration (shown with `--nocapture`, as `docs/gateway-demo.sh` runs it).
+fn narrate(text: impl std::fmt::Display) {
+	println!("[gateway flow] {text}");
+}
+
 /// SIGKILLs `herald` (when `crash`) and starts it again on the same data and arguments.
 fn crash_and_restart(herald: Herald, crash: bool, data: &std::path::Path, args: &[&str]) -> Herald {
 	if !crash {
 		return herald;
 	}
+	narrate("SIGKILL herald, start it again on the same data");
 	herald.kill();
 	Herald::start(data, args)
 }
@@ -302,6 +308,11 @@ async fn gateway_flow(crash: bool) {
 	.unwrap();
 	assert!(ok, "{stdout}{stderr}");
 	let token = stdout.lines().last().unwrap().trim().to_string();
+	narrate(format!(
+		"1. herald {} serves {ZONE} on {dns}; gateway acme added, token {}…",
+		herald.node_id,
+		&token[..8]
+	));
 
 	// 2. The wallet connects to herald and gets herald's paths through its gateway...
 	let wallet = Wallet::new(2);
@@ -334,6 +345,7 @@ async fn gateway_flow(crash: bool) {
 		}
 	}
 	let offer = offer.expect("the wallet never got its async receive offer from herald");
+	narrate(format!("2. the wallet built its offer through herald: {}…", &offer.to_string()[..40]));
 	assert!(herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
 	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
 	herald = crash_and_restart(herald, crash, &data, &args);
@@ -367,6 +379,7 @@ async fn gateway_flow(crash: bool) {
 		.await;
 		let out = world.delv(&owner, "TXT");
 		assert_eq!(bitcoin_records(&out), 1, "one bitcoin: record at the name: {out}");
+		narrate(format!("3. delv through Unbound: {}", out.lines().next().unwrap_or_default()));
 		let path = format!("/v1/resolve?name=%E2%82%BFalice%40{ZONE}");
 		let resolved = herald.get_json(&path).await;
 		assert_eq!(resolved["instructions"]["lno"][0], lno, "{resolved}");
@@ -388,6 +401,7 @@ async fn gateway_flow(crash: bool) {
 		let checked = herald_bip353::resolve::check_proof(&proof, &name.dns_name(), now, &anchor).unwrap();
 		assert!(checked.payment(now).unwrap().uri_text.contains(&lno));
 		assert!(herald.metric(r#"herald_bip353_blip32_queries_total{outcome="answered"}"#).await >= 1.0);
+		narrate("3. /v1/resolve and a bLIP-32 query both return the offer with a proof that verifies");
 	}
 
 	// 4. The wallet goes offline; the payer asks for an invoice.
@@ -405,6 +419,7 @@ async fn gateway_flow(crash: bool) {
 		payer.received()
 	);
 	assert!(herald.metric(r#"herald_offers_invoice_requests_total{outcome="answered"}"#).await >= 1.0);
+	narrate("4. wallet offline: the payer got alice's static invoice from herald");
 	wait_for("the forwarded request in the mailbox", Duration::from_secs(10), || async {
 		herald.metric("herald_onion_mailbox_messages").await >= 1.0
 	})
@@ -432,6 +447,7 @@ async fn gateway_flow(crash: bool) {
 		payer.received().iter().any(|r| matches!(r, Received::Invoice(id, _) if *id == payment_id))
 	})
 	.await;
+	narrate("4. wallet back: the held request reached it, the payer got a fresh invoice");
 	wait_for("the mailbox emptied by delivery", Duration::from_secs(10), || async {
 		herald.metric("herald_onion_mailbox_messages").await == 0.0
 			&& herald.metric("herald_onion_mailbox_delivered_total").await >= 1.0
@@ -449,6 +465,7 @@ async fn gateway_flow(crash: bool) {
 		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
 	assert!(ok);
 	assert!(status_text.contains(&format!("outcome={outcome}")), "{status_text}");
+	narrate(format!("5. probe of alice's offer: {outcome}"));
 
 	// Deleting alice removes the name and the invoices herald held for her.
 	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@example.test", &token, None).await;
@@ -467,5 +484,6 @@ async fn gateway_flow(crash: bool) {
 		herald.metric("herald_offers_static_invoices").await == 0.0
 	})
 	.await;
+	narrate("5. alice deleted: authenticated NXDOMAIN, her static invoices dropped");
 	herald.stop();
 }
