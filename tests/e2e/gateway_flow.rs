@@ -402,6 +402,25 @@ async fn gateway_flow(crash: bool) {
 		assert!(checked.payment(now).unwrap().uri_text.contains(&lno));
 		assert!(herald.metric(r#"herald_bip353_blip32_queries_total{outcome="answered"}"#).await >= 1.0);
 		narrate("3. /v1/resolve and a bLIP-32 query both return the offer with a proof that verifies");
+
+		// Updating alice's instructions changes the record once: the new URI, still one record.
+		let (status, body) = call(
+			&herald,
+			"PUT",
+			"/v1/names/alice@example.test",
+			&token,
+			Some(json!({"offer": lno, "ark": "ark1qalicegateway"})),
+		)
+		.await;
+		assert_eq!(status, 200, "{body}");
+		wait_for("alice's updated record through Unbound", Duration::from_secs(30), || async {
+			let out = world.delv(&owner, "TXT");
+			out.contains("fully validated") && out.replace("\" \"", "").contains("ark=ark1qalicegateway")
+		})
+		.await;
+		let out = world.delv(&owner, "TXT");
+		assert_eq!(bitcoin_records(&out), 1, "an update replaces the record: {out}");
+		narrate("3. an update of alice's instructions replaced her record, once");
 	}
 
 	// 4. The wallet goes offline; the payer asks for an invoice.
