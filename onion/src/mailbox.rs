@@ -63,7 +63,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-	/// A fixed snake-case name for logs and status views.
+	/// A fixed snake-case name for the refusal (logs).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Refusal::UnknownPeer => "mailbox_unknown_peer",
@@ -77,7 +77,8 @@ impl Refusal {
 /// A held message, read back for delivery.
 #[derive(Clone, Debug)]
 pub struct Held {
-	/// Its sequence number in the recipient's box ([`Mailbox::remove`] takes it once delivered).
+	/// Its sequence number (mailbox-wide, increasing: the arrival order); [`Mailbox::remove`]
+	/// takes it once the message is delivered.
 	pub seq: u64,
 	/// When it was held, unix seconds.
 	pub stored_at: u64,
