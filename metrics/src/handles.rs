@@ -37,10 +37,12 @@ mod enabled {
 		pub(crate) fn new(inner: p::IntCounter) -> Self {
 			Self(inner)
 		}
+		/// Adds one.
 		#[inline]
 		pub fn inc(&self) {
 			self.0.inc()
 		}
+		/// Adds `n` (a batch counted at once).
 		#[inline]
 		pub fn inc_by(&self, n: u64) {
 			self.0.inc_by(n)
@@ -60,10 +62,12 @@ mod enabled {
 		pub fn with(&self, labels: &[&str]) -> Counter {
 			Counter(self.0.with_label_values(labels))
 		}
+		/// Adds one to the counter for these label values.
 		#[inline]
 		pub fn inc(&self, labels: &[&str]) {
 			self.0.with_label_values(labels).inc()
 		}
+		/// The current value for these label values (tests and status views).
 		pub fn get(&self, labels: &[&str]) -> u64 {
 			self.0.with_label_values(labels).get()
 		}
@@ -73,18 +77,22 @@ mod enabled {
 		pub(crate) fn new(inner: p::IntGauge) -> Self {
 			Self(inner)
 		}
+		/// Sets the value.
 		#[inline]
 		pub fn set(&self, v: i64) {
 			self.0.set(v)
 		}
+		/// Adds one.
 		#[inline]
 		pub fn inc(&self) {
 			self.0.inc()
 		}
+		/// Subtracts one.
 		#[inline]
 		pub fn dec(&self) {
 			self.0.dec()
 		}
+		/// The current value (tests and status views).
 		pub fn get(&self) -> i64 {
 			self.0.get()
 		}
@@ -94,14 +102,17 @@ mod enabled {
 		pub(crate) fn new(inner: p::IntGaugeVec) -> Self {
 			Self(inner)
 		}
+		/// The gauge for these label values (resolve once and keep it on hot paths).
 		#[inline]
 		pub fn with(&self, labels: &[&str]) -> Gauge {
 			Gauge(self.0.with_label_values(labels))
 		}
+		/// Sets the gauge for these label values.
 		#[inline]
 		pub fn set(&self, labels: &[&str], v: i64) {
 			self.0.with_label_values(labels).set(v)
 		}
+		/// The current value for these label values (tests and status views).
 		pub fn get(&self, labels: &[&str]) -> i64 {
 			self.0.with_label_values(labels).get()
 		}
@@ -115,6 +126,7 @@ mod enabled {
 		pub(crate) fn new(inner: p::Histogram) -> Self {
 			Self(inner)
 		}
+		/// Records one observation, in the unit the family's name ends in.
 		#[inline]
 		pub fn observe(&self, v: f64) {
 			self.0.observe(v)
@@ -124,6 +136,7 @@ mod enabled {
 		pub fn start_timer(&self) -> Timer {
 			Timer { histogram: Some(self.clone()), start: Instant::now() }
 		}
+		/// How many observations were recorded (tests and status views).
 		pub fn sample_count(&self) -> u64 {
 			self.0.get_sample_count()
 		}
@@ -133,10 +146,12 @@ mod enabled {
 		pub(crate) fn new(inner: p::HistogramVec) -> Self {
 			Self(inner)
 		}
+		/// The histogram for these label values (resolve once and keep it on hot paths).
 		#[inline]
 		pub fn with(&self, labels: &[&str]) -> Histogram {
 			Histogram(self.0.with_label_values(labels))
 		}
+		/// Records one observation in the histogram for these label values.
 		#[inline]
 		pub fn observe(&self, labels: &[&str], v: f64) {
 			self.0.with_label_values(labels).observe(v)
@@ -149,64 +164,83 @@ mod disabled {
 	use super::*;
 
 	impl Counter {
+		/// Adds one (compiled out).
 		#[inline(always)]
 		pub fn inc(&self) {}
+		/// Adds `n` (compiled out).
 		#[inline(always)]
 		pub fn inc_by(&self, _n: u64) {}
+		/// Always 0: nothing is recorded.
 		pub fn get(&self) -> u64 {
 			0
 		}
 	}
 	impl CounterVec {
+		/// A no-op counter.
 		#[inline(always)]
 		pub fn with(&self, _labels: &[&str]) -> Counter {
 			Counter()
 		}
+		/// Adds one (compiled out).
 		#[inline(always)]
 		pub fn inc(&self, _labels: &[&str]) {}
+		/// Always 0: nothing is recorded.
 		pub fn get(&self, _labels: &[&str]) -> u64 {
 			0
 		}
 	}
 	impl Gauge {
+		/// Sets the value (compiled out).
 		#[inline(always)]
 		pub fn set(&self, _v: i64) {}
+		/// Adds one (compiled out).
 		#[inline(always)]
 		pub fn inc(&self) {}
+		/// Subtracts one (compiled out).
 		#[inline(always)]
 		pub fn dec(&self) {}
+		/// Always 0: nothing is recorded.
 		pub fn get(&self) -> i64 {
 			0
 		}
 	}
 	impl GaugeVec {
+		/// A no-op gauge.
 		#[inline(always)]
 		pub fn with(&self, _labels: &[&str]) -> Gauge {
 			Gauge()
 		}
+		/// Sets the value (compiled out).
 		#[inline(always)]
 		pub fn set(&self, _labels: &[&str], _v: i64) {}
+		/// Always 0: nothing is recorded.
 		pub fn get(&self, _labels: &[&str]) -> i64 {
 			0
 		}
+		/// Drops every child (nothing to drop).
 		pub fn reset(&self) {}
 	}
 	impl Histogram {
+		/// Records one observation (compiled out).
 		#[inline(always)]
 		pub fn observe(&self, _v: f64) {}
+		/// Starts a timer whose observation is compiled out; [`Timer::stop`] still returns the seconds.
 		#[inline(always)]
 		pub fn start_timer(&self) -> Timer {
 			Timer { histogram: Some(self.clone()), start: Instant::now() }
 		}
+		/// Always 0: nothing is recorded.
 		pub fn sample_count(&self) -> u64 {
 			0
 		}
 	}
 	impl HistogramVec {
+		/// A no-op histogram.
 		#[inline(always)]
 		pub fn with(&self, _labels: &[&str]) -> Histogram {
 			Histogram()
 		}
+		/// Records one observation (compiled out).
 		#[inline(always)]
 		pub fn observe(&self, _labels: &[&str], _v: f64) {}
 	}

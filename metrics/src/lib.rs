@@ -9,6 +9,8 @@
 //! recording call to nothing (the benchmark that prices metrics on the hot paths builds herald
 //! both ways); the families are then absent from `/metrics`.
 
+#![warn(missing_docs)]
+
 mod builder;
 mod families;
 pub mod gossip_v2;

@@ -50,6 +50,7 @@ pub(crate) fn quota(rate: f64, burst: u32) -> Quota {
 /// The verdict on one incoming message, before any onion work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
+	/// Within both limits: the caller may peel and forward it.
 	Admitted,
 	/// The sending peer exceeded its (possibly halved) limit.
 	PeerLimited,
@@ -71,9 +72,11 @@ pub enum Suppressed {
 }
 
 impl Suppressed {
+	/// Every variant: the `reason` values of `herald_onion_drops_suppressed_total`, exported from start-up.
 	pub const ALL: [Suppressed; 4] =
 		[Suppressed::Disabled, Suppressed::PeerInterval, Suppressed::GlobalCap, Suppressed::TableFull];
 
+	/// The value of the `reason` label (snake case, a fixed vocabulary).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Suppressed::Disabled => "disabled",
@@ -105,6 +108,7 @@ pub enum DropOutcome {
 }
 
 impl DropOutcome {
+	/// Every variant: the `outcome` values of `herald_onion_drops_received_total`, exported from start-up.
 	pub const ALL: [DropOutcome; 7] = [
 		DropOutcome::Ignored,
 		DropOutcome::Flood,
@@ -115,6 +119,7 @@ impl DropOutcome {
 		DropOutcome::AttributedLastSender,
 	];
 
+	/// The value of the `outcome` label (snake case, a fixed vocabulary).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			DropOutcome::Ignored => "ignored",
@@ -126,6 +131,8 @@ impl DropOutcome {
 			DropOutcome::AttributedLastSender => "attributed_last_sender",
 		}
 	}
+	/// Whether the drop was matched to an upstream peer, which R5 then halves and relays it to
+	/// (within `min_halving_interval` and the emission caps).
 	pub fn attributed(self) -> bool {
 		matches!(self, DropOutcome::AttributedPacketId | DropOutcome::AttributedLastSender)
 	}
@@ -134,6 +141,7 @@ impl DropOutcome {
 /// The full result of handling a received drop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropVerdict {
+	/// What the drop led to; [`DropVerdict::blamed`] is set only when it is attributed.
 	pub outcome: DropOutcome,
 	/// The upstream peer the drop was attributed to.
 	pub blamed: Option<PublicKey>,
@@ -154,10 +162,15 @@ impl DropVerdict {
 /// How many entries each bounded table holds (metrics, tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateSizes {
+	/// Keys in the three GCRA limiters (default peers, trusted peers, drops received).
 	pub limiter_keys: usize,
+	/// Outgoing links with a ring of recent forwards (R3/R10), at most `max_links`.
 	pub links: usize,
+	/// Forwards remembered across all rings, at most `ring_size` per link.
 	pub forwards: usize,
+	/// Peers with a penalty level (halved at least once and not yet recovered), at most `max_peers`.
 	pub penalties: usize,
+	/// Peers a drop was sent to within `drop_interval`, at most `max_peers`.
 	pub drop_timers: usize,
 }
 
@@ -264,10 +277,12 @@ impl BackPressure {
 		}
 	}
 
+	/// The relay configuration this core was built with.
 	pub fn config(&self) -> &RelayConfig {
 		&self.config
 	}
 
+	/// The clock's monotonic time, the time base of the rings and penalties.
 	pub fn now(&self) -> Duration {
 		self.clock.monotonic()
 	}
@@ -516,6 +531,7 @@ impl BackPressure {
 		out
 	}
 
+	/// How many entries each bounded table holds now (for `herald_onion_state_entries`).
 	pub fn sizes(&self) -> StateSizes {
 		let state = self.state.lock().unwrap();
 		StateSizes {

@@ -22,6 +22,7 @@ pub struct RelayConfig {
 	pub burst: u32,
 	/// Global limit on messages admitted per second, checked after the per-peer limit.
 	pub global_rate: f64,
+	/// Burst of the global limit, in messages (each costs one cell, whatever its sender's level).
 	pub global_burst: u32,
 	/// Highest penalty level: the limit floor is `rate / 2^max_level`.
 	pub max_level: u8,
@@ -70,6 +71,7 @@ pub struct RelayConfig {
 /// The offline-peer mailbox.
 #[derive(Clone, Debug)]
 pub struct MailboxConfig {
+	/// Hold messages for known offline peers (off: they are dropped).
 	pub enabled: bool,
 	/// Messages held for one offline peer at most.
 	pub per_peer_messages: usize,
@@ -187,6 +189,7 @@ pub struct OnionSection {
 	pub burst: u32,
 	/// Messages per second admitted from all peers together.
 	pub global_rate_per_sec: f64,
+	/// Burst of the global limit, in messages.
 	pub global_burst: u32,
 	/// Highest penalty level (limit floor = rate / 2^level).
 	pub max_penalty_level: u8,
@@ -216,13 +219,19 @@ pub struct OnionSection {
 	pub drop_bounces: bool,
 	/// Hold messages for known offline peers.
 	pub mailbox: bool,
+	/// Messages held for one offline peer at most.
 	pub mailbox_peer_messages: usize,
+	/// Bytes held for one offline peer at most (each stored record: header and encoded message).
 	pub mailbox_peer_bytes: usize,
+	/// Messages held for all offline peers together at most.
 	pub mailbox_total_messages: usize,
+	/// Bytes held for all offline peers together at most.
 	pub mailbox_total_bytes: usize,
+	/// Seconds after which a held message is discarded undelivered.
 	pub mailbox_expiry_secs: u64,
 	/// Seconds a peer stays "known" (gets a mailbox) after it was last connected.
 	pub known_peer_ttl_secs: u64,
+	/// Known peers remembered at most (the least recently seen, preferably with nothing held, goes first).
 	pub max_known_peers: usize,
 }
 

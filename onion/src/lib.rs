@@ -13,6 +13,8 @@
 //! The protocol, every parameter and the choices the 2022 proposal leaves open are described
 //! in `docs/onion-messages.md`.
 
+#![warn(missing_docs)]
+
 pub mod backpressure;
 pub mod clock;
 pub mod config;

@@ -30,9 +30,11 @@ const KNOWN: TableDefinition<&[u8], u64> = TableDefinition::new("onion_known_pee
 /// A known peer's last-seen time is rewritten at most this often (seconds).
 const KNOWN_REFRESH_SECS: u64 = 60;
 
+/// A mailbox read or write that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MailboxError {
 	#[error("mailbox database: {0}")]
+	/// redb failed (opening a transaction or table, storage, commit).
 	Database(#[from] redb::Error),
 }
 
@@ -61,6 +63,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+	/// A fixed snake-case name for the refusal (logs).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Refusal::UnknownPeer => "mailbox_unknown_peer",
@@ -74,19 +77,27 @@ impl Refusal {
 /// A held message, read back for delivery.
 #[derive(Clone, Debug)]
 pub struct Held {
+	/// Its sequence number (mailbox-wide, increasing: the arrival order); [`Mailbox::remove`]
+	/// takes it once the message is delivered.
 	pub seq: u64,
+	/// When it was held, unix seconds.
 	pub stored_at: u64,
 	/// The peer herald received it from (blamed if the recipient drops it), when known.
 	pub upstream: Option<PublicKey>,
+	/// The `onion_message` for the recipient (already peeled for it), handed to LDK unchanged.
 	pub message: OnionMessage,
 }
 
 /// Mailbox totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Depth {
+	/// Messages held.
 	pub messages: usize,
+	/// Bytes held (stored records: header and encoded message).
 	pub bytes: usize,
+	/// Offline peers with at least one message held.
 	pub peers: usize,
+	/// Peers remembered as known (they get a mailbox), at most `max_known_peers`.
 	pub known_peers: usize,
 }
 
@@ -215,6 +226,7 @@ impl Mailbox {
 		Ok(Self { db, config, inner: Mutex::new(inner) })
 	}
 
+	/// The quotas this mailbox enforces.
 	pub fn config(&self) -> &MailboxConfig {
 		&self.config
 	}
@@ -416,6 +428,7 @@ impl Mailbox {
 		Ok(ops.len())
 	}
 
+	/// Current totals (for the `herald_onion_mailbox_*` gauges and the status view).
 	pub fn depth(&self) -> Depth {
 		let inner = self.inner.lock().unwrap();
 		Depth {

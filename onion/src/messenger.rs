@@ -58,16 +58,25 @@ pub fn herald_messenger(keys: Arc<KeysManager>, router: Arc<IntroRouter>) -> Her
 
 /// What the relay calls on LDK's messenger, whatever its handler types.
 pub trait Messenger: Send + Sync {
+	/// Hands a message for herald itself to LDK, which peels it again and runs its handlers.
 	fn handle_onion_message(&self, peer: PublicKey, msg: &OnionMessage);
+	/// Queues `msg` (already peeled) for `peer`: `SendError::BufferFull` when LDK's outbound
+	/// buffer is full, `SendError::InvalidFirstHop` when `peer` is not connected.
 	fn forward_onion_message(&self, msg: OnionMessage, peer: &PublicKey) -> Result<(), SendError>;
+	/// The next queued message for `peer`, for `PeerManager` to send.
 	fn next_onion_message_for_peer(&self, peer: PublicKey) -> Option<OnionMessage>;
+	/// LDK's timer: drops the buffers of peers that never connected.
 	fn timer_tick_occurred(&self);
 	/// LDK's signature (`Err(())` asks `PeerManager` to disconnect).
 	#[allow(clippy::result_unit_err)]
 	fn peer_connected(&self, peer: PublicKey, init: &Init, inbound: bool) -> Result<(), ()>;
+	/// Tells LDK that `peer` disconnected: its queue for `peer` is dropped.
 	fn peer_disconnected(&self, peer: PublicKey);
+	/// The node features LDK advertises (BOLT 9 `option_onion_messages`, bits 38/39).
 	fn provided_node_features(&self) -> NodeFeatures;
+	/// The init features LDK sends `peer` (BOLT 9 `option_onion_messages`).
 	fn provided_init_features(&self, peer: PublicKey) -> InitFeatures;
+	/// Message events the messenger wants `PeerManager` to send (`BaseMessageHandler`'s slot).
 	fn get_and_clear_pending_msg_events(&self) -> Vec<MessageSendEvent>;
 	/// Hands every pending messenger event to `handler` (all are acknowledged).
 	fn process_events(&self, handler: &mut dyn FnMut(Event));

@@ -102,18 +102,23 @@ impl OnionRelay {
 		Ok(relay)
 	}
 
+	/// The back-pressure core: limits, rings of recent forwards, penalties (R1–R6, R10).
 	pub fn core(&self) -> &BackPressure {
 		&self.core
 	}
+	/// This relay's counters.
 	pub fn stats(&self) -> &Stats {
 		&self.stats
 	}
+	/// The offline-peer mailbox, when the relay has a database and the mailbox is enabled.
 	pub fn mailbox(&self) -> Option<&Mailbox> {
 		self.mailbox.as_ref()
 	}
+	/// The relay configuration.
 	pub fn config(&self) -> &RelayConfig {
 		self.core.config()
 	}
+	/// Whether `peer` is connected and advertised onion messages (only such peers are forwarded to).
 	pub fn is_connected(&self, peer: &PublicKey) -> bool {
 		self.connected.lock().unwrap().contains(peer)
 	}
@@ -242,6 +247,7 @@ impl OnionRelay {
 		self.outbound.lock().unwrap().drain(..).collect()
 	}
 
+	/// Whether drops are waiting to be sent (the daemon then runs LDK's `process_events` sooner).
 	pub fn has_outbound(&self) -> bool {
 		!self.outbound.lock().unwrap().is_empty()
 	}

@@ -24,10 +24,13 @@ pub struct IntroRouter {
 }
 
 impl IntroRouter {
+	/// A router whose blinded paths start at `intro_nodes` (in this order of preference);
+	/// `entropy` draws the blinding secrets.
 	pub fn new(intro_nodes: Vec<PublicKey>, entropy: Arc<KeysManager>) -> Self {
 		Self { intro_nodes, entropy }
 	}
 
+	/// The configured introduction nodes, in configuration order.
 	pub fn intro_nodes(&self) -> &[PublicKey] {
 		&self.intro_nodes
 	}

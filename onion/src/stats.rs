@@ -31,6 +31,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
+	/// Every reason: the `reason` values of `herald_onion_messages_dropped_total`, exported from start-up.
 	pub const ALL: [DropReason; 9] = [
 		DropReason::PeerRateLimited,
 		DropReason::GlobalRateLimited,
@@ -43,6 +44,7 @@ impl DropReason {
 		DropReason::MailboxTotalFull,
 	];
 
+	/// The value of the `reason` label (snake case, a fixed vocabulary).
 	pub fn as_str(self) -> &'static str {
 		match self {
 			DropReason::PeerRateLimited => "peer_rate_limited",
@@ -80,17 +82,27 @@ pub fn drop_suppressed_reasons() -> impl Iterator<Item = &'static str> {
 
 /// Counters of one relay.
 pub struct Stats {
+	/// Onion messages received from peers, before any limit.
 	pub received: AtomicU64,
+	/// Onion messages forwarded to a connected next hop.
 	pub relayed: AtomicU64,
+	/// Onion messages for herald itself, handed to LDK's handlers.
 	pub local: AtomicU64,
 	dropped: [AtomicU64; 9],
 	dropped_metric: [Counter; 9],
+	/// `onion_message_drop`s herald originated because its own limits overflowed (R4).
 	pub drops_sent: AtomicU64,
+	/// Attributed drops relayed to the blamed upstream peer (R5).
 	pub drops_relayed: AtomicU64,
+	/// Halvings of a peer's limit (R5).
 	pub halvings: AtomicU64,
+	/// Messages put in the offline-peer mailbox.
 	pub mailbox_held: AtomicU64,
+	/// Held messages handed to LDK for a peer that connected.
 	pub mailbox_delivered: AtomicU64,
+	/// Held messages discarded after the mailbox expiry.
 	pub mailbox_expired: AtomicU64,
+	/// Mailbox reads or commits that failed.
 	pub mailbox_errors: AtomicU64,
 	drops_received: Labelled,
 	drops_suppressed: Labelled,
@@ -211,6 +223,7 @@ impl Stats {
 	pub fn drops_suppressed(&self, reason: &str) -> u64 {
 		self.drops_suppressed.get(reason)
 	}
+	/// Reads one of the public counters (relaxed: counters are statistics, not synchronisation).
 	pub fn get(c: &AtomicU64) -> u64 {
 		c.load(Ordering::Relaxed)
 	}

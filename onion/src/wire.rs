@@ -64,12 +64,16 @@ pub struct OnionMessageDrop {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DropDecodeError {
 	#[error("shorter than rate_limited and shared_secret_hash")]
+	/// Fewer than the 33 fixed bytes (`rate_limited`, `shared_secret_hash`).
 	Truncated,
 	#[error("TLV stream: {0}")]
+	/// The extension TLV stream breaks a BOLT 1 rule (the detail says which).
 	Tlv(&'static str),
 	#[error("unknown even TLV type {0}")]
+	/// An even TLV type herald does not know (BOLT 1: "it's OK to be odd", even types must be understood).
 	UnknownEvenTlv(u64),
 	#[error("packet_id of {0} bytes, expected 16")]
+	/// A `packet_id` record whose length (bytes) is not 16.
 	PacketIdLength(u64),
 }
 
