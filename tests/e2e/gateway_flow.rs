@@ -21,218 +21,17 @@
 //! Every step's outcome is asserted in `/metrics` and `herald status` too.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bitcoin::secp256k1::PublicKey;
-use lightning::events::EventsProvider;
-use lightning::ln::peer_handler::{ErroringMessageHandler, IgnoringMessageHandler, MessageHandler};
-use lightning::offers::offer::Offer;
-use lightning::sign::KeysManager;
-use lightning::util::ser::Readable;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::bip353_hierarchy::blip32::{
-	messenger as blip32_messenger, Messenger as Blip32Messenger, Payer as Blip32Payer,
-};
 use crate::support::dns_world::DnsWorld;
 use crate::support::herald::{run_command, Herald};
 
 /// herald's zone, delegated from the local hierarchy's `test.`.
 const ZONE: &str = "example.test";
 
-#[path = "../../offers/tests/server_common/mod.rs"]
-mod server_common;
-
-use server_common::{keys, LdkNode, Log, Manager, ManagerMessenger, PayerMessenger, PayerNode, Received};
-
-type WalletPeers = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	Arc<Manager>,
-	IgnoringMessageHandler,
-	Arc<ManagerMessenger>,
-	Log,
-	IgnoringMessageHandler,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
-type PayerPeers = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	ErroringMessageHandler,
-	IgnoringMessageHandler,
-	Arc<PayerMessenger>,
-	Log,
-	IgnoringMessageHandler,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
-
-/// Runs `process_events` (and `tick`) every 10 ms until the handle drops.
-fn drive(process: impl Fn() + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
-	let process = Arc::new(process);
-	tokio::spawn(async move {
-		loop {
-			tokio::time::sleep(Duration::from_millis(10)).await;
-			let p = process.clone();
-			let _ = tokio::task::spawn_blocking(move || p()).await;
-		}
-	})
-}
-
-/// The wallet: LDK's async recipient behind its own `PeerManager`.
-struct Wallet {
-	node: Arc<LdkNode>,
-	peers: Arc<WalletPeers>,
-	_driver: tokio::task::JoinHandle<()>,
-}
-
-impl Wallet {
-	fn new(seed: u8) -> Wallet {
-		let node = LdkNode::new(keys(seed));
-		let peers = Arc::new(WalletPeers::new(
-			MessageHandler {
-				chan_handler: node.manager.clone(),
-				route_handler: IgnoringMessageHandler {},
-				onion_message_handler: node.messenger.clone(),
-				custom_message_handler: IgnoringMessageHandler {},
-				send_only_message_handler: IgnoringMessageHandler {},
-			},
-			herald_wire::unix_now() as u32,
-			&[seed; 32],
-			Arc::new(herald_wire::TracingLogger),
-			node.keys.clone(),
-		));
-		let (n, p) = (node.clone(), peers.clone());
-		let driver = drive(move || {
-			n.manager.process_pending_events(&|_| Ok(()));
-			n.messenger.process_pending_events(&|_| Ok(()));
-			p.process_events();
-		});
-		Wallet { node, peers, _driver: driver }
-	}
-}
-
-/// The payer: an `OffersMessageFlow` behind its own `PeerManager`.
-struct Payer {
-	node: Arc<PayerNode>,
-	peers: Arc<PayerPeers>,
-	_driver: tokio::task::JoinHandle<()>,
-}
-
-impl Payer {
-	fn new(seed: u8) -> Payer {
-		let node = PayerNode::new(keys(seed));
-		let peers = Arc::new(PayerPeers::new(
-			MessageHandler {
-				chan_handler: ErroringMessageHandler::new(),
-				route_handler: IgnoringMessageHandler {},
-				onion_message_handler: node.messenger.clone(),
-				custom_message_handler: IgnoringMessageHandler {},
-				send_only_message_handler: IgnoringMessageHandler {},
-			},
-			herald_wire::unix_now() as u32,
-			&[seed; 32],
-			Arc::new(herald_wire::TracingLogger),
-			node.payer.keys.clone(),
-		));
-		let p = peers.clone();
-		let driver = drive(move || p.process_events());
-		Payer { node, peers, _driver: driver }
-	}
-
-	fn received(&self) -> Vec<Received> {
-		self.node.payer.received.lock().unwrap().clone()
-	}
-}
-
-type DnsPayerPeers = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	ErroringMessageHandler,
-	IgnoringMessageHandler,
-	Arc<Blip32Messenger<Blip32Payer>>,
-	Log,
-	IgnoringMessageHandler,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
-
-/// A bLIP-32 lookup of `user@domain` by an LDK node over BOLT 8: the query LDK's
-/// `OMNameResolver` makes, sent to herald; returns the RFC 9102 proof herald sends back.
-async fn blip32_lookup(herald: &Herald, user: &str, domain: &str) -> Vec<u8> {
-	use lightning::onion_message::dns_resolution::{HumanReadableName, OMNameResolver};
-	let keys = keys(4);
-	let payer = Arc::new(Blip32Payer {
-		resolver_node: herald.node_id,
-		outbox: Default::default(),
-		proofs: Default::default(),
-	});
-	let messenger = Arc::new(blip32_messenger(&keys, payer.clone()));
-	let peers = Arc::new(DnsPayerPeers::new(
-		MessageHandler {
-			chan_handler: ErroringMessageHandler::new(),
-			route_handler: IgnoringMessageHandler {},
-			onion_message_handler: messenger,
-			custom_message_handler: IgnoringMessageHandler {},
-			send_only_message_handler: IgnoringMessageHandler {},
-		},
-		herald_wire::unix_now() as u32,
-		&[4; 32],
-		Arc::new(herald_wire::TracingLogger),
-		keys.clone(),
-	));
-	let p = peers.clone();
-	let _driver = drive(move || p.process_events());
-	let (pm, id) = (peers.clone(), herald.node_id);
-	connect(peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p).await;
-	let resolver = OMNameResolver::new(herald_wire::unix_now() as u32, 900_000);
-	let name = HumanReadableName::new(user, domain).unwrap();
-	let (query, context) =
-		resolver.resolve_name(lightning::ln::channelmanager::PaymentId([4; 32]), name, &*keys).unwrap();
-	payer.outbox.lock().unwrap().push((query, context));
-	wait_for("herald's dnssec_proof", Duration::from_secs(20), || async {
-		!payer.proofs.lock().unwrap().is_empty()
-	})
-	.await;
-	let (proof, _) = payer.proofs.lock().unwrap().pop().unwrap();
-	assert_eq!(proof.name.as_str(), format!("{user}.user._bitcoin-payment.{domain}."), "the name is echoed");
-	proof.proof
-}
-
-/// Connects over BOLT 8 and waits (bounded) for the handshake and `init`.
-async fn connect<PM>(pm: PM, is_peer: impl Fn() -> bool, herald: PublicKey, addr: SocketAddr)
-where
-	PM: std::ops::Deref + Clone + Send + Sync + 'static,
-	PM::Target: lightning::ln::peer_handler::APeerManager<Descriptor = lightning_net_tokio::SocketDescriptor>,
-{
-	let connection =
-		lightning_net_tokio::connect_outbound(pm, herald, addr).await.expect("TCP connection on loopback");
-	tokio::spawn(connection);
-	wait_for("the BOLT 8 handshake with herald", Duration::from_secs(20), || async { is_peer() }).await;
-}
-
-/// Polls `check` every 50 ms until it holds or `within` passes (then panics naming `what`).
-async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-	F: FnMut() -> Fut,
-	Fut: std::future::Future<Output = bool>,
-{
-	let deadline = Instant::now() + within;
-	while Instant::now() < deadline {
-		if check().await {
-			return;
-		}
-		tokio::time::sleep(Duration::from_millis(50)).await;
-	}
-	panic!("timed out waiting for {what}");
-}
-
-async fn call(herald: &Herald, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-	let auth = format!("Bearer {token}");
-	let body = body.map(|b| b.to_string());
-	let (status, text) = herald.request(method, path, body.as_deref(), &[("Authorization", &auth)]).await;
-	let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-	(status, json)
-}
+use crate::support::gateway::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald() {
@@ -314,37 +113,11 @@ async fn gateway_flow(crash: bool) {
 		&token[..8]
 	));
 
-	// 2. The wallet connects to herald and gets herald's paths through its gateway...
+	// 2. The wallet connects to herald, gets herald's paths through its gateway and builds its
+	// offer through herald (offer_paths_request → offer_paths, serve_static_invoice → committed
+	// → static_invoice_persisted).
 	let wallet = Wallet::new(2);
-	let (pm, id) = (wallet.peers.clone(), herald.node_id);
-	connect(wallet.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
-		.await;
-	let (status, paths) =
-		call(&herald, "POST", "/v1/offers/paths", &token, Some(json!({"recipient": "alice@example.test"})))
-			.await;
-	assert_eq!(status, 200, "{paths}");
-	let paths: Vec<lightning::blinded_path::message::BlindedMessagePath> = paths["paths"]
-		.as_array()
-		.unwrap()
-		.iter()
-		.map(|p| Readable::read(&mut &hex::decode(p.as_str().unwrap()).unwrap()[..]).unwrap())
-		.collect();
-	wallet.node.manager.set_paths_to_static_invoice_server(paths).unwrap();
-
-	// ... builds its offer through herald (offer_paths_request → offer_paths,
-	// serve_static_invoice → committed → static_invoice_persisted).
-	let manager = wallet.node.manager.clone();
-	let mut offer: Option<Offer> = None;
-	let deadline = Instant::now() + Duration::from_secs(60);
-	while offer.is_none() && Instant::now() < deadline {
-		offer = manager.get_async_receive_offer().ok();
-		if offer.is_none() {
-			let m = manager.clone();
-			tokio::task::spawn_blocking(move || m.timer_tick_occurred()).await.unwrap();
-			tokio::time::sleep(Duration::from_millis(200)).await;
-		}
-	}
-	let offer = offer.expect("the wallet never got its async receive offer from herald");
+	let offer = onboard(&herald, &token, "alice@example.test", &wallet).await;
 	narrate(format!("2. the wallet built its offer through herald: {}…", &offer.to_string()[..40]));
 	assert!(herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
 	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
@@ -426,9 +199,7 @@ async fn gateway_flow(crash: bool) {
 	// 4. The wallet goes offline; the payer asks for an invoice.
 	wallet.peers.disconnect_all_peers();
 	let payer = Payer::new(3);
-	let (pm, id) = (payer.peers.clone(), herald.node_id);
-	connect(payer.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p).await;
-	payer.node.payer.peers.lock().unwrap().push(herald.node_id);
+	connect_payer(&herald, &payer).await;
 	let payment_id = payer.node.payer.request(&offer);
 	wait_for("alice's static invoice", Duration::from_secs(30), || async { !payer.received().is_empty() })
 		.await;
@@ -453,9 +224,7 @@ async fn gateway_flow(crash: bool) {
 			"the held request survives: {}",
 			herald.logs_text()
 		);
-		let (pm, id) = (payer.peers.clone(), herald.node_id);
-		connect(payer.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
-			.await;
+		connect_payer(&herald, &payer).await;
 	}
 
 	// The wallet comes back: the held request reaches it and it answers with a fresh invoice.

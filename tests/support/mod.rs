@@ -5,6 +5,7 @@
 pub mod bolt8;
 pub mod chain;
 pub mod dns_world;
+pub mod gateway;
 #[path = "../../bip353/tests/resolve_support/mod.rs"]
 pub mod bip353_hierarchy;
 pub mod gossip_v2;
