@@ -20,13 +20,11 @@
 //! `CI=true`, where their absence fails the test.
 //! Every step's outcome is asserted in `/metrics` and `herald status` too.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::dns_world::DnsWorld;
-use crate::support::herald::{run_command, Herald};
+use crate::support::herald::run_command;
 
 /// herald's zone, delegated from the local hierarchy's `test.`.
 const ZONE: &str = "example.test";
@@ -52,16 +50,6 @@ fn narrate(text: impl std::fmt::Display) {
 	println!("[gateway flow] {text}");
 }
 
-/// SIGKILLs `herald` (when `crash`) and starts it again on the same data and arguments.
-fn crash_and_restart(herald: Herald, crash: bool, data: &std::path::Path, args: &[&str]) -> Herald {
-	if !crash {
-		return herald;
-	}
-	narrate("SIGKILL herald, start it again on the same data");
-	herald.kill();
-	Herald::start(data, args)
-}
-
 /// The number of `bitcoin:` TXT records in `delv` output.
 fn bitcoin_records(delv: &str) -> usize {
 	delv.lines()
@@ -71,63 +59,40 @@ fn bitcoin_records(delv: &str) -> usize {
 }
 
 async fn gateway_flow(crash: bool) {
-	let dir = tempfile::tempdir().unwrap();
-	let data = dir.path().join("data");
-	let data_arg = data.to_str().unwrap().to_string();
-
-	// The operator's DNS step: herald's zone key and the DS for the parent (here the local
-	// hierarchy's test., served by Knot), then Unbound validating from the local root.
-	let (ok, ds, stderr) = run_command(&["dns", "ds", ZONE, "--data-dir", &data_arg]);
-	assert!(ok, "{stderr}");
-	let ds = ds.lines().last().unwrap().to_string();
-	let dns_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-	let dns: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
-	let world = DnsWorld::start(ZONE, dns, &ds);
-
-	// herald serves the zone and resolves through the world's Unbound, trusting its root.
-	let config = dir.path().join("herald.toml");
-	let mut toml = String::from("[offers]\nprobe_timeout_secs = 10\n");
-	if let Some(world) = &world {
-		toml.push_str(&format!(
-			"[resolver]\nrecursive = \"{}\"\ntrust_anchor = \"local\"\ntrust_anchor_ds = {:?}\n",
-			world.unbound, world.root_ds
-		));
-	}
-	std::fs::write(&config, toml).unwrap();
-	let args = ["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", ZONE];
-	let mut herald = Herald::start(&data, &args);
-	let url = herald.url("");
-
-	// 1. The operator adds the gateway.
-	let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-		let url = url.clone();
-		move || run_command(&["gateway", "add", "acme", "--domain", "example.test", "--url", &url])
-	})
-	.await
-	.unwrap();
-	assert!(ok, "{stdout}{stderr}");
-	let token = stdout.lines().last().unwrap().trim().to_string();
+	// 1. The operator: `herald dns ds` (the DS goes into the local hierarchy's test., served by
+	// Knot; Unbound validates from the local root), herald started for the zone, and
+	// `herald gateway add`.
+	let mut bed = GatewayBed::start(ZONE, "[offers]\nprobe_timeout_secs = 10\n").await;
+	let token = bed.token.clone();
+	let world = bed.world.take();
 	narrate(format!(
-		"1. herald {} serves {ZONE} on {dns}; gateway acme added, token {}…",
-		herald.node_id,
+		"1. herald {} serves {ZONE} on {}; gateway acme added, token {}…",
+		bed.herald.node_id,
+		bed.dns,
 		&token[..8]
 	));
+	let restart = |bed: &mut GatewayBed| {
+		if crash {
+			narrate("SIGKILL herald, start it again on the same data");
+			bed.crash_and_restart();
+		}
+	};
 
 	// 2. The wallet connects to herald, gets herald's paths through its gateway and builds its
 	// offer through herald (offer_paths_request → offer_paths, serve_static_invoice → committed
 	// → static_invoice_persisted).
 	let wallet = Wallet::new(2);
-	let offer = onboard(&herald, &token, "alice@example.test", &wallet).await;
+	let offer = onboard(&bed.herald, &token, "alice@example.test", &wallet).await;
 	narrate(format!("2. the wallet built its offer through herald: {}…", &offer.to_string()[..40]));
-	assert!(herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
-	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
-	herald = crash_and_restart(herald, crash, &data, &args);
+	assert!(bed.herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
+	assert!(bed.herald.metric("herald_offers_static_invoices").await >= 1.0);
+	restart(&mut bed);
 	// The confirmed static invoice is still held.
-	assert!(herald.metric("herald_offers_static_invoices").await >= 1.0);
+	assert!(bed.herald.metric("herald_offers_static_invoices").await >= 1.0);
 
 	// The gateway registers alice with the offer.
 	let (status, record) = call(
-		&herald,
+		&bed.herald,
 		"PUT",
 		"/v1/names/alice@example.test",
 		&token,
@@ -136,8 +101,8 @@ async fn gateway_flow(crash: bool) {
 	.await;
 	assert_eq!(status, 201, "{record}");
 	assert!(record["uri"].as_str().unwrap().contains(&offer.to_string()), "{record}");
-	herald = crash_and_restart(herald, crash, &data, &args);
-	let (status, _) = call(&herald, "GET", "/v1/names/alice@example.test", &token, None).await;
+	restart(&mut bed);
+	let (status, _) = call(&bed.herald, "GET", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 200, "the acknowledged registration survives");
 
 	// 3. The name is published: it validates through Unbound (delv: fully validated), herald
@@ -154,14 +119,14 @@ async fn gateway_flow(crash: bool) {
 		assert_eq!(bitcoin_records(&out), 1, "one bitcoin: record at the name: {out}");
 		narrate(format!("3. delv through Unbound: {}", out.lines().next().unwrap_or_default()));
 		let path = format!("/v1/resolve?name=%E2%82%BFalice%40{ZONE}");
-		let resolved = herald.get_json(&path).await;
+		let resolved = bed.herald.get_json(&path).await;
 		assert_eq!(resolved["instructions"]["lno"][0], lno, "{resolved}");
 		assert_eq!(resolved["trust_anchor"], "local");
 		assert!(resolved["proof"].as_str().unwrap().len() > 200, "{resolved}");
-		assert!(herald.metric(r#"herald_bip353_dns_records{zone="example.test."}"#).await >= 1.0);
+		assert!(bed.herald.metric(r#"herald_bip353_dns_records{zone="example.test."}"#).await >= 1.0);
 
 		// An LDK payer asks herald over onion messages (bLIP-32) and gets the same offer.
-		let proof = blip32_lookup(&herald, "alice", ZONE).await;
+		let proof = blip32_lookup(&bed.herald, "alice", ZONE).await;
 		let anchor = herald_bip353::resolve::ResolverConfig {
 			trust_anchor: "local".into(),
 			trust_anchor_ds: world.root_ds.clone(),
@@ -173,12 +138,12 @@ async fn gateway_flow(crash: bool) {
 		let now = herald_wire::unix_now();
 		let checked = herald_bip353::resolve::check_proof(&proof, &name.dns_name(), now, &anchor).unwrap();
 		assert!(checked.payment(now).unwrap().uri_text.contains(&lno));
-		assert!(herald.metric(r#"herald_bip353_blip32_queries_total{outcome="answered"}"#).await >= 1.0);
+		assert!(bed.herald.metric(r#"herald_bip353_blip32_queries_total{outcome="answered"}"#).await >= 1.0);
 		narrate("3. /v1/resolve and a bLIP-32 query both return the offer with a proof that verifies");
 
 		// Updating alice's instructions changes the record once: the new URI, still one record.
 		let (status, body) = call(
-			&herald,
+			&bed.herald,
 			"PUT",
 			"/v1/names/alice@example.test",
 			&token,
@@ -199,7 +164,7 @@ async fn gateway_flow(crash: bool) {
 	// 4. The wallet goes offline; the payer asks for an invoice.
 	wallet.peers.disconnect_all_peers();
 	let payer = Payer::new(3);
-	connect_payer(&herald, &payer).await;
+	connect_payer(&bed.herald, &payer).await;
 	let payment_id = payer.node.payer.request(&offer);
 	wait_for("alice's static invoice", Duration::from_secs(30), || async { !payer.received().is_empty() })
 		.await;
@@ -208,47 +173,53 @@ async fn gateway_flow(crash: bool) {
 		"{:?}",
 		payer.received()
 	);
-	assert!(herald.metric(r#"herald_offers_invoice_requests_total{outcome="answered"}"#).await >= 1.0);
+	assert!(bed.herald.metric(r#"herald_offers_invoice_requests_total{outcome="answered"}"#).await >= 1.0);
 	narrate("4. wallet offline: the payer got alice's static invoice from herald");
 	wait_for("the forwarded request in the mailbox", Duration::from_secs(10), || async {
-		herald.metric("herald_onion_mailbox_messages").await >= 1.0
+		bed.herald.metric("herald_onion_mailbox_messages").await >= 1.0
 	})
 	.await;
 	if crash {
 		// The mailbox commits every drive-loop turn (≤ 100 ms); then the held request is durable.
 		tokio::time::sleep(Duration::from_millis(500)).await;
-		herald = crash_and_restart(herald, crash, &data, &args);
+		restart(&mut bed);
 		assert_eq!(
-			herald.metric("herald_onion_mailbox_messages").await,
+			bed.herald.metric("herald_onion_mailbox_messages").await,
 			1.0,
 			"the held request survives: {}",
-			herald.logs_text()
+			bed.herald.logs_text()
 		);
-		connect_payer(&herald, &payer).await;
+		connect_payer(&bed.herald, &payer).await;
 	}
 
 	// The wallet comes back: the held request reaches it and it answers with a fresh invoice.
-	let (pm, id) = (wallet.peers.clone(), herald.node_id);
-	connect(wallet.peers.clone(), move || pm.peer_by_node_id(&id).is_some(), herald.node_id, herald.p2p)
-		.await;
+	let (pm, id) = (wallet.peers.clone(), bed.herald.node_id);
+	connect(
+		wallet.peers.clone(),
+		move || pm.peer_by_node_id(&id).is_some(),
+		bed.herald.node_id,
+		bed.herald.p2p,
+	)
+	.await;
 	wait_for("the wallet's fresh invoice", Duration::from_secs(30), || async {
 		payer.received().iter().any(|r| matches!(r, Received::Invoice(id, _) if *id == payment_id))
 	})
 	.await;
 	narrate("4. wallet back: the held request reached it, the payer got a fresh invoice");
 	wait_for("the mailbox emptied by delivery", Duration::from_secs(10), || async {
-		herald.metric("herald_onion_mailbox_messages").await == 0.0
-			&& herald.metric("herald_onion_mailbox_delivered_total").await >= 1.0
+		bed.herald.metric("herald_onion_mailbox_messages").await == 0.0
+			&& bed.herald.metric("herald_onion_mailbox_delivered_total").await >= 1.0
 	})
 	.await;
 
 	// 5. herald's probe of alice's offer succeeds.
-	let (status, probed) = call(&herald, "POST", "/v1/names/alice@example.test/probe", &token, None).await;
+	let (status, probed) =
+		call(&bed.herald, "POST", "/v1/names/alice@example.test/probe", &token, None).await;
 	assert_eq!(status, 200, "{probed}");
 	let outcome = probed["probe"]["outcome"].as_str().unwrap();
-	assert!(outcome == "invoice" || outcome == "static_invoice", "{probed}\n{}", herald.logs_text());
-	assert_eq!(herald.metric("herald_offers_probe_failing_offers").await, 0.0);
-	let url = herald.url("");
+	assert!(outcome == "invoice" || outcome == "static_invoice", "{probed}\n{}", bed.herald.logs_text());
+	assert_eq!(bed.herald.metric("herald_offers_probe_failing_offers").await, 0.0);
+	let url = bed.herald.url("");
 	let (ok, status_text, _) =
 		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
 	assert!(ok);
@@ -256,10 +227,10 @@ async fn gateway_flow(crash: bool) {
 	narrate(format!("5. probe of alice's offer: {outcome}"));
 
 	// Deleting alice removes the name and the invoices herald held for her.
-	let (status, _) = call(&herald, "DELETE", "/v1/names/alice@example.test", &token, None).await;
+	let (status, _) = call(&bed.herald, "DELETE", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 204);
-	herald = crash_and_restart(herald, crash, &data, &args);
-	let (status, _) = call(&herald, "GET", "/v1/names/alice@example.test", &token, None).await;
+	restart(&mut bed);
+	let (status, _) = call(&bed.herald, "GET", "/v1/names/alice@example.test", &token, None).await;
 	assert_eq!(status, 404);
 	if let Some(world) = &world {
 		wait_for("alice's authenticated denial through Unbound", Duration::from_secs(30), || async {
@@ -269,9 +240,9 @@ async fn gateway_flow(crash: bool) {
 		.await;
 	}
 	wait_for("alice's invoices removed", Duration::from_secs(10), || async {
-		herald.metric("herald_offers_static_invoices").await == 0.0
+		bed.herald.metric("herald_offers_static_invoices").await == 0.0
 	})
 	.await;
 	narrate("5. alice deleted: authenticated NXDOMAIN, her static invoices dropped");
-	herald.stop();
+	drop(bed);
 }

@@ -259,3 +259,71 @@ pub async fn connect_payer(herald: &Herald, payer: &Payer) {
 		peers.push(herald.node_id);
 	}
 }
+
+/// A gateway's herald on one machine: herald serving `zone` (a child of the local hierarchy's
+/// `test.`) from `data`, resolving through the world's Unbound, with gateway `acme` owning the
+/// zone; the DNS world is `None` (SKIPPED printed) when Knot, Unbound or delv are missing.
+pub struct GatewayBed {
+	/// The running herald.
+	pub herald: Herald,
+	/// Knot and Unbound around herald's zone.
+	pub world: Option<super::dns_world::DnsWorld>,
+	/// The gateway's API token.
+	pub token: String,
+	/// Where herald's embedded DNS server listens.
+	pub dns: SocketAddr,
+	/// herald's data directory.
+	pub data: std::path::PathBuf,
+	/// herald's arguments after `run` (config, DNS).
+	pub args: Vec<String>,
+	_dir: tempfile::TempDir,
+}
+
+impl GatewayBed {
+	/// The operator's steps: `herald dns ds ZONE` (the DS goes into the hierarchy's `test.`),
+	/// herald started for the zone, `herald gateway add acme --domain ZONE`. `extra_toml` is
+	/// appended to herald's configuration file.
+	pub async fn start(zone: &str, extra_toml: &str) -> GatewayBed {
+		let dir = tempfile::tempdir().unwrap();
+		let data = dir.path().join("data");
+		let data_arg = data.to_str().unwrap().to_string();
+		let (ok, ds, stderr) = super::herald::run_command(&["dns", "ds", zone, "--data-dir", &data_arg]);
+		assert!(ok, "{stderr}");
+		let ds = ds.lines().last().unwrap().to_string();
+		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+		let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+		let world = super::dns_world::DnsWorld::start(zone, dns, &ds);
+		let config = dir.path().join("herald.toml");
+		let mut toml = extra_toml.to_string();
+		if let Some(world) = &world {
+			toml.push_str(&format!(
+				"\n[resolver]\nrecursive = \"{}\"\ntrust_anchor = \"local\"\ntrust_anchor_ds = {:?}\n",
+				world.unbound, world.root_ds
+			));
+		}
+		std::fs::write(&config, toml).unwrap();
+		let args: Vec<String> =
+			["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", zone]
+				.iter()
+				.map(|a| a.to_string())
+				.collect();
+		let herald = Herald::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+		let url = herald.url("");
+		let (ok, stdout, stderr) = tokio::task::spawn_blocking({
+			let zone = zone.to_string();
+			move || super::herald::run_command(&["gateway", "add", "acme", "--domain", &zone, "--url", &url])
+		})
+		.await
+		.unwrap();
+		assert!(ok, "{stdout}{stderr}");
+		let token = stdout.lines().last().unwrap().trim().to_string();
+		GatewayBed { herald, world, token, dns, data, args, _dir: dir }
+	}
+
+	/// SIGKILLs herald and starts it again on the same data and arguments.
+	pub fn crash_and_restart(&mut self) {
+		self.herald.sigkill();
+		let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+		self.herald = Herald::start(&self.data, &args);
+	}
+}

@@ -161,6 +161,17 @@ impl Herald {
 		status
 	}
 
+	/// The process id (for /proc figures).
+	pub fn pid(&self) -> u32 {
+		self.child.id()
+	}
+
+	/// SIGKILL, keeping the handle (its drop then only reaps).
+	pub fn sigkill(&mut self) {
+		signal(&self.child, "KILL");
+		let _ = self.child.wait();
+	}
+
 	/// SIGKILL: no chance to flush anything.
 	pub fn kill(mut self) {
 		signal(&self.child, "KILL");
