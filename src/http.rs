@@ -4,23 +4,59 @@
 //! serves, 405 with `Allow` for a method the route does not answer, `HEAD` wherever `GET` is
 //! answered (the `GET` response without its body), and the request metrics. Errors are JSON with
 //! a stable shape: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! That includes requests hyper could not parse. hyper answers its own parse errors (400, 414,
+//! 431) with an empty body and offers no hook to change it, so every request head is screened
+//! before hyper sees it: [`Screened`] sits between the socket and hyper, holds back each head
+//! until it is complete, checks it with the parser hyper itself uses (`httparse`) plus the
+//! checks hyper adds (target length and syntax, body framing), and replays it to hyper only when
+//! hyper will accept it. A refused head ends the connection's stream for hyper (it finishes the
+//! answers it owes for earlier pipelined requests), then herald writes the JSON error with
+//! `Connection: close` and closes: after a malformed head the byte stream cannot be trusted to
+//! find the next request (RFC 9112 section 9.6 and 11.2). The screen follows each request's body
+//! (`Content-Length`, or the chunked framing) to find the next head, so this holds for every
+//! request of a keep-alive connection, not just the first.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use herald_wire::http::{error, Method, Request, Response, StatusCode};
 use herald_wire::part::{Part, Route};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, DATE};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// The largest request body herald reads (a part refuses what it finds too large for itself).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The longest request target herald reads: RFC 9112 section 3 asks for at least 8000 octets;
+/// herald's longest URLs (`/v1/resolve?name=...`, `/dnssecproof?...`) are a few hundred bytes.
+/// Longer: 414 `uri_too_long`.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+
+/// The largest request head (request line and header fields) herald reads. Larger: 431
+/// `headers_too_large`.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// The most header fields a request may have (hyper's own limit is 100). More: 431
+/// `headers_too_large`.
+pub const MAX_HEADER_FIELDS: usize = 64;
+
+/// How long, and for how many bytes, herald keeps reading (and discarding) after refusing a
+/// head, so that the client reads the error before the close: closing a socket with unread
+/// input sends a TCP reset that can destroy the answer in flight (RFC 9112 section 9.6).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// Every part's routes, in the order they were mounted (the first match wins), collected once.
 pub struct Routes {
@@ -64,8 +100,16 @@ impl Routes {
 		}
 		let mut response = part.handle_http(route.label, request).await;
 		if head {
-			let len = response.body().len();
-			response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+			// The length the GET would have sent; a status without content (204, 304) has no
+			// length to repeat (RFC 9110 sections 8.6 and 9.3.2).
+			let status = response.status();
+			let has_content = !status.is_informational()
+				&& status != StatusCode::NO_CONTENT
+				&& status != StatusCode::NOT_MODIFIED;
+			if has_content {
+				let len = response.body().len();
+				response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+			}
 			*response.body_mut() = Bytes::new();
 		}
 		(route.label, response)
@@ -80,16 +124,28 @@ pub async fn serve(listener: TcpListener, routes: Arc<Routes>, mut shutdown: wat
 			_ = shutdown.changed() => return,
 		};
 		let Ok((stream, _remote)) = accepted else { continue };
+		tokio::spawn(serve_connection(stream, routes.clone()));
+	}
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<hyper::Response<Full<Bytes>>, Infallible>> + Send>>;
+
+/// One connection: hyper reads the screened stream; a head the screen refused is answered once
+/// hyper is done with the requests before it.
+async fn serve_connection(stream: TcpStream, routes: Arc<Routes>) {
+	let service = hyper::service::service_fn(move |req| -> BoxedResponse {
 		let routes = routes.clone();
-		tokio::spawn(async move {
-			let service = hyper::service::service_fn(move |req| {
-				let routes = routes.clone();
-				async move { Ok::<_, Infallible>(handle(&routes, req).await) }
-			});
-			let _ = hyper::server::conn::http1::Builder::new()
-				.serve_connection(TokioIo::new(stream), service)
-				.await;
-		});
+		Box::pin(async move { Ok(handle(&routes, req).await) })
+	});
+	// Half-close: hyper must not treat the end of the screened stream as the client vanishing
+	// while it still owes answers; it finishes them, then returns the connection.
+	let connection = hyper::server::conn::http1::Builder::new()
+		.half_close(true)
+		.serve_connection(TokioIo::new(Screened::new(stream)), service)
+		.without_shutdown();
+	match connection.await {
+		Ok(parts) => parts.io.into_inner().finish().await,
+		Err(e) => tracing::debug!(error = %e, "http connection ended with an error"),
 	}
 }
 
@@ -111,6 +167,411 @@ async fn handle(routes: &Routes, req: hyper::Request<Incoming>) -> hyper::Respon
 	m.http_requests.inc(&[route, response.status().as_str()]);
 	m.http_request_duration_seconds.observe(&[route], started.elapsed().as_secs_f64());
 	response.map(Full::new)
+}
+
+/// Why a request head was refused before hyper saw it: answered as herald's JSON error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejection {
+	status: StatusCode,
+	code: &'static str,
+	message: String,
+}
+
+impl Rejection {
+	fn bad_request(message: impl Into<String>) -> Self {
+		Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
+	}
+	fn uri_too_long(message: impl Into<String>) -> Self {
+		Self { status: StatusCode::URI_TOO_LONG, code: "uri_too_long", message: message.into() }
+	}
+	fn headers_too_large(message: impl Into<String>) -> Self {
+		Self {
+			status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+			code: "headers_too_large",
+			message: message.into(),
+		}
+	}
+
+	/// The error as bytes on the wire: herald's JSON error, `Date`, and `Connection: close`.
+	fn to_wire(&self) -> Vec<u8> {
+		let mut response = error(self.status, self.code, &self.message);
+		let length = response.body().len();
+		let headers = response.headers_mut();
+		headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+		headers.insert(CONNECTION, HeaderValue::from_static("close"));
+		if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now())) {
+			headers.insert(DATE, date);
+		}
+		let status = response.status();
+		let mut wire =
+			format!("HTTP/1.1 {} {}\r\n", status.as_str(), status.canonical_reason().unwrap_or(""))
+				.into_bytes();
+		for (name, value) in response.headers() {
+			wire.extend_from_slice(name.as_str().as_bytes());
+			wire.extend_from_slice(b": ");
+			wire.extend_from_slice(value.as_bytes());
+			wire.extend_from_slice(b"\r\n");
+		}
+		wire.extend_from_slice(b"\r\n");
+		wire.extend_from_slice(response.body());
+		wire
+	}
+}
+
+/// How a screened request's body is delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+	/// `Content-Length` bytes (0 without one).
+	Length(u64),
+	/// `Transfer-Encoding: ... chunked`.
+	Chunked,
+}
+
+/// Screens the request head at the start of `buf`: `Ok(None)` while it is incomplete,
+/// `Ok(Some((head_len, framing)))` for a head hyper will accept, `Err` for one it would refuse
+/// (and a few it would take but herald does not: see [`body_framing`]).
+fn screen_head(buf: &[u8]) -> Result<Option<(usize, Framing)>, Rejection> {
+	let mut fields = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
+	let mut request = httparse::Request::new(&mut fields);
+	let head_len = match request.parse(buf) {
+		Ok(httparse::Status::Complete(len)) => len,
+		Ok(httparse::Status::Partial) => return partial_head_limits(buf).map(|()| None),
+		Err(httparse::Error::TooManyHeaders) => {
+			return Err(Rejection::headers_too_large(format!("more than {MAX_HEADER_FIELDS} header fields")))
+		}
+		Err(e) => return Err(Rejection::bad_request(format!("malformed request head: {e}"))),
+	};
+	if head_len > MAX_HEAD_BYTES {
+		return Err(Rejection::headers_too_large(format!("request head longer than {MAX_HEAD_BYTES} bytes")));
+	}
+	let target = request.path.unwrap_or_default();
+	if target.len() > MAX_TARGET_BYTES {
+		return Err(Rejection::uri_too_long(format!(
+			"request target of {} bytes, longer than {MAX_TARGET_BYTES}",
+			target.len()
+		)));
+	}
+	if let Err(e) = hyper::Uri::try_from(target) {
+		return Err(Rejection::bad_request(format!("malformed request target: {e}")));
+	}
+	Ok(Some((head_len, body_framing(&request)?)))
+}
+
+/// The size limits an incomplete head already breaks: a request line that outgrew any target
+/// herald reads (414), or a head that outgrew [`MAX_HEAD_BYTES`] (431). Checked on every read,
+/// so a 100 kB URL is refused after 8 kB, not buffered whole.
+fn partial_head_limits(buf: &[u8]) -> Result<(), Rejection> {
+	// RFC 9112 section 2.2: empty lines before the request line are skipped (httparse does too).
+	let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+	let line = &buf[start..];
+	let line_len = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+	// Room for the method, the spaces and the version around the longest target.
+	if line_len > MAX_TARGET_BYTES + 64 {
+		return Err(Rejection::uri_too_long(format!(
+			"request line longer than {} bytes (targets up to {MAX_TARGET_BYTES})",
+			MAX_TARGET_BYTES + 64
+		)));
+	}
+	if buf.len() > MAX_HEAD_BYTES {
+		return Err(Rejection::headers_too_large(format!("request head longer than {MAX_HEAD_BYTES} bytes")));
+	}
+	Ok(())
+}
+
+/// The body framing of a parsed head, refused where hyper refuses it (RFC 9112 section 6):
+/// `Transfer-Encoding` in HTTP/1.0 or not ending in `chunked`, a `Content-Length` that is not
+/// digits, or two that differ. Both fields together are refused too (hyper would drop the
+/// length): RFC 9112 section 6.1 allows it, and it is the shape of request smuggling.
+fn body_framing(request: &httparse::Request<'_, '_>) -> Result<Framing, Rejection> {
+	let mut length: Option<u64> = None;
+	let mut last_transfer_coding: Option<&[u8]> = None;
+	for field in request.headers.iter() {
+		if field.name.eq_ignore_ascii_case("content-length") {
+			let value = std::str::from_utf8(field.value)
+				.ok()
+				.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+				.and_then(|v| v.parse::<u64>().ok())
+				.ok_or_else(|| Rejection::bad_request("Content-Length is not a decimal number"))?;
+			if length.is_some_and(|previous| previous != value) {
+				return Err(Rejection::bad_request("Content-Length fields disagree"));
+			}
+			length = Some(value);
+		} else if field.name.eq_ignore_ascii_case("transfer-encoding") {
+			let last = field.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+			last_transfer_coding = Some(last.trim_ascii());
+		}
+	}
+	match (last_transfer_coding, length) {
+		(None, length) => Ok(Framing::Length(length.unwrap_or(0))),
+		(Some(_), Some(_)) => Err(Rejection::bad_request("both Transfer-Encoding and Content-Length")),
+		(Some(_), None) if request.version == Some(0) => {
+			Err(Rejection::bad_request("Transfer-Encoding in an HTTP/1.0 request"))
+		}
+		(Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
+		(Some(_), None) => Err(Rejection::bad_request("Transfer-Encoding does not end with chunked")),
+	}
+}
+
+/// The longest chunk-size line (size and extensions) or trailer line the screen follows; past
+/// it, the screen stops interpreting the stream and hyper's decoder has the last word.
+const MAX_CHUNK_LINE_BYTES: usize = 4096;
+
+/// Where a chunked body is (RFC 9112 section 7.1), followed only to find where it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Chunked {
+	/// Inside a chunk-size line, with what was read of it.
+	SizeLine(Vec<u8>),
+	/// Chunk data bytes still to come.
+	Data(u64),
+	/// The CRLF after chunk data, with how many of its bytes were seen.
+	DataEnd(usize),
+	/// Inside the trailer section, with the current line's length.
+	Trailer(usize),
+}
+
+impl Chunked {
+	fn new() -> Self {
+		Chunked::SizeLine(Vec::new())
+	}
+
+	/// Follows `bytes`, the next bytes of the body: how many of them belong to it, and whether
+	/// the body ends there. `Err` when the framing is malformed.
+	fn advance(&mut self, bytes: &[u8]) -> Result<(usize, bool), ()> {
+		let mut at = 0;
+		while at < bytes.len() {
+			match self {
+				Chunked::SizeLine(line) => {
+					line.push(bytes[at]);
+					at += 1;
+					if line.len() > MAX_CHUNK_LINE_BYTES {
+						return Err(());
+					}
+					if line.ends_with(b"\n") {
+						*self = match httparse::parse_chunk_size(line) {
+							Ok(httparse::Status::Complete((_, 0))) => Chunked::Trailer(0),
+							Ok(httparse::Status::Complete((_, size))) => Chunked::Data(size),
+							_ => return Err(()),
+						};
+					}
+				}
+				Chunked::Data(left) => {
+					let take = (*left).min((bytes.len() - at) as u64);
+					at += take as usize;
+					*left -= take;
+					if *left == 0 {
+						*self = Chunked::DataEnd(0);
+					}
+				}
+				Chunked::DataEnd(seen) => {
+					if bytes[at] != b"\r\n"[*seen] {
+						return Err(());
+					}
+					at += 1;
+					*seen += 1;
+					if *seen == 2 {
+						*self = Chunked::new();
+					}
+				}
+				Chunked::Trailer(line_len) => {
+					let byte = bytes[at];
+					at += 1;
+					*line_len += 1;
+					if *line_len > MAX_CHUNK_LINE_BYTES {
+						return Err(());
+					}
+					if byte == b'\n' {
+						// An empty line (CRLF) ends the trailer section and the body.
+						if *line_len <= 2 {
+							return Ok((at, true));
+						}
+						*line_len = 0;
+					}
+				}
+			}
+		}
+		Ok((at, false))
+	}
+}
+
+/// What the screen does with the bytes it holds.
+#[derive(Debug)]
+enum Stage {
+	/// Waits for a complete request head.
+	Head,
+	/// Hands this many bytes to hyper as they are (a screened head, a known body), then moves on.
+	Forward { bytes: u64, then: After },
+	/// Follows a chunked body.
+	Chunked(Chunked),
+	/// The framing could not be followed (malformed chunks): hyper reads the rest unscreened and
+	/// refuses it itself (it then closes the connection).
+	Unscreened,
+	/// A head was refused: hyper sees the end of the stream.
+	Refused,
+}
+
+/// Where the screen goes after a [`Stage::Forward`].
+#[derive(Debug)]
+enum After {
+	Head,
+	Chunked(Chunked),
+}
+
+/// The client's bytes as hyper reads them, each request head held back until it is screened
+/// (see the module documentation). Writes go straight through.
+struct Screened {
+	inner: TcpStream,
+	/// Read from the client, not yet handed to hyper.
+	pending: BytesMut,
+	stage: Stage,
+	rejection: Option<Rejection>,
+	client_done: bool,
+}
+
+impl Screened {
+	fn new(inner: TcpStream) -> Self {
+		Self { inner, pending: BytesMut::new(), stage: Stage::Head, rejection: None, client_done: false }
+	}
+
+	/// How many of the `pending` bytes hyper may have now, after moving through the stages
+	/// the pending bytes complete. 0 with `Stage::Refused` is the end of the stream; 0
+	/// otherwise means more bytes are needed.
+	fn releasable(&mut self) -> usize {
+		loop {
+			match &mut self.stage {
+				Stage::Head if self.pending.is_empty() => return 0,
+				Stage::Head => match screen_head(&self.pending) {
+					Ok(None) => return 0,
+					Ok(Some((head_len, Framing::Length(body)))) => {
+						self.stage = Stage::Forward { bytes: head_len as u64 + body, then: After::Head }
+					}
+					Ok(Some((head_len, Framing::Chunked))) => {
+						self.stage =
+							Stage::Forward { bytes: head_len as u64, then: After::Chunked(Chunked::new()) }
+					}
+					Err(rejection) => {
+						self.rejection = Some(rejection);
+						self.stage = Stage::Refused;
+						return 0;
+					}
+				},
+				Stage::Forward { bytes: 0, .. } => {
+					let Stage::Forward { then, .. } = std::mem::replace(&mut self.stage, Stage::Head) else {
+						unreachable!()
+					};
+					self.stage = match then {
+						After::Head => Stage::Head,
+						After::Chunked(chunked) => Stage::Chunked(chunked),
+					};
+				}
+				Stage::Forward { bytes, .. } => return (*bytes).min(self.pending.len() as u64) as usize,
+				Stage::Chunked(_) if self.pending.is_empty() => return 0,
+				Stage::Chunked(chunked) => {
+					let mut chunked = std::mem::replace(chunked, Chunked::new());
+					self.stage = match chunked.advance(&self.pending) {
+						Ok((body, true)) => Stage::Forward { bytes: body as u64, then: After::Head },
+						Ok((body, false)) => {
+							Stage::Forward { bytes: body as u64, then: After::Chunked(chunked) }
+						}
+						Err(()) => Stage::Unscreened,
+					};
+				}
+				Stage::Unscreened => return self.pending.len(),
+				Stage::Refused => return 0,
+			}
+		}
+	}
+
+	/// Marks `n` released bytes as handed over.
+	fn released(&mut self, n: usize) {
+		self.pending.advance(n);
+		if let Stage::Forward { bytes, .. } = &mut self.stage {
+			*bytes -= n as u64;
+		}
+	}
+
+	/// Reads more from the client into `pending`.
+	fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+		let mut chunk = [0u8; 8192];
+		let mut read = ReadBuf::new(&mut chunk);
+		ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+		if read.filled().is_empty() {
+			self.client_done = true;
+		}
+		self.pending.extend_from_slice(read.filled());
+		Poll::Ready(Ok(()))
+	}
+
+	/// After hyper is done: answers a refused head, then closes.
+	async fn finish(mut self) {
+		if let Some(rejection) = self.rejection.take() {
+			herald_metrics::metrics().http_requests.inc(&["other", rejection.status.as_str()]);
+			tracing::debug!(status = rejection.status.as_u16(), reason = %rejection.message, "refused a request head");
+			if self.inner.write_all(&rejection.to_wire()).await.is_err() {
+				return;
+			}
+			let _ = self.inner.shutdown().await;
+			self.linger().await;
+		} else {
+			let _ = self.inner.shutdown().await;
+		}
+	}
+
+	/// Reads and discards what the client still sends, until it closes, [`LINGER`] passes or
+	/// [`LINGER_BYTES`] arrived.
+	async fn linger(&mut self) {
+		let mut sink = vec![0u8; 8192];
+		let mut discarded = 0;
+		let _ = tokio::time::timeout(LINGER, async {
+			while discarded < LINGER_BYTES {
+				match self.inner.read(&mut sink).await {
+					Ok(0) | Err(_) => return,
+					Ok(n) => discarded += n,
+				}
+			}
+		})
+		.await;
+	}
+}
+
+impl AsyncRead for Screened {
+	fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+		let this = self.get_mut();
+		loop {
+			let ready = this.releasable().min(buf.remaining());
+			if ready > 0 {
+				buf.put_slice(&this.pending[..ready]);
+				this.released(ready);
+				return Poll::Ready(Ok(()));
+			}
+			// Refused, or the client closed (an incomplete head left behind is nobody's to answer).
+			if matches!(this.stage, Stage::Refused) || this.client_done || buf.remaining() == 0 {
+				return Poll::Ready(Ok(()));
+			}
+			ready!(this.poll_fill(cx))?;
+		}
+	}
+}
+
+impl AsyncWrite for Screened {
+	fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+		Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+	}
+	fn poll_write_vectored(
+		self: Pin<&mut Self>,
+		cx: &mut Context<'_>,
+		bufs: &[io::IoSlice<'_>],
+	) -> Poll<io::Result<usize>> {
+		Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+	}
+	fn is_write_vectored(&self) -> bool {
+		self.inner.is_write_vectored()
+	}
+	fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+		Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+	}
+	fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+		Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+	}
 }
 
 #[cfg(test)]

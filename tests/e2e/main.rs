@@ -12,6 +12,7 @@ mod chain_pruning;
 mod gateway_api;
 mod gossip_queries;
 mod gossip_v2_daemon;
+mod http_semantics;
 mod import;
 mod ldk_interop;
 mod onion_backpressure;
