@@ -625,4 +625,61 @@ mod tests {
 		assert!(head.body().is_empty());
 		assert_eq!(head.headers()[CONTENT_LENGTH], get.body().len().to_string().as_str());
 	}
+
+	#[test]
+	fn heads_are_screened_as_hyper_would_parse_them() {
+		let get = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+		assert_eq!(screen_head(get), Ok(Some((get.len(), Framing::Length(0)))));
+		assert_eq!(screen_head(&get[..10]), Ok(None), "incomplete");
+		let post = b"POST /v1/peers HTTP/1.1\r\nContent-Length: 7\r\n\r\n";
+		assert_eq!(screen_head(post), Ok(Some((post.len(), Framing::Length(7)))));
+		let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n";
+		assert_eq!(screen_head(chunked), Ok(Some((chunked.len(), Framing::Chunked))));
+		let refused = |head: &[u8]| screen_head(head).unwrap_err();
+		assert_eq!(refused(b"GET / HTTP/1.1\r\nA B: c\r\n\r\n").code, "bad_request");
+		assert_eq!(refused(b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").code, "bad_request");
+		assert_eq!(
+			refused(b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n").code,
+			"bad_request"
+		);
+		assert_eq!(refused(b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n").code, "bad_request");
+		let same_twice = b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n";
+		assert_eq!(screen_head(same_twice), Ok(Some((same_twice.len(), Framing::Length(1)))));
+
+		let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_TARGET_BYTES));
+		assert_eq!(refused(long_target.as_bytes()).status, StatusCode::URI_TOO_LONG);
+		let unfinished_line = format!("GET /{}", "a".repeat(MAX_TARGET_BYTES + 100));
+		assert_eq!(refused(unfinished_line.as_bytes()).code, "uri_too_long", "refused before the line ends");
+		let many: String = (0..MAX_HEADER_FIELDS + 1).map(|i| format!("X-{i}: v\r\n")).collect();
+		let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+		assert_eq!(refused(many.as_bytes()).code, "headers_too_large");
+		let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "v".repeat(MAX_HEAD_BYTES));
+		assert_eq!(refused(big.as_bytes()).code, "headers_too_large", "refused before the head ends");
+	}
+
+	#[test]
+	fn chunked_bodies_are_followed_to_their_end() {
+		let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
+		let mut whole = Chunked::new();
+		assert_eq!(whole.advance(&[&body[..], b"GET"].concat()), Ok((body.len(), true)));
+		// Byte by byte: the same end, whatever the reads' boundaries.
+		let mut split = Chunked::new();
+		let ends: Vec<bool> = body.iter().map(|b| split.advance(&[*b]).unwrap().1).collect();
+		assert_eq!(ends.iter().position(|&end| end), Some(body.len() - 1));
+		for malformed in [&b"x\r\n"[..], b"4\r\nWikiXX", b"1\r\na\n"] {
+			assert_eq!(Chunked::new().advance(malformed), Err(()), "{malformed:?}");
+		}
+	}
+
+	#[test]
+	fn refusals_are_json_errors_that_close() {
+		let wire = Rejection::uri_too_long("too long").to_wire();
+		let text = String::from_utf8(wire).unwrap();
+		let (head, body) = text.split_once("\r\n\r\n").unwrap();
+		assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{head}");
+		assert!(head.contains("\r\nconnection: close") && head.contains("\r\ndate: "), "{head}");
+		assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())), "{head}");
+		let json: serde_json::Value = serde_json::from_str(body).unwrap();
+		assert_eq!(json, serde_json::json!({"error": {"code": "uri_too_long", "message": "too long"}}));
+	}
 }
