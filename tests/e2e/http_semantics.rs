@@ -345,7 +345,7 @@ async fn snapshot_path_errors_name_the_segment_at_fault() {
 	}
 }
 
-/// nginx as a shared cache in front of herald, in its own directory.
+/// nginx in its own directory (a shared cache in front of herald, or a static file server).
 struct Nginx {
 	child: std::process::Child,
 	addr: SocketAddr,
@@ -353,7 +353,8 @@ struct Nginx {
 }
 
 impl Nginx {
-	fn start(nginx: &Path, dir: &Path, upstream: SocketAddr) -> Nginx {
+	/// nginx with `server` as the body of its one `server` block (plus `listen`).
+	fn start(nginx: &Path, dir: &Path, server: &str) -> Nginx {
 		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 		let d = dir.display();
 		let config = format!(
@@ -366,13 +367,7 @@ http {{
 	proxy_cache_path {d}/cache keys_zone=rgs:1m;
 	server {{
 		listen 127.0.0.1:{port};
-		location / {{
-			proxy_pass http://{upstream};
-			proxy_http_version 1.1;
-			proxy_cache rgs;
-			proxy_cache_revalidate on;
-			add_header X-Cache-Status $upstream_cache_status always;
-		}}
+		{server}
 	}}
 }}
 "
@@ -384,7 +379,7 @@ http {{
 			.arg("-c")
 			.arg(dir.join("nginx.conf"))
 			.stdout(Stdio::null())
-			.stderr(Stdio::piped())
+			.stderr(Stdio::null())
 			.spawn()
 			.expect("starting nginx");
 		let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -398,6 +393,20 @@ http {{
 			"nginx did not listen: {}",
 			std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
 		);
+	}
+
+	/// nginx as a shared cache in front of `upstream`.
+	fn cache(nginx: &Path, dir: &Path, upstream: SocketAddr) -> Nginx {
+		let location = format!(
+			"location / {{
+			proxy_pass http://{upstream};
+			proxy_http_version 1.1;
+			proxy_cache rgs;
+			proxy_cache_revalidate on;
+			add_header X-Cache-Status $upstream_cache_status always;
+		}}"
+		);
+		Self::start(nginx, dir, &location)
 	}
 
 	fn url(&self, path: &str) -> String {
@@ -421,7 +430,7 @@ async fn a_shared_cache_gives_each_client_its_own_encoding() {
 	let herald = herald_with_graph(&dir.path().join("herald"), 10).await;
 	let cache_dir = dir.path().join("nginx");
 	std::fs::create_dir_all(&cache_dir).unwrap();
-	let cache = Nginx::start(&nginx, &cache_dir, herald.http);
+	let cache = Nginx::cache(&nginx, &cache_dir, herald.http);
 	let url = cache.url("/snapshot/v2/0");
 	let gzip = ["-H", "Accept-Encoding: gzip"];
 
@@ -465,4 +474,46 @@ async fn a_shared_cache_gives_each_client_its_own_encoding() {
 	let crossed = with_tag(gzip_tag, false);
 	assert_eq!(crossed.status, 200);
 	assert_eq!(crossed.header("content-encoding"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_snapshot_files_keep_their_representations_apart() {
+	let Some(tool) = require_tool("curl") else { return };
+	let Some(nginx) = require_tool("nginx") else { return };
+	let dir = tempfile::tempdir().unwrap();
+	let www = dir.path().join("www");
+	let config = dir.path().join("herald.toml");
+	std::fs::write(&config, format!("[rgs]\nstatic_dir = {:?}\n", www.to_str().unwrap())).unwrap();
+	let herald = Herald::start(&dir.path().join("herald"), &["--config", config.to_str().unwrap()]);
+	let mut waited = 0;
+	while herald.metric("herald_rgs_static_files").await == 0.0 {
+		assert!(waited < 400, "static snapshots were not written");
+		tokio::time::sleep(Duration::from_millis(50)).await;
+		waited += 1;
+	}
+	// Both files of one snapshot carry its build time: one Last-Modified for both encodings.
+	for name in ["snapshot/0", "snapshot/v2/0"] {
+		let modified = |path: PathBuf| std::fs::metadata(path).unwrap().modified().unwrap();
+		assert_eq!(modified(www.join(name)), modified(www.join(format!("{name}.gz"))), "{name}");
+	}
+
+	let server_dir = dir.path().join("nginx");
+	std::fs::create_dir_all(&server_dir).unwrap();
+	let location = format!(
+		"root {}; location /snapshot/ {{ default_type application/octet-stream; gzip_static on; gzip_vary on; }}",
+		www.display()
+	);
+	let server = Nginx::start(&nginx, &server_dir, &location);
+	let url = server.url("/snapshot/v2/0");
+	let zipped = curl_one(&tool, &["-H", "Accept-Encoding: gzip", &url]);
+	let plain = curl_one(&tool, &[&url]);
+	assert_eq!((zipped.status, plain.status), (200, 200));
+	assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+	assert_eq!(gunzip(&zipped.body), plain.body);
+	assert_ne!(zipped.header("etag"), plain.header("etag"), "one validator per representation");
+	assert_eq!(zipped.header("last-modified"), plain.header("last-modified"));
+	assert_eq!(zipped.header("vary"), Some("Accept-Encoding"));
+	let revalidated =
+		curl_one(&tool, &["-H", &format!("If-None-Match: {}", plain.header("etag").unwrap()), &url]);
+	assert_eq!(revalidated.status, 304);
 }

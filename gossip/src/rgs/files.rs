@@ -5,11 +5,11 @@
 //! timestamps that fell out of the window are removed.
 //!
 //! The files carry no validators of their own: the web server derives them. Both files of a
-//! snapshot get its build time as their modification time, so `Last-Modified` is the one
-//! herald's own server sends, and the entity tags nginx makes from modification time and size
-//! differ between the plain file and its `.gz` (two representations, two tags, as herald's own
-//! server does: RFC 9110 section 8.8.3). Serve them with `gzip_static on; gzip_vary on;` so
-//! every answer, 304 included, carries `Vary: Accept-Encoding`.
+//! snapshot get its build time as their modification time, so the two representations share
+//! one `Last-Modified` (when the snapshot was built), while the entity tags nginx makes from
+//! modification time and size differ between the plain file and its `.gz` (two
+//! representations, two tags, as herald's own server does: RFC 9110 section 8.8.3). Serve them
+//! with `gzip_static on; gzip_vary on;` so every answer carries `Vary: Accept-Encoding`.
 
 use std::collections::HashSet;
 use std::io::Write;
