@@ -154,19 +154,40 @@ async fn handle(routes: &Routes, req: hyper::Request<Incoming>) -> hyper::Respon
 	let (head, body) = req.into_parts();
 	let (route, response) = match Limited::new(body, MAX_BODY_BYTES).collect().await {
 		Ok(body) => routes.dispatch(Request::from_parts(head, body.to_bytes())).await,
-		Err(_) => (
+		Err(e) if e.is::<http_body_util::LengthLimitError>() => (
 			"other",
 			error(
 				StatusCode::PAYLOAD_TOO_LARGE,
 				"payload_too_large",
-				&format!("request body unreadable or larger than {MAX_BODY_BYTES} bytes"),
+				&format!("request body larger than {MAX_BODY_BYTES} bytes"),
 			),
 		),
+		// The body's framing broke (bad chunks, a connection cut short): hyper closes the
+		// connection after this answer.
+		Err(e) => {
+			let reason = error_chain(e.as_ref());
+			(
+				"other",
+				error(StatusCode::BAD_REQUEST, "bad_request", &format!("unreadable request body: {reason}")),
+			)
+		}
 	};
 	let m = herald_metrics::metrics();
 	m.http_requests.inc(&[route, response.status().as_str()]);
 	m.http_request_duration_seconds.observe(&[route], started.elapsed().as_secs_f64());
 	response.map(Full::new)
+}
+
+/// An error and its sources, `: `-separated (hyper's body errors say what broke in the source).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+	let mut text = e.to_string();
+	let mut source = e.source();
+	while let Some(cause) = source {
+		text.push_str(": ");
+		text.push_str(&cause.to_string());
+		source = cause.source();
+	}
+	text
 }
 
 /// Why a request head was refused before hyper saw it: answered as herald's JSON error.

@@ -294,6 +294,14 @@ async fn requests_hyper_cannot_parse_get_the_json_error() {
 		assert_eq!(answers[0].header("connection"), Some("close"));
 	}
 
+	// A body whose chunk framing breaks: hyper's decoder refuses it, herald says so in JSON.
+	let broken = b"POST /v1/peers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+	let answers = raw_exchange(&tool, herald.http, broken);
+	assert_eq!(answers.len(), 1, "{answers:?}");
+	let (code, message) = answers[0].error();
+	assert_eq!((answers[0].status, code.as_str()), (400, "bad_request"));
+	assert!(message.starts_with("unreadable request body"), "{message}");
+
 	// On a keep-alive connection every request is screened, after a body of either framing
 	// too: each earlier request is answered, then the refused one, then the connection closes.
 	let pipelined = b"POST /v1/peers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
