@@ -391,9 +391,11 @@ http {{
 			.spawn()
 			.expect("starting nginx");
 		let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+		// Owned from here: dropped (killed and reaped) on every path, the panic below included.
+		let nginx = Nginx { child, addr, dir: dir.to_path_buf() };
 		for _ in 0..200 {
 			if std::net::TcpStream::connect(addr).is_ok() {
-				return Nginx { child, addr, dir: dir.to_path_buf() };
+				return nginx;
 			}
 			std::thread::sleep(Duration::from_millis(25));
 		}
