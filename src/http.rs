@@ -278,16 +278,21 @@ fn screen_head(buf: &[u8]) -> Result<Option<(usize, Framing)>, Rejection> {
 	Ok(Some((head_len, body_framing(&request)?)))
 }
 
-/// The size limits an incomplete head already breaks: a request line that outgrew any target
-/// herald reads (414), or a head that outgrew [`MAX_HEAD_BYTES`] (431). Checked on every read,
-/// so a 100 kB URL is refused after 8 kB, not buffered whole.
-fn partial_head_limits(buf: &[u8]) -> Result<(), Rejection> {
-	// RFC 9112 section 2.2: empty lines before the request line are skipped (httparse does too).
+/// Whether the request line (after the empty lines RFC 9112 section 2.2 lets a client send
+/// first) already outgrew the longest target herald reads, without its end in sight. Looks at
+/// no more than the limit, so it is cheap on every read.
+fn request_line_too_long(buf: &[u8]) -> bool {
+	const LIMIT: usize = MAX_TARGET_BYTES + 64;
 	let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
-	let line = &buf[start..];
-	let line_len = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-	// Room for the method, the spaces and the version around the longest target.
-	if line_len > MAX_TARGET_BYTES + 64 {
+	let line = &buf[start..buf.len().min(start + LIMIT + 1)];
+	line.len() > LIMIT && !line.contains(&b'\n')
+}
+
+/// The size limits an incomplete head already breaks: a request line that outgrew any target
+/// herald reads (414), or a head that outgrew [`MAX_HEAD_BYTES`] (431). Checked before the head
+/// ends, so a 100 kB URL is refused after its first 8 kB, not buffered whole.
+fn partial_head_limits(buf: &[u8]) -> Result<(), Rejection> {
+	if request_line_too_long(buf) {
 		return Err(Rejection::uri_too_long(format!(
 			"request line longer than {} bytes (targets up to {MAX_TARGET_BYTES})",
 			MAX_TARGET_BYTES + 64
@@ -444,13 +449,32 @@ struct Screened {
 	/// Read from the client, not yet handed to hyper.
 	pending: BytesMut,
 	stage: Stage,
+	/// How much of `pending` was searched for the blank line that ends a head.
+	head_searched: usize,
 	rejection: Option<Rejection>,
 	client_done: bool,
 }
 
 impl Screened {
 	fn new(inner: TcpStream) -> Self {
-		Self { inner, pending: BytesMut::new(), stage: Stage::Head, rejection: None, client_done: false }
+		Self {
+			inner,
+			pending: BytesMut::new(),
+			stage: Stage::Head,
+			head_searched: 0,
+			rejection: None,
+			client_done: false,
+		}
+	}
+
+	/// Whether parsing `pending` as a head can tell something new: the blank line that ends a
+	/// head may have arrived, or a size limit was passed (the parse then names it). Parsing on
+	/// every read instead would make a head sent a byte at a time cost its length squared.
+	fn head_worth_parsing(&mut self) -> bool {
+		let new = &self.pending[self.head_searched.saturating_sub(2)..];
+		let blank_line = new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n");
+		self.head_searched = self.pending.len();
+		blank_line || self.pending.len() > MAX_HEAD_BYTES || request_line_too_long(&self.pending)
 	}
 
 	/// How many of the `pending` bytes hyper may have now, after moving through the stages
@@ -458,16 +482,25 @@ impl Screened {
 	/// otherwise means more bytes are needed.
 	fn releasable(&mut self) -> usize {
 		loop {
+			let waiting_for_head = matches!(self.stage, Stage::Head);
+			if waiting_for_head && (self.pending.is_empty() || !self.head_worth_parsing()) {
+				return 0;
+			}
 			match &mut self.stage {
-				Stage::Head if self.pending.is_empty() => return 0,
 				Stage::Head => match screen_head(&self.pending) {
 					Ok(None) => return 0,
-					Ok(Some((head_len, Framing::Length(body)))) => {
-						self.stage = Stage::Forward { bytes: head_len as u64 + body, then: After::Head }
-					}
-					Ok(Some((head_len, Framing::Chunked))) => {
-						self.stage =
-							Stage::Forward { bytes: head_len as u64, then: After::Chunked(Chunked::new()) }
+					Ok(Some((head_len, framing))) => {
+						// The next head starts after this request: searched from its start.
+						self.head_searched = 0;
+						self.stage = match framing {
+							Framing::Length(body) => {
+								Stage::Forward { bytes: head_len as u64 + body, then: After::Head }
+							}
+							Framing::Chunked => Stage::Forward {
+								bytes: head_len as u64,
+								then: After::Chunked(Chunked::new()),
+							},
+						};
 					}
 					Err(rejection) => {
 						self.rejection = Some(rejection);
@@ -676,6 +709,17 @@ mod tests {
 		assert_eq!(refused(many.as_bytes()).code, "headers_too_large");
 		let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "v".repeat(MAX_HEAD_BYTES));
 		assert_eq!(refused(big.as_bytes()).code, "headers_too_large", "refused before the head ends");
+	}
+
+	#[test]
+	fn an_unfinished_request_line_is_measured_after_leading_empty_lines() {
+		let line =
+			|leading: &str, target: usize| format!("{leading}GET /{}", "a".repeat(target)).into_bytes();
+		assert!(!request_line_too_long(&line("", MAX_TARGET_BYTES)));
+		assert!(request_line_too_long(&line("", MAX_TARGET_BYTES + 100)));
+		assert!(!request_line_too_long(&line(&"\r\n".repeat(200), MAX_TARGET_BYTES)));
+		let ended = [line("", 100), b" HTTP/1.1\r\n".to_vec(), vec![b'x'; MAX_TARGET_BYTES * 2]].concat();
+		assert!(!request_line_too_long(&ended), "long header fields are not a long target");
 	}
 
 	#[test]
