@@ -13,6 +13,7 @@ mod gateway_api;
 mod gateway_flow;
 mod gossip_queries;
 mod gossip_v2_daemon;
+mod http_semantics;
 mod import;
 mod ldk_interop;
 mod onion_backpressure;

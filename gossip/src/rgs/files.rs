@@ -3,10 +3,18 @@
 //! for `gzip_static`), one file per timestamp a client can hold: 0 (full) and every interval
 //! boundary of the last two weeks. Rewritten every interval; files are replaced atomically and
 //! timestamps that fell out of the window are removed.
+//!
+//! The files carry no validators of their own: the web server derives them. Both files of a
+//! snapshot get its build time as their modification time, so the two representations share
+//! one `Last-Modified` (when the snapshot was built), while the entity tags nginx makes from
+//! modification time and size differ between the plain file and its `.gz` (two
+//! representations, two tags, as herald's own server does: RFC 9110 section 8.8.3). Serve them
+//! with `gzip_static on; gzip_vary on;` so every answer carries `Vary: Accept-Encoding`.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::builder::{Request, Version, HORIZON_SECS};
 use super::RgsService;
@@ -38,8 +46,9 @@ pub fn write_all(service: &RgsService, dir: &Path, now: u64) -> std::io::Result<
 		for since in &timestamps {
 			let served = service.build(Request { version, since: *since, latest_seen, now: now as u32 });
 			let name = since.to_string();
-			replace(&subdir.join(&name), &served.raw)?;
-			replace(&subdir.join(format!("{name}.gz")), &served.gzip)?;
+			let built = UNIX_EPOCH + Duration::from_secs(served.built_at);
+			replace(&subdir.join(&name), &served.raw, built)?;
+			replace(&subdir.join(format!("{name}.gz")), &served.gzip, built)?;
 			written.files += 2;
 			written.bytes += (served.raw.len() + served.gzip.len()) as u64;
 			keep.insert(name.clone());
@@ -50,12 +59,14 @@ pub fn write_all(service: &RgsService, dir: &Path, now: u64) -> std::io::Result<
 	Ok(written)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a file.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half a
+/// file; `modified` becomes its modification time (the web server's `Last-Modified`).
+fn replace(path: &Path, bytes: &[u8], modified: SystemTime) -> std::io::Result<()> {
 	let mut tmp: PathBuf = path.to_path_buf();
 	tmp.as_mut_os_string().push(".tmp");
 	let mut file = std::fs::File::create(&tmp)?;
 	file.write_all(bytes)?;
+	file.set_modified(modified)?;
 	file.sync_all()?;
 	std::fs::rename(&tmp, path)
 }
