@@ -163,8 +163,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 	Ok(Sample { name: name.to_string(), labels, value })
 }
 
+/// Labels as read, in order.
+type Labels = Vec<(String, String)>;
+
 /// Reads `name="value",...}`; returns the labels and the text after the `}`.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
 	let mut labels = Vec::new();
 	loop {
 		text = text.trim_start();

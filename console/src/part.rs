@@ -228,7 +228,7 @@ mod tests {
 	use std::sync::atomic::{AtomicU64, Ordering};
 
 	fn console(clock: Arc<ManualClock>, counter: Arc<AtomicU64>) -> ConsolePart {
-		let status: StatusSource = Arc::new(|| crate::render::tests::sample_status());
+		let status: StatusSource = Arc::new(crate::render::tests::sample_status);
 		ConsolePart::new(ConsoleConfig::default(), status, clock).unwrap().with_metrics_source(Arc::new(
 			move || format!("herald_onion_messages_relayed_total {}\n", counter.load(Ordering::SeqCst)),
 		))

@@ -223,7 +223,7 @@ impl TestMetrics {
 	/// now and then); returns the gossip messages accepted in it.
 	fn traffic(&self, step: u64) -> u64 {
 		let wave = [0, 2, 5, 9, 12, 14, 15, 14, 12, 9, 5, 2][(step / 4 % 12) as usize];
-		let burst = if step % 37 == 0 { 60 } else { 0 };
+		let burst = if step.is_multiple_of(37) { 60 } else { 0 };
 		let m = herald_metrics::metrics();
 		let accepted = 40 + wave * 6 + burst;
 		m.gossip_accepted.with(&["channel_update"]).inc_by(accepted);
@@ -235,7 +235,7 @@ impl TestMetrics {
 		self.resolutions.with(&["blip32", "nxdomain"]).inc_by(step % 2);
 		self.invoice_requests.with(&["answered"]).inc_by(wave / 2);
 		self.invoice_requests.with(&["forwarded"]).inc_by(1 + step % 3);
-		if step % 30 == 0 {
+		if step.is_multiple_of(30) {
 			self.probes.with(&["static_invoice"]).inc();
 		}
 		self.publish_lag.observe(&["embedded"], 0.05 + (step % 5) as f64 * 0.02);
