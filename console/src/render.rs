@@ -1042,6 +1042,21 @@ herald_gossip_messages_accepted_total{type=\"channel_update\"} 4567
 	}
 
 	#[test]
+	fn gossip_v2_and_reconciliation_appear_when_the_status_has_them() {
+		let mut status = sample_status();
+		status["gossip"]["gossip_v2"] = json!({"verify": "spv", "header_tip": 926512, "headers_stored": 926513,
+			"channels": 12, "nodes": 9, "peers": 1,
+			"reconciliation": {"rounds": 40, "sketch": {"capacity": 64}, "peer_token": "s3cr3t"}});
+		let page = page_of(&status, "");
+		assert!(!page.contains("gossip-v2-off"));
+		assert_eq!(figure(&page, "v2-header-tip"), "926512");
+		assert_eq!(figure(&page, "v2-verify"), "spv");
+		assert_eq!(figure(&page, "reconciliation-rounds"), "40");
+		assert_eq!(figure(&page, "reconciliation-sketch-capacity"), "64");
+		assert!(!page.contains("s3cr3t"));
+	}
+
+	#[test]
 	fn long_tables_are_cut_and_say_so() {
 		let peers: Vec<Value> = (0..MAX_ROWS + 5).map(|i| json!({"node_id": format!("peer{i}")})).collect();
 		let page = page_of(&json!({"peers": peers}), "");
