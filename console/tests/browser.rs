@@ -415,8 +415,10 @@ impl Browser {
 		};
 		let host = url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
 		let stream = TcpStream::connect(&host).map_err(|e| format!("connecting to {host}: {e}"))?;
-		stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+		// A bounded handshake, then short reads so event loops can check their deadlines.
+		stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
 		let (socket, _) = tungstenite::client(url.as_str(), stream).map_err(|e| format!("websocket: {e}"))?;
+		socket.get_ref().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
 		let mut browser =
 			Self { child, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
 		let target = browser.call_browser("Target.createTarget", json!({"url": "about:blank"}))?;
