@@ -357,7 +357,7 @@ struct Report {
 
 /// A headless Chromium and one DevTools session on a page.
 struct Browser {
-	child: Child,
+	_process: Killed,
 	_profile: tempfile::TempDir,
 	socket: tungstenite::WebSocket<TcpStream>,
 	session: String,
@@ -365,17 +365,20 @@ struct Browser {
 	events: Vec<Value>,
 }
 
-impl Drop for Browser {
+/// A child process killed and reaped when dropped, on every path (a failed start included).
+struct Killed(Child);
+
+impl Drop for Killed {
 	fn drop(&mut self) {
-		let _ = self.child.kill();
-		let _ = self.child.wait();
+		let _ = self.0.kill();
+		let _ = self.0.wait();
 	}
 }
 
 impl Browser {
 	fn launch(chromium: &PathBuf) -> Result<Self, String> {
 		let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-		let mut child = Command::new(chromium)
+		let child = Command::new(chromium)
 			.args([
 				"--headless",
 				"--disable-gpu",
@@ -397,7 +400,8 @@ impl Browser {
 			.stderr(Stdio::piped())
 			.spawn()
 			.map_err(|e| format!("starting {}: {e}", chromium.display()))?;
-		let stderr = child.stderr.take().unwrap();
+		let mut process = Killed(child);
+		let stderr = process.0.stderr.take().unwrap();
 		let (tx, rx) = std::sync::mpsc::channel();
 		std::thread::spawn(move || {
 			for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -406,21 +410,23 @@ impl Browser {
 				}
 			}
 		});
-		let url = match rx.recv_timeout(Duration::from_secs(30)) {
-			Ok(url) => url,
-			Err(_) => {
-				let _ = child.kill();
-				return Err("chromium did not print its DevTools address within 30 s".into());
-			}
-		};
+		let url = rx
+			.recv_timeout(Duration::from_secs(30))
+			.map_err(|_| "chromium did not print its DevTools address within 30 s".to_string())?;
 		let host = url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
 		let stream = TcpStream::connect(&host).map_err(|e| format!("connecting to {host}: {e}"))?;
 		// A bounded handshake, then short reads so event loops can check their deadlines.
 		stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
 		let (socket, _) = tungstenite::client(url.as_str(), stream).map_err(|e| format!("websocket: {e}"))?;
 		socket.get_ref().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-		let mut browser =
-			Self { child, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
+		let mut browser = Self {
+			_process: process,
+			_profile: profile,
+			socket,
+			session: String::new(),
+			next_id: 0,
+			events: Vec::new(),
+		};
 		let target = browser.call_browser("Target.createTarget", json!({"url": "about:blank"}))?;
 		let target_id = target["targetId"].as_str().ok_or("no targetId")?.to_string();
 		let attached =
