@@ -61,7 +61,8 @@ impl NodeApi {
 		json!({ "peers": peers })
 	}
 
-	fn status_view(&self) -> serde_json::Value {
+	/// What `/v1/status` answers: the node, its peers and every part's status.
+	pub fn status_view(&self) -> serde_json::Value {
 		let mut status = serde_json::Map::new();
 		status.insert("node".into(), self.node.clone());
 		status.insert("peers".into(), self.peers_view()["peers"].clone());

@@ -52,6 +52,8 @@ pub struct Config {
 	pub dns: herald_bip353::zone::config::DnsConfig,
 	/// BIP-353 resolving: `/v1/resolve`, `/dnssecproof` and bLIP-32 over onion messages.
 	pub resolver: herald_bip353::resolve::ResolverConfig,
+	/// The operator console at `/` (docs/console.md).
+	pub console: herald_console::ConsoleConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -137,6 +139,7 @@ impl Default for Config {
 			offers: Default::default(),
 			dns: Default::default(),
 			resolver: Default::default(),
+			console: Default::default(),
 		}
 	}
 }
@@ -337,6 +340,7 @@ impl Config {
 			return Err(ConfigError::Invalid(format!("log_format {:?}: use text or json", self.log_format)));
 		}
 		self.check_ranges()?;
+		self.console.validate().map_err(ConfigError::Invalid)?;
 		self.onion_config()?;
 		self.gossip_v2_config()?;
 		self.header_chain_start()?;

@@ -304,7 +304,13 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		config.http.admin_token.clone(),
 	));
 	api.set_parts(parts.clone());
+	// The console reads /v1/status through the API; it is not among the parts the API shows.
+	let status_api = api.clone();
+	let status: herald_console::StatusSource = Arc::new(move || status_api.status_view());
+	let console = herald_console::ConsolePart::new(config.console.clone(), status, clock.clone())
+		.map_err(part_error("console"))?;
 	parts.insert(0, api);
+	parts.push(Arc::new(console));
 	tracing::info!(
 		node_id = %node_id,
 		network = %network,

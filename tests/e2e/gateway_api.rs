@@ -193,6 +193,15 @@ async fn the_daemons_gateway_routes_work_and_match_docs_openapi_yaml() {
 	assert!(status.contains("outcome=unreachable"), "{status}");
 	assert!(status.contains("\nregistry\n") || status.contains("\ndns\n"), "{status}");
 
+	// The operator console at / shows the running herald's figures, the gateways among them.
+	let (status, page) = herald.request("GET", "/", None, &[]).await;
+	assert_eq!(status, 200);
+	assert!(
+		page.contains("<html") && page.contains("acme") && page.contains(&herald.node_id.to_string()),
+		"{page}"
+	);
+	assert!(!page.contains(&token), "the console never shows a token");
+
 	// Revoking a gateway stops its tokens at once.
 	let revoke = "/v1/admin/gateways/{gateway}";
 	check(revoke, "delete", &call(&herald, "DELETE", "/v1/admin/gateways/other", Some(ADMIN), None).await);
