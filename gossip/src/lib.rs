@@ -10,6 +10,8 @@
 //! - [`import`]: loaders for Core Lightning `gossip_store` files, raw message streams and the
 //!   `GOSSMAP_COMPRESSv1` topology;
 //! - [`reject`]: why a message was refused;
+//! - [`rules`] and [`misbehaviour`]: the timestamp rule and the misbehaviour score BOLT 7 and
+//!   gossip 2.0 share;
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 pub mod chain;
@@ -18,10 +20,12 @@ pub mod import;
 pub mod index;
 pub use herald_wire::logger;
 pub mod message;
+pub mod misbehaviour;
 pub mod part;
 pub mod reject;
 pub mod rgs;
 pub mod router;
+pub mod rules;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testkit")]

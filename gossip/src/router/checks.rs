@@ -1,6 +1,7 @@
 //! Pre-checks and scoring: the cheap checks that run before LDK verifies signatures
-//! (staleness, future timestamps), how a rejection is counted and logged, and the score that
-//! disconnects a peer sending too much invalid gossip.
+//! (staleness, future timestamps: [`crate::rules`]), how a rejection is counted and logged, and
+//! the score that disconnects a peer sending too much invalid gossip
+//! ([`crate::misbehaviour`]).
 
 use std::sync::atomic::Ordering;
 
@@ -9,9 +10,11 @@ use lightning::ln::msgs::{self, ErrorAction, LightningError};
 use lightning::util::logger::Level;
 
 use super::metrics::per_message_counters;
-use super::{GossipRouter, TWO_WEEKS};
+use super::GossipRouter;
 use crate::message::GossipKind;
+use crate::misbehaviour::Verdict;
 use crate::reject::RejectReason;
+use crate::rules::{self, TimestampFault};
 
 impl GossipRouter {
 	/// Counts and logs a rejection; scores the peer and escalates to a disconnect when it has
@@ -38,7 +41,7 @@ impl GossipRouter {
 			_ => ErrorAction::IgnoreAndLog(Level::Trace),
 		});
 		if let (Some(peer), true) = (peer, reason.counts_against_peer()) {
-			if self.score_invalid(peer) {
+			if self.score_invalid(peer, reason) {
 				m.peer_disconnects.inc(&["invalid_gossip"]);
 				tracing::info!(%peer, reason = reason.as_str(), "disconnecting a peer that keeps sending invalid gossip");
 				action = ErrorAction::DisconnectPeerWithWarning {
@@ -79,17 +82,14 @@ impl GossipRouter {
 		}
 	}
 
-	/// Records one invalid message from `peer`; true when it crossed the limit.
-	fn score_invalid(&self, peer: PublicKey) -> bool {
-		let now = self.now();
-		let mut peers = self.peers.lock().expect("peers lock");
-		let Some(state) = peers.get_mut(&peer) else { return false };
-		if now.saturating_sub(state.invalid_window_start) > self.config.invalid_window_secs {
-			state.invalid_window_start = now;
-			state.invalid_in_window = 0;
+	/// Records one invalid message from `peer` in the shared tracker
+	/// ([`crate::misbehaviour`]); true when it crossed the limit. Only connected peers are
+	/// scored: a chain lookup that fails after its sender left blames no one.
+	fn score_invalid(&self, peer: PublicKey, reason: RejectReason) -> bool {
+		if !self.peers.lock().expect("peers lock").contains_key(&peer) {
+			return false;
 		}
-		state.invalid_in_window += 1;
-		state.invalid_in_window > self.config.max_invalid_per_peer
+		self.misbehaviour.record(&peer, reason) == Verdict::Disconnect
 	}
 
 	pub(super) fn received(&self, kind: GossipKind) {
@@ -101,6 +101,9 @@ impl GossipRouter {
 		per_message_counters().accepted[kind as usize].inc();
 	}
 
+	/// The timestamp rule of [`crate::rules::check_timestamp`]: future timestamps are refused for
+	/// every kind, stale ones only for `channel_update` (BOLT 7 prunes channels by the age of
+	/// their updates; an old `node_announcement` is still the node's latest).
 	pub(super) fn check_timestamp(
 		&self,
 		peer: Option<PublicKey>,
@@ -108,24 +111,12 @@ impl GossipRouter {
 		timestamp: u32,
 	) -> Result<(), LightningError> {
 		let now = self.now();
-		if timestamp as u64 > now + self.config.future_tolerance_secs {
-			return Err(self.reject(
-				peer,
-				kind,
-				RejectReason::FutureTimestamp,
-				&format!("timestamp {timestamp}, now {now}"),
-				None,
-			));
-		}
-		if kind == GossipKind::ChannelUpdate && (timestamp as u64) + TWO_WEEKS < now {
-			return Err(self.reject(
-				peer,
-				kind,
-				RejectReason::Stale,
-				&format!("timestamp {timestamp}, now {now}"),
-				None,
-			));
-		}
-		Ok(())
+		let reason = match rules::check_timestamp(timestamp, now, self.config.future_tolerance_secs) {
+			Ok(()) => return Ok(()),
+			Err(TimestampFault::Future) => RejectReason::FutureTimestamp,
+			Err(TimestampFault::Stale) if kind == GossipKind::ChannelUpdate => RejectReason::Stale,
+			Err(TimestampFault::Stale) => return Ok(()),
+		};
+		Err(self.reject(peer, kind, reason, &format!("timestamp {timestamp}, now {now}"), None))
 	}
 }

@@ -34,6 +34,7 @@ impl BaseMessageHandler for GossipRouter {
 
 	fn peer_disconnected(&self, their_node_id: PublicKey) {
 		self.peers.lock().expect("peers lock").remove(&their_node_id);
+		self.misbehaviour.forget(&their_node_id);
 		self.outbox.lock().expect("outbox lock").remove(&their_node_id);
 		self.ldk.peer_disconnected(their_node_id);
 	}
@@ -52,12 +53,7 @@ impl BaseMessageHandler for GossipRouter {
 		let state = if init.features.supports_gossip_queries() {
 			self.start_sync(their_node_id, inbound)
 		} else {
-			PeerState {
-				sync: PeerSync::idle(),
-				inbound,
-				invalid_window_start: self.now(),
-				invalid_in_window: 0,
-			}
+			PeerState { sync: PeerSync::idle(), inbound }
 		};
 		self.peers.lock().expect("peers lock").insert(their_node_id, state);
 		Ok(())

@@ -53,6 +53,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::clock::Clock;
 use crate::index::{GraphCounts, GraphIndex};
 use crate::logger::TracingLogger;
+use crate::misbehaviour::MisbehaviourTracker;
 use crate::store::StoreHandle;
 use echo::Echo;
 use metrics::touch_metrics;
@@ -67,8 +68,7 @@ pub use sync_driver::PeerSyncView;
 pub type Graph = NetworkGraph<Arc<TracingLogger>>;
 type LdkGossip = P2PGossipSync<Arc<Graph>, Arc<dyn UtxoLookup + Send + Sync>, Arc<TracingLogger>>;
 
-/// Two weeks: BOLT 7's pruning horizon, and LDK's limit for accepting `channel_update`s.
-pub const TWO_WEEKS: u64 = 14 * 24 * 3600;
+pub use crate::rules::TWO_WEEKS;
 
 /// Tunables of the routing handler (documented in docs/configuration.md, `[gossip]`).
 #[derive(Clone, Debug)]
@@ -78,7 +78,8 @@ pub struct GossipConfig {
 	pub future_tolerance_secs: u64,
 	/// Extra bytes beyond the known fields that herald accepts (LDK relays up to 1024).
 	pub max_excess_bytes: usize,
-	/// Invalid messages a peer may send within `invalid_window_secs` before it is disconnected.
+	/// Invalid messages a peer may send within `invalid_window_secs` before it is disconnected
+	/// (the next one disconnects it).
 	pub max_invalid_per_peer: u32,
 	pub invalid_window_secs: u64,
 	/// Peers asked for a backfill (timestamp filter two weeks back, plus a range query).
@@ -124,6 +125,7 @@ pub struct GossipRouter {
 	lookups: Option<mpsc::Sender<LookupRequest>>,
 	pending: Mutex<PendingSet>,
 	peers: Mutex<HashMap<PublicKey, PeerState>>,
+	misbehaviour: MisbehaviourTracker,
 	outbox: Mutex<HashMap<PublicKey, PeerOutbox>>,
 	events: Mutex<Vec<MessageSendEvent>>,
 	echoes: Mutex<HashSet<Echo>>,
@@ -148,6 +150,13 @@ impl GossipRouter {
 		let logger = Arc::new(TracingLogger);
 		let graph = Arc::new(NetworkGraph::new(config.network, logger.clone()));
 		let ldk = P2PGossipSync::new(graph.clone(), None, logger);
+		// The config counts the invalid messages a peer may send; the tracker counts to the one
+		// that disconnects it.
+		let misbehaviour = MisbehaviourTracker::new(
+			config.max_invalid_per_peer.saturating_add(1),
+			config.invalid_window_secs,
+			clock.clone(),
+		);
 		Self {
 			chain_hash: ChainHash::using_genesis_block(config.network),
 			config,
@@ -160,6 +169,7 @@ impl GossipRouter {
 			lookups,
 			pending: Mutex::new(PendingSet::default()),
 			peers: Mutex::new(HashMap::new()),
+			misbehaviour,
 			outbox: Mutex::new(HashMap::new()),
 			events: Mutex::new(Vec::new()),
 			echoes: Mutex::new(HashSet::new()),

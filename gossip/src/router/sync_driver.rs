@@ -9,12 +9,10 @@ use lightning::ln::msgs::{GossipTimestampFilter, MessageSendEvent, QueryChannelR
 use super::{GossipRouter, TWO_WEEKS};
 use crate::sync::{PeerSync, SyncPhase};
 
-/// Per-peer state: sync progress and misbehaviour score.
+/// Per-peer state: sync progress (the misbehaviour score is in the router's tracker).
 pub(super) struct PeerState {
 	pub(super) sync: PeerSync,
 	pub(super) inbound: bool,
-	pub(super) invalid_window_start: u64,
-	pub(super) invalid_in_window: u32,
 }
 
 /// A peer's sync state, for the API.
@@ -57,7 +55,7 @@ impl GossipRouter {
 		} else {
 			PeerSync::idle()
 		};
-		PeerState { sync, inbound, invalid_window_start: now, invalid_in_window: 0 }
+		PeerState { sync, inbound }
 	}
 
 	/// Sends the next batch of missing channels to `peer`, if any.

@@ -244,6 +244,7 @@ impl GossipV2 {
 
 	fn count_fault(&self, from: PublicKey, kind: Kind, rejection: &Rejection) {
 		if self.tracker.record(&from, rejection.reason) == Verdict::Disconnect {
+			herald_metrics::metrics().gossip_v2.peers_disconnected.inc();
 			tracing::info!(peer = %from, kind = kind.as_str(), reason = rejection.reason.as_str(), "disconnecting a peer that keeps sending invalid gossip 2.0");
 			let warning = format!("too much invalid gossip 2.0 (last: {})", rejection.reason.as_str());
 			self.router.disconnect_peer(from, warning);
