@@ -1,5 +1,7 @@
 //! The four gossip 2.0 messages (lightning/bolts PR #1059 at `dda5bee`): decoders that keep the
-//! exact received bytes, and builders for tests and tools.
+//! exact received bytes, and builders that sign test messages (herald signs no gossip 2.0 of its
+//! own, so the builders and `AnnouncementSignatures2::encode` exist only in this crate's tests
+//! and with the `testkit` feature).
 //!
 //! Every message is `u16 type || TLV stream` (draft, "Pure TLV messages"). Decoding applies
 //! BOLT 1's stream rules ([`super::tlv`]), fails on unknown even types, requires the records the
@@ -20,16 +22,21 @@
 //!   [`SigLayout`].
 
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::{schnorr, Keypair, Message, PublicKey, XOnlyPublicKey};
+use bitcoin::secp256k1::{schnorr, PublicKey};
+#[cfg(any(test, feature = "testkit"))]
+use bitcoin::secp256k1::{Keypair, Message, XOnlyPublicKey};
 use bitcoin::{Network, OutPoint, Txid};
 
 use super::digest::{msg_hash, DigestForm, SignedMessage};
 use super::reject::{Reject, Rejection};
+#[cfg(any(test, feature = "testkit"))]
 use super::schnorr::SECP;
 use super::spv::{SpvProof, SPV_PROOF_TLV};
+#[cfg(any(test, feature = "testkit"))]
+use super::tlv::StreamBuilder;
 use super::tlv::{
 	check_known, fixed, parse_stream, read_msat, read_u16, read_u32, read_u64, with_record, without_record,
-	MsatEncoding, Record, SigLayout, StreamBuilder,
+	MsatEncoding, Record, SigLayout,
 };
 
 /// Message type of `announcement_signatures_2`.
@@ -171,11 +178,13 @@ fn unknown_records(stream: &[u8], known: &[u64], layout: SigLayout) -> Vec<(u64,
 }
 
 /// Signs `signed` with a node key (BIP-340, deterministic nonce) in the given digest form.
+#[cfg(any(test, feature = "testkit"))]
 fn sign_with(message: SignedMessage, form: DigestForm, signed: &[u8], keypair: &Keypair) -> [u8; 64] {
 	let digest = msg_hash(message, form, signed);
 	SECP.sign_schnorr_no_aux_rand(&Message::from_digest(digest), keypair).serialize()
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn finish(message_type: u16, stream: StreamBuilder) -> Vec<u8> {
 	let mut wire = message_type.to_be_bytes().to_vec();
 	wire.extend_from_slice(&stream.encode());
@@ -305,8 +314,9 @@ impl ChannelAnnouncement2 {
 	}
 }
 
-/// Builds `channel_announcement_2` messages (tests, tools; a future signer).
+/// Builds `channel_announcement_2` messages (tests and benchmarks: the `testkit` feature).
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct ChannelAnnouncement2Builder {
 	pub chain_hash: [u8; 32],
 	pub features: Vec<u8>,
@@ -323,6 +333,7 @@ pub struct ChannelAnnouncement2Builder {
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ChannelAnnouncement2Builder {
 	pub fn new(
 		network: Network,
@@ -555,6 +566,7 @@ impl ChannelUpdate2 {
 
 /// Builds `channel_update_2` messages.
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct ChannelUpdate2Builder {
 	pub chain_hash: [u8; 32],
 	pub short_channel_id: u64,
@@ -574,6 +586,7 @@ pub struct ChannelUpdate2Builder {
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ChannelUpdate2Builder {
 	pub fn new(network: Network, short_channel_id: u64, block_height: u32, second_peer: bool) -> Self {
 		ChannelUpdate2Builder {
@@ -830,6 +843,7 @@ impl NodeAnnouncement2 {
 
 /// Builds `node_announcement_2` messages.
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct NodeAnnouncement2Builder {
 	pub features: Vec<u8>,
 	pub color: Option<[u8; 3]>,
@@ -845,6 +859,7 @@ pub struct NodeAnnouncement2Builder {
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl NodeAnnouncement2Builder {
 	pub fn new(node_id: PublicKey, block_height: u32) -> Self {
 		NodeAnnouncement2Builder {
@@ -965,6 +980,7 @@ impl AnnouncementSignatures2 {
 	}
 
 	/// Encodes a message.
+	#[cfg(any(test, feature = "testkit"))]
 	pub fn encode(channel_id: [u8; 32], short_channel_id: u64, partial_signature: [u8; 32]) -> Vec<u8> {
 		let mut b = StreamBuilder::new();
 		b.put(0, channel_id).put(2, short_channel_id.to_be_bytes()).put(4, partial_signature);
