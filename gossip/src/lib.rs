@@ -15,7 +15,6 @@
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 pub mod chain;
-pub mod clock;
 pub mod import;
 pub mod index;
 pub use herald_wire::logger;
@@ -34,5 +33,4 @@ pub mod v2;
 pub mod wire;
 pub mod wire_fuzz;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use router::{GossipConfig, GossipRouter};

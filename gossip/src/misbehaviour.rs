@@ -4,7 +4,8 @@
 //! some (a bad signature); herald is more forgiving with a single bad message (it may have been
 //! relayed in good faith) and counts the rejections that are the sender's fault
 //! ([`PeerFault`]): `limit` of them within `window_secs` and the peer should be disconnected.
-//! Time comes from the injectable [`Clock`], so the window is testable without sleeping. At
+//! Time is the monotonic time of the injectable [`Clock`] (`herald_wire`), so the window is
+//! testable without sleeping. At
 //! most `MAX_TRACKED` peers are tracked (the one with the oldest fault is dropped first), so
 //! memory stays bounded.
 
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bitcoin::secp256k1::PublicKey;
 
-use crate::clock::Clock;
+use herald_wire::Clock;
 
 /// Peers tracked at most.
 const MAX_TRACKED: usize = 10_000;
@@ -66,7 +67,8 @@ impl MisbehaviourTracker {
 		if !reason.is_peer_fault() {
 			return Verdict::Ignore;
 		}
-		let now = self.clock.now();
+		// Monotonic: a wall-clock step must not forgive or condemn a peer.
+		let now = self.clock.monotonic().as_secs();
 		let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
 		if !peers.contains_key(peer) && peers.len() >= MAX_TRACKED {
 			let oldest =
@@ -98,10 +100,10 @@ impl MisbehaviourTracker {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::clock::ManualClock;
 	use crate::reject::RejectReason;
 	use crate::v2::Reject;
 	use bitcoin::secp256k1::{Secp256k1, SecretKey};
+	use herald_wire::ManualClock;
 
 	fn peer(byte: u8) -> PublicKey {
 		PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[byte; 32]).unwrap())
@@ -115,7 +117,7 @@ mod tests {
 		assert_eq!(tracker.record(&peer, Reject::Outdated), Verdict::Ignore);
 		assert_eq!(tracker.record(&peer, Reject::BadSignature), Verdict::Counted(1));
 		assert_eq!(tracker.record(&peer, Reject::Tx64Bytes), Verdict::Counted(2));
-		clock.advance(61);
+		clock.advance_secs(61);
 		// The first two fell out of the window.
 		assert_eq!(tracker.record(&peer, Reject::ShortBranch), Verdict::Counted(1));
 		assert_eq!(tracker.record(&peer, Reject::DuplicateHeight), Verdict::Counted(2));

@@ -28,8 +28,8 @@ use tokio::sync::{OnceCell, Semaphore};
 
 pub use builder::{Request, Snapshot, Stats, Version};
 
-use crate::clock::Clock;
 use crate::router::GossipRouter;
+use herald_wire::Clock;
 
 /// Serving settings (`[rgs]` in herald's configuration).
 #[derive(Clone, Debug)]
@@ -128,7 +128,7 @@ impl RgsService {
 
 	/// The snapshot for a client whose last sync was `since` (0: full).
 	pub async fn snapshot(&self, version: Version, since: u32) -> Arc<Served> {
-		let now = self.clock.now();
+		let now = self.clock.unix_secs();
 		let latest_seen = self.latest_seen(now);
 		let m = herald_metrics::metrics();
 		if since as u64 > now {
@@ -192,7 +192,7 @@ impl RgsService {
 			micros = snapshot.stats.build_micros,
 			"built rapid gossip sync snapshot"
 		);
-		Served::new(snapshot, self.clock.now())
+		Served::new(snapshot, self.clock.unix_secs())
 	}
 
 	/// Snapshots in the cache now.

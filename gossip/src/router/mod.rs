@@ -50,12 +50,12 @@ use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
 use tokio::sync::{mpsc, Notify};
 
-use crate::clock::Clock;
 use crate::index::{GraphCounts, GraphIndex};
 use crate::logger::TracingLogger;
 use crate::misbehaviour::MisbehaviourTracker;
 use crate::store::StoreHandle;
 use echo::Echo;
+use herald_wire::Clock;
 use metrics::touch_metrics;
 use outbox::PeerOutbox;
 use pending::PendingSet;
@@ -227,7 +227,7 @@ impl GossipRouter {
 	}
 
 	fn now(&self) -> u64 {
-		self.clock.now()
+		self.clock.unix_secs()
 	}
 }
 

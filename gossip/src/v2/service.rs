@@ -35,11 +35,11 @@ use super::peer::{MisbehaviourTracker, Verdict};
 use super::validator::{validate_message, Accepted, Channel2, ForgetReason, Validator, VerifiedFunding};
 use super::{Rejection, GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT};
 use crate::chain::ChainSource;
-use crate::clock::Clock;
 use crate::index::{NodeAnnouncementEntry, PastPolicy, Policy, UpdateEntry};
 use crate::router::GossipRouter;
 use crate::store::{Store, StoreError, StoreHandle, StoreOp, V2Record};
 use crate::wire::{read_rest, RawMessage, MAX_MESSAGE_LEN};
+use herald_wire::Clock;
 
 /// Settings of the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +201,7 @@ impl GossipV2 {
 	}
 
 	fn now(&self) -> u32 {
-		self.clock.now() as u32
+		self.clock.unix_secs() as u32
 	}
 
 	// --- from the wire ---
@@ -540,7 +540,7 @@ impl GossipV2 {
 		let Some(chain) = self.chain.as_deref() else {
 			return Err(SyncError::Chain(crate::chain::ChainError::Unavailable("no chain backend".into())));
 		};
-		let now = self.clock.now();
+		let now = self.clock.unix_secs();
 		let scan_spends = self.config.verify_by_backend;
 		let (report, forgotten) =
 			sync_and_apply(chain, headers, &self.validator, now, max_headers, scan_spends, 144).await?;
