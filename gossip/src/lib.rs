@@ -14,6 +14,8 @@
 //!   gossip 2.0 share;
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
+#![warn(missing_docs)]
+
 pub mod chain;
 pub mod import;
 pub mod index;

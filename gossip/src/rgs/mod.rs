@@ -51,12 +51,15 @@ impl Default for RgsConfig {
 /// A snapshot ready to serve.
 #[derive(Debug)]
 pub struct Served {
+	/// The snapshot bytes.
 	pub raw: Bytes,
+	/// The same, gzip-compressed (for clients that accept it).
 	pub gzip: Bytes,
 	/// Strong validator: a hash of the raw bytes, quoted.
 	pub etag: String,
 	/// Unix time of the build (`Last-Modified`).
 	pub built_at: u64,
+	/// Counts and sizes of the build.
 	pub stats: Stats,
 }
 
@@ -94,6 +97,7 @@ pub struct RgsService {
 }
 
 impl RgsService {
+	/// A snapshot service over `router`'s index, dated by `clock`.
 	pub fn new(router: Arc<GossipRouter>, clock: Arc<dyn Clock>, config: RgsConfig) -> Self {
 		let m = herald_metrics::metrics();
 		for kind in ["full", "delta"] {
@@ -114,6 +118,7 @@ impl RgsService {
 		Self { router, clock, config, cache: Mutex::new(HashMap::new()), builds: Semaphore::new(1) }
 	}
 
+	/// The configuration it runs with.
 	pub fn config(&self) -> &RgsConfig {
 		&self.config
 	}

@@ -73,6 +73,7 @@ pub use crate::rules::TWO_WEEKS;
 /// Tunables of the routing handler (documented in docs/configuration.md, `[gossip]`).
 #[derive(Clone, Debug)]
 pub struct GossipConfig {
+	/// The chain whose gossip is accepted (its genesis hash is the `chain_hash`).
 	pub network: Network,
 	/// Timestamps further than this in the future are rejected.
 	pub future_tolerance_secs: u64,
@@ -81,6 +82,7 @@ pub struct GossipConfig {
 	/// Invalid messages a peer may send within `invalid_window_secs` before it is disconnected
 	/// (the next one disconnects it).
 	pub max_invalid_per_peer: u32,
+	/// The window `max_invalid_per_peer` counts in, in seconds.
 	pub invalid_window_secs: u64,
 	/// Peers asked for a backfill (timestamp filter two weeks back, plus a range query).
 	pub full_sync_peers: usize,
@@ -95,6 +97,7 @@ pub struct GossipConfig {
 }
 
 impl GossipConfig {
+	/// The defaults for `network` (the values docs/configuration.md lists).
 	pub fn new(network: Network) -> Self {
 		Self {
 			network,
@@ -191,6 +194,7 @@ impl GossipRouter {
 		self.index.read().expect("index lock")
 	}
 
+	/// The genesis hash of the configured network.
 	pub fn chain_hash(&self) -> ChainHash {
 		self.chain_hash
 	}
@@ -217,6 +221,7 @@ impl GossipRouter {
 		self.wake.notify_one();
 	}
 
+	/// Channels, updates and nodes in the index.
 	pub fn counts(&self) -> GraphCounts {
 		self.index().counts()
 	}

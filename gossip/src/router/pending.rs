@@ -94,6 +94,7 @@ pub enum LookupRequest {
 }
 
 impl LookupRequest {
+	/// The short channel id to look up.
 	pub fn scid(self) -> u64 {
 		match self {
 			Self::Announcement(scid) | Self::Existing(scid) => scid,

@@ -18,13 +18,21 @@ pub(super) struct PeerState {
 /// A peer's sync state, for the API.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PeerSyncView {
+	/// The peer's node id, hex.
 	pub node_id: String,
+	/// Whether the peer connected to herald.
 	pub inbound: bool,
+	/// Where the sync stands.
 	pub phase: SyncPhase,
+	/// `reply_channel_range` messages received.
 	pub range_replies: u32,
+	/// Short channel ids the peer announced in its range replies.
 	pub scids_announced: u64,
+	/// Channels still to ask for.
 	pub scids_wanted: usize,
+	/// Channels asked for with `query_short_channel_ids`.
 	pub scids_requested: u64,
+	/// Unix time the sync finished, if it did.
 	pub finished_at: Option<u64>,
 }
 

@@ -54,6 +54,7 @@ pub struct ServiceConfig {
 	/// Faults (see [`super::Reject::is_peer_fault`]) within `invalid_window_secs` that
 	/// disconnect a peer.
 	pub max_invalid_per_peer: u32,
+	/// The window `max_invalid_per_peer` counts in, in seconds.
 	pub invalid_window_secs: u64,
 	/// Messages released per peer per `process_events` (pacing of relays and initial dumps).
 	pub messages_per_peer: usize,
@@ -113,8 +114,11 @@ pub fn node_features() -> NodeFeatures {
 /// What a start-up load restored and dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
+	/// Channels restored.
 	pub channels: usize,
+	/// Channel updates restored.
 	pub updates: usize,
+	/// Node announcements restored.
 	pub nodes: usize,
 	/// Stored records the rules refuse now (stale updates, channels whose evidence no longer
 	/// decodes): not restored; refused channels are removed from the store.
@@ -192,6 +196,7 @@ impl GossipV2 {
 		})
 	}
 
+	/// The validator messages go through.
 	pub fn validator(&self) -> &Arc<Validator> {
 		&self.validator
 	}
@@ -517,6 +522,7 @@ impl GossipV2 {
 		self.router.wake_handle().notify_one();
 	}
 
+	/// Forgets a disconnected peer (its relay state and misbehaviour score).
 	pub fn peer_disconnected(&self, peer: &PublicKey) {
 		let mut peers = self.peers();
 		if peers.remove(peer).is_some() {
