@@ -34,7 +34,8 @@ use herald_gossip::rgs::{builder, Request, Version};
 use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
 use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::testkit::Rng;
-use herald_gossip::{GossipConfig, GossipRouter, ManualClock};
+use herald_gossip::{GossipConfig, GossipRouter};
+use herald_wire::ManualClock;
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
 

@@ -183,12 +183,8 @@ pub fn gossip_router(
 		}
 		None => (None, None),
 	};
-	let router = Arc::new(GossipRouter::new(
-		config.gossip_config(),
-		handle,
-		Arc::new(herald_gossip::SystemClock),
-		lookup_tx,
-	));
+	let router =
+		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock::new()), lookup_tx));
 	let started = std::time::Instant::now();
 	let counts = router.load_store(store)?;
 	tracing::info!(
@@ -223,7 +219,7 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	let v2 = gossip_v2(&config, db.clone(), &store, store_handle.clone(), &router, chain.clone()).await?;
 	let rgs = Arc::new(herald_gossip::rgs::RgsService::new(
 		router.clone(),
-		Arc::new(herald_gossip::SystemClock),
+		Arc::new(SystemClock::new()),
 		config.rgs_config(),
 	));
 	let schedule = Schedule {
@@ -527,7 +523,7 @@ pub async fn gossip_v2(
 		router.clone(),
 		handle,
 		Some(chain),
-		Arc::new(herald_gossip::SystemClock),
+		Arc::new(SystemClock::new()),
 	);
 	let loaded = service.load(store).await?;
 	tracing::info!(

@@ -15,7 +15,6 @@ use bitcoin::{Network, OutPoint, ScriptBuf, Transaction};
 use herald_gossip::chain::bitcoind::BitcoindRest;
 use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::{scid_from_parts, scid_parts};
-use herald_gossip::clock::ManualClock;
 use herald_gossip::v2::digest::DigestForm;
 use herald_gossip::v2::header_sync::sync_headers;
 use herald_gossip::v2::messages::{
@@ -29,6 +28,7 @@ use herald_gossip::v2::{
 	verify_announcement, Accepted, ChainStart, ChannelAnnouncement2, ChannelUpdate2, HeaderChain, Kind,
 	NodeAnnouncement2, Reject, Rejection, SpvProof, Validator, ValidatorConfig,
 };
+use herald_wire::ManualClock;
 
 use herald_wire::unix_now as now;
 use support::chain::*;
@@ -634,7 +634,7 @@ fn repeat_offenders_are_disconnected() {
 	let mut verdicts = Vec::new();
 	for reason in Reject::ALL {
 		verdicts.push(tracker.record(&peer, reason));
-		clock.advance(1);
+		clock.advance_secs(1);
 	}
 	assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Ignore).count(), Reject::ALL.len() - faults.len());
 	assert!(verdicts.contains(&Verdict::Disconnect), "{verdicts:?}");

@@ -10,7 +10,8 @@ use herald_gossip::import::gossmap;
 use herald_gossip::message::Gossip;
 use herald_gossip::store::Store;
 pub use herald_gossip::testkit::QuietLogger as Quiet;
-use herald_gossip::{GossipConfig, GossipRouter, SystemClock};
+use herald_gossip::{GossipConfig, GossipRouter};
+use herald_wire::SystemClock;
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::routing::gossip::{NetworkGraph, P2PGossipSync};
 use lightning::routing::utxo::UtxoLookup;
@@ -36,8 +37,12 @@ pub fn herald_ingest(messages: &[Gossip], runtime: &tokio::runtime::Runtime) -> 
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
 	let (handle, writer) = store.spawn_writer(16384);
-	let router =
-		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle.clone(), Arc::new(SystemClock), None);
+	let router = GossipRouter::new(
+		GossipConfig::new(Network::Bitcoin),
+		handle.clone(),
+		Arc::new(SystemClock::new()),
+		None,
+	);
 	let started = Instant::now();
 	let mut accepted = 0;
 	// The handler sheds when the store queue is full (as it would tell LDK to stop reading):

@@ -23,8 +23,11 @@ use crate::chain::scid_parts;
 pub struct ChannelEntry {
 	/// The `channel_announcement` as received, type prefix included.
 	pub announcement: Box<[u8]>,
+	/// The first node (lower node id, BOLT 7 `node_id_1`).
 	pub node_1: NodeId,
+	/// The second node (`node_id_2`).
 	pub node_2: NodeId,
+	/// The announced channel features.
 	pub features: ChannelFeatures,
 	/// Funding amount, known when the funding output was looked up on chain.
 	pub capacity_sats: Option<u64>,
@@ -64,10 +67,15 @@ impl ChannelEntry {
 /// incremental RGS update is relative to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Policy {
+	/// `cltv_expiry_delta` of the `channel_update`.
 	pub cltv_expiry_delta: u16,
+	/// `htlc_minimum_msat`.
 	pub htlc_minimum_msat: u64,
+	/// `htlc_maximum_msat`.
 	pub htlc_maximum_msat: u64,
+	/// `fee_base_msat`.
 	pub fee_base_msat: u32,
+	/// `fee_proportional_millionths`.
 	pub fee_proportional_millionths: u32,
 	/// The BOLT 7 `disable` bit: part of the state a client holds, sent in every RGS update.
 	pub disabled: bool,
@@ -77,6 +85,7 @@ impl Policy {
 	/// Encoded length of [`Policy::to_bytes`].
 	pub const LEN: usize = 27;
 
+	/// The stored form: the fields big-endian in declaration order, then the disable bit.
 	pub fn to_bytes(&self) -> [u8; Self::LEN] {
 		let mut out = [0u8; Self::LEN];
 		out[0..2].copy_from_slice(&self.cltv_expiry_delta.to_be_bytes());
@@ -88,6 +97,7 @@ impl Policy {
 		out
 	}
 
+	/// Reads [`Policy::to_bytes`]; `None` for a wrong length or a disable byte other than 0/1.
 	pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
 		let bytes: &[u8; Self::LEN] = bytes.try_into().ok()?;
 		Some(Self {
@@ -110,6 +120,7 @@ impl Policy {
 pub struct PastPolicy {
 	/// When herald first saw an update with this policy (unix seconds).
 	pub since: u32,
+	/// The policy it had.
 	pub policy: Policy,
 }
 
@@ -120,13 +131,21 @@ pub struct UpdateEntry {
 	pub raw: Box<[u8]>,
 	/// When herald accepted it (unix seconds).
 	pub seen: u32,
+	/// The update's `timestamp`.
 	pub timestamp: u32,
+	/// The update's `message_flags`.
 	pub message_flags: u8,
+	/// The update's `channel_flags` (bit 0: direction, bit 1: disabled).
 	pub channel_flags: u8,
+	/// `cltv_expiry_delta`.
 	pub cltv_expiry_delta: u16,
+	/// `htlc_minimum_msat`.
 	pub htlc_minimum_msat: u64,
+	/// `htlc_maximum_msat`.
 	pub htlc_maximum_msat: u64,
+	/// `fee_base_msat`.
 	pub fee_base_msat: u32,
+	/// `fee_proportional_millionths`.
 	pub fee_proportional_millionths: u32,
 	/// BOLT 7 checksum (CRC32C without signature and timestamp) for `reply_channel_range`.
 	pub checksum: u32,
@@ -156,6 +175,7 @@ impl UpdateEntry {
 		}
 	}
 
+	/// The routing fields of this update.
 	pub fn policy(&self) -> Policy {
 		Policy {
 			cltv_expiry_delta: self.cltv_expiry_delta,
@@ -200,10 +220,15 @@ impl UpdateEntry {
 /// A node's latest `node_announcement`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeAnnouncementEntry {
+	/// The message as received, type prefix included.
 	pub raw: Box<[u8]>,
+	/// When herald accepted it (unix seconds).
 	pub seen: u32,
+	/// The announcement's `timestamp`.
 	pub timestamp: u32,
+	/// The announced node features.
 	pub features: NodeFeatures,
+	/// The announced addresses.
 	pub addresses: Vec<SocketAddress>,
 	/// When herald first saw these features and addresses (re-announcements that change
 	/// neither keep it; stored with the announcement, so it survives restarts).
@@ -211,6 +236,7 @@ pub struct NodeAnnouncementEntry {
 }
 
 impl NodeAnnouncementEntry {
+	/// An entry for `msg`, received as `raw` and accepted at `seen`.
 	pub fn new(raw: Box<[u8]>, seen: u32, msg: &UnsignedNodeAnnouncement) -> Self {
 		Self {
 			raw,
@@ -226,18 +252,26 @@ impl NodeAnnouncementEntry {
 /// A node: how many known channels it has and its announcement, if any.
 #[derive(Clone, Debug, Default)]
 pub struct NodeEntry {
+	/// Known channels of the node.
 	pub channels: u32,
+	/// Its latest `node_announcement`, if it sent one.
 	pub announcement: Option<NodeAnnouncementEntry>,
 }
 
 /// Counts for the API and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GraphCounts {
+	/// Nodes with at least one known channel.
 	pub nodes: usize,
+	/// Nodes with a `node_announcement`.
 	pub nodes_announced: usize,
+	/// Known channels.
 	pub channels: usize,
+	/// Channels whose funding output was found on chain.
 	pub channels_verified: usize,
+	/// Channels accepted without a chain backend.
 	pub channels_unverified: usize,
+	/// Channel directions with an update.
 	pub channel_updates: usize,
 	/// Channels learned from gossip 2.0 (included in `channels` and `channels_verified`).
 	pub channels_v2: usize,
@@ -269,14 +303,17 @@ pub struct GraphIndex {
 }
 
 impl GraphIndex {
+	/// An empty index.
 	pub fn new() -> Self {
 		Self::default()
 	}
 
+	/// The channel with this short channel id.
 	pub fn channel(&self, scid: u64) -> Option<&ChannelEntry> {
 		self.channels.get(&scid)
 	}
 
+	/// Whether the channel is known.
 	pub fn contains_channel(&self, scid: u64) -> bool {
 		self.channels.contains_key(&scid)
 	}
@@ -286,6 +323,7 @@ impl GraphIndex {
 		self.nodes.get(id)?.announcement.as_ref().map(|a| a.details_since)
 	}
 
+	/// The node with this id.
 	pub fn node(&self, id: &NodeId) -> Option<&NodeEntry> {
 		self.nodes.get(id)
 	}
@@ -330,6 +368,7 @@ impl GraphIndex {
 			.find_map(|(id, node)| node.announcement.as_ref().map(|a| (id, a)))
 	}
 
+	/// The counts for the API and metrics.
 	pub fn counts(&self) -> GraphCounts {
 		GraphCounts {
 			nodes: self.nodes.len(),

@@ -10,18 +10,23 @@
 //! - [`import`]: loaders for Core Lightning `gossip_store` files, raw message streams and the
 //!   `GOSSMAP_COMPRESSv1` topology;
 //! - [`reject`]: why a message was refused;
+//! - [`rules`] and [`misbehaviour`]: the timestamp rule and the misbehaviour score BOLT 7 and
+//!   gossip 2.0 share;
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
+#![warn(missing_docs)]
+
 pub mod chain;
-pub mod clock;
 pub mod import;
 pub mod index;
 pub use herald_wire::logger;
 pub mod message;
+pub mod misbehaviour;
 pub mod part;
 pub mod reject;
 pub mod rgs;
 pub mod router;
+pub mod rules;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testkit")]
@@ -30,5 +35,4 @@ pub mod v2;
 pub mod wire;
 pub mod wire_fuzz;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use router::{GossipConfig, GossipRouter};

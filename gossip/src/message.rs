@@ -17,8 +17,11 @@ pub const CHANNEL_UPDATE: u16 = 258;
 /// The three kinds of BOLT 7 gossip herald validates and stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GossipKind {
+	/// `channel_announcement` (type 256).
 	ChannelAnnouncement,
+	/// `channel_update` (type 258).
 	ChannelUpdate,
+	/// `node_announcement` (type 257).
 	NodeAnnouncement,
 }
 
@@ -63,8 +66,11 @@ pub fn message_type(raw: &[u8]) -> Option<u16> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Gossip {
+	/// A decoded `channel_announcement`.
 	ChannelAnnouncement(ChannelAnnouncement),
+	/// A decoded `channel_update`.
 	ChannelUpdate(ChannelUpdate),
+	/// A decoded `node_announcement`.
 	NodeAnnouncement(NodeAnnouncement),
 }
 
@@ -87,6 +93,7 @@ impl Gossip {
 		})
 	}
 
+	/// Which of the three messages this is.
 	pub fn kind(&self) -> GossipKind {
 		match self {
 			Self::ChannelAnnouncement(_) => GossipKind::ChannelAnnouncement,

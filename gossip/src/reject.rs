@@ -47,6 +47,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+	/// Every reason, in metric label order (the series created at start).
 	pub const ALL: [RejectReason; 18] = [
 		Self::BadSignature,
 		Self::BadKey,

@@ -52,24 +52,47 @@ const MAX_BATCH: usize = 4096;
 /// is lost to a crash (peers send it again).
 const COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+	/// The database could not be opened.
 	#[error("store database: {0}")]
 	Database(#[from] redb::DatabaseError),
+	/// A transaction could not start.
 	#[error("store transaction: {0}")]
 	Transaction(#[from] redb::TransactionError),
+	/// A table could not be opened.
 	#[error("store table: {0}")]
 	Table(#[from] redb::TableError),
+	/// Reading or writing failed.
 	#[error("store: {0}")]
 	Storage(#[from] redb::StorageError),
+	/// A commit failed.
 	#[error("store commit: {0}")]
 	Commit(#[from] redb::CommitError),
+	/// The store holds another network's gossip.
 	#[error("the store holds {found} data, but herald runs on {expected}")]
-	WrongNetwork { found: String, expected: String },
+	WrongNetwork {
+		/// The store's network.
+		found: String,
+		/// herald's network.
+		expected: String,
+	},
+	/// The store has a schema version this herald does not read.
 	#[error("the store has schema version {found}; this herald reads version {SCHEMA_VERSION}")]
-	Schema { found: u32 },
+	Schema {
+		/// The store's version.
+		found: u32,
+	},
+	/// A record does not decode.
 	#[error("corrupt store record in {table}: {reason}")]
-	Corrupt { table: &'static str, reason: String },
+	Corrupt {
+		/// The table.
+		table: &'static str,
+		/// What is wrong.
+		reason: String,
+	},
+	/// The writer task has stopped.
 	#[error("the store writer has stopped")]
 	WriterGone,
 }
@@ -77,85 +100,124 @@ pub enum StoreError {
 /// A channel as stored: its announcement and what herald learned about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelRecord {
+	/// The short channel id.
 	pub scid: u64,
+	/// When herald accepted it (unix seconds).
 	pub seen: u32,
+	/// Whether the funding output was found on chain.
 	pub verified: bool,
+	/// The funding amount, once looked up.
 	pub capacity_sats: Option<u64>,
+	/// The funding outpoint, once looked up.
 	pub funding: Option<OutPoint>,
+	/// The `channel_announcement` as received, type prefix included.
 	pub announcement: Vec<u8>,
 }
 
 /// A stored `channel_update` (the latest of its direction).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateRecord {
+	/// The short channel id.
 	pub scid: u64,
+	/// The direction (bit 0 of `channel_flags`).
 	pub direction: u8,
+	/// When herald accepted it (unix seconds).
 	pub seen: u32,
 	/// When the update's policy started (earlier than `seen` if it was only refreshed).
 	pub policy_since: u32,
+	/// The message as received, type prefix included.
 	pub raw: Vec<u8>,
 }
 
 /// A change to the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOp {
+	/// A channel, new or newly verified.
 	PutChannel(ChannelRecord),
 	/// The latest update of a direction, and the policy it replaced, if the policy changed.
 	PutUpdate {
+		/// The update.
 		update: UpdateRecord,
+		/// The policy it replaced, if the policy changed.
 		replaced: Option<PastPolicy>,
 	},
 	/// A node's latest announcement; `details_since` is when its features and addresses last
 	/// changed (what Rapid Gossip Sync deltas send node details by).
 	PutNode {
+		/// The node id (compressed public key).
 		node_id: [u8; 33],
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// When the node's features and addresses last changed.
 		details_since: u32,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
 	/// Removes a channel, both its updates and its policy history.
 	RemoveChannel {
+		/// The short channel id.
 		scid: u64,
 	},
 	/// Removes one direction's update (it went stale).
 	RemoveUpdate {
+		/// The short channel id.
 		scid: u64,
+		/// The direction (bit 0 of `channel_flags`).
 		direction: u8,
 	},
 	/// Removes policy history entries (scid, direction, since) that fell out of the horizon.
 	RemoveHistory(Vec<(u64, u8, u32)>),
+	/// Removes a node announcement (its node has no channel left).
 	RemoveNode {
+		/// The node id (compressed public key).
 		node_id: [u8; 33],
 	},
 	/// A gossip 2.0 channel: when herald accepted it, its funding evidence
 	/// (`VerifiedFunding::encode`) and the announcement as received.
 	PutV2Channel {
+		/// The short channel id.
 		scid: u64,
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// The funding evidence (`VerifiedFunding::encode`).
 		funding: Vec<u8>,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
 	/// The latest gossip 2.0 update of a direction, and the policy it replaced, if it changed.
 	PutV2Update {
+		/// The short channel id.
 		scid: u64,
+		/// The direction (bit 0 of `channel_flags`).
 		direction: u8,
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// When the update's policy started.
 		policy_since: u32,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
+		/// The policy it replaced, if the policy changed.
 		replaced: Option<PastPolicy>,
 	},
+	/// A gossip 2.0 node's latest announcement.
 	PutV2Node {
+		/// The node id (compressed public key).
 		node_id: [u8; 33],
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// When the node's features and addresses last changed.
 		details_since: u32,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
 	/// Removes a gossip 2.0 channel, its updates and their policy history.
 	RemoveV2Channel {
+		/// The short channel id.
 		scid: u64,
 	},
 	/// Removes a gossip 2.0 node announcement (its node has no channel left).
 	RemoveV2Node {
+		/// The node id (compressed public key).
 		node_id: [u8; 33],
 	},
 }
@@ -163,29 +225,48 @@ pub enum StoreOp {
 /// A stored gossip 2.0 record, as [`Store::visit_v2`] hands them out (channels first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum V2Record {
+	/// A gossip 2.0 channel.
 	Channel {
+		/// The short channel id.
 		scid: u64,
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// The funding evidence (`VerifiedFunding::encode`).
 		funding: Vec<u8>,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
+	/// The latest gossip 2.0 update of a direction.
 	Update {
+		/// The short channel id.
 		scid: u64,
+		/// The direction (bit 0 of `channel_flags`).
 		direction: u8,
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// When the update's policy started.
 		policy_since: u32,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
 	/// An earlier policy of a gossip 2.0 channel's direction.
 	History {
+		/// The short channel id.
 		scid: u64,
+		/// The direction (bit 0 of `channel_flags`).
 		direction: u8,
+		/// The earlier policy and since when it held.
 		past: PastPolicy,
 	},
+	/// A gossip 2.0 node announcement.
 	Node {
+		/// The node id (compressed public key).
 		node_id: [u8; 33],
+		/// When herald accepted it (unix seconds).
 		seen: u32,
+		/// When the node's features and addresses last changed.
 		details_since: u32,
+		/// The message as received, type prefix included.
 		raw: Vec<u8>,
 	},
 }
@@ -193,28 +274,38 @@ pub enum V2Record {
 /// A stored `node_announcement`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRecord {
+	/// The node id (compressed public key).
 	pub node_id: [u8; 33],
+	/// When herald accepted it (unix seconds).
 	pub seen: u32,
 	/// When the node's features and addresses last changed (at most `seen`).
 	pub details_since: u32,
+	/// The message as received, type prefix included.
 	pub raw: Vec<u8>,
 }
 
 /// Everything in the store, as loaded at start-up.
 #[derive(Default, Debug)]
 pub struct Loaded {
+	/// Every channel.
 	pub channels: Vec<ChannelRecord>,
+	/// Every latest update.
 	pub updates: Vec<UpdateRecord>,
 	/// (scid, direction, past policy)
 	pub history: Vec<(u64, u8, PastPolicy)>,
+	/// Every node announcement.
 	pub nodes: Vec<NodeRecord>,
 }
 
 /// Receives the store's records from [`Store::visit`].
 pub trait StoreVisitor {
+	/// A stored channel.
 	fn channel(&mut self, record: ChannelRecord);
+	/// A stored latest update.
 	fn update(&mut self, record: UpdateRecord);
+	/// An earlier policy of (`scid`, `direction`).
 	fn history(&mut self, scid: u64, direction: u8, past: PastPolicy);
+	/// A stored node announcement.
 	fn node(&mut self, node: NodeRecord);
 }
 
@@ -287,6 +378,7 @@ impl Store {
 		Ok(Self { db })
 	}
 
+	/// The shared database handle.
 	pub fn database(&self) -> &Arc<Database> {
 		&self.db
 	}
@@ -552,6 +644,7 @@ pub struct StoreHandle {
 pub struct StorePermit(mpsc::OwnedPermit<WriterMessage>);
 
 impl StorePermit {
+	/// Queues `op` in the reserved place.
 	pub fn send(self, op: StoreOp) {
 		self.0.send(WriterMessage::Op(op));
 	}

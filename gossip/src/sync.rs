@@ -27,9 +27,11 @@ pub enum SyncPhase {
 }
 
 impl SyncPhase {
+	/// Every phase, in metric label order.
 	pub const ALL: [SyncPhase; 5] =
 		[Self::Idle, Self::RangeQuery, Self::Fetching, Self::Synced, Self::Unanswered];
 
+	/// The phase's metric label.
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Self::Idle => "idle",
@@ -44,6 +46,7 @@ impl SyncPhase {
 /// Sync bookkeeping for one peer.
 #[derive(Debug)]
 pub struct PeerSync {
+	/// Where the sync stands.
 	pub phase: SyncPhase,
 	/// Channels the peer has that herald lacked when its range replies arrived.
 	pub wanted: VecDeque<u64>,
@@ -51,13 +54,18 @@ pub struct PeerSync {
 	pub in_flight: Option<(usize, u64)>,
 	/// When the range query was sent.
 	pub range_sent_at: u64,
+	/// `reply_channel_range` messages received.
 	pub range_replies: u32,
+	/// Short channel ids announced in the range replies.
 	pub scids_announced: u64,
+	/// Short channel ids asked for.
 	pub scids_requested: u64,
+	/// Unix time the sync finished, if it did.
 	pub finished_at: Option<u64>,
 }
 
 impl PeerSync {
+	/// A peer herald does not sync from.
 	pub fn idle() -> Self {
 		Self {
 			phase: SyncPhase::Idle,
@@ -71,6 +79,7 @@ impl PeerSync {
 		}
 	}
 
+	/// A peer sent a `query_channel_range` at `now`.
 	pub fn range_query_sent(now: u64) -> Self {
 		Self { phase: SyncPhase::RangeQuery, range_sent_at: now, ..Self::idle() }
 	}

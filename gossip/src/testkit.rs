@@ -25,6 +25,7 @@ pub fn key(label: &str) -> SecretKey {
 	}
 }
 
+/// The public key of `secret`.
 pub fn public(secret: &SecretKey) -> PublicKey {
 	secret.public_key(&Secp256k1::signing_only())
 }
@@ -37,7 +38,9 @@ fn sign<T: Writeable>(unsigned: &T, secret: &SecretKey) -> bitcoin::secp256k1::e
 /// The four keys of a channel: the two nodes' and their two funding keys.
 #[derive(Clone, Copy, Debug)]
 pub struct ChannelKeys {
+	/// The two node keys, in the order given (see `ordered`).
 	pub node: [SecretKey; 2],
+	/// The two funding keys, matching `node`.
 	pub bitcoin: [SecretKey; 2],
 }
 
@@ -93,11 +96,17 @@ pub fn resign_channel_announcement(
 /// A policy for [`channel_update`].
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
+	/// `cltv_expiry_delta`.
 	pub cltv_expiry_delta: u16,
+	/// `htlc_minimum_msat`.
 	pub htlc_minimum_msat: u64,
+	/// `htlc_maximum_msat`.
 	pub htlc_maximum_msat: u64,
+	/// `fee_base_msat`.
 	pub fee_base_msat: u32,
+	/// `fee_proportional_millionths`.
 	pub fee_proportional_millionths: u32,
+	/// Whether the direction is disabled (bit 1 of `channel_flags`).
 	pub disabled: bool,
 }
 
@@ -141,6 +150,7 @@ pub fn channel_update(
 	resign_channel_update(contents, &signer)
 }
 
+/// Signs `contents` with `signer` (after a test changed a field).
 pub fn resign_channel_update(contents: UnsignedChannelUpdate, signer: &SecretKey) -> ChannelUpdate {
 	ChannelUpdate { signature: sign(&contents, signer), contents }
 }
@@ -172,6 +182,7 @@ pub fn node_announcement(
 	resign_node_announcement(contents, secret)
 }
 
+/// Signs `contents` with `secret` (after a test changed a field).
 pub fn resign_node_announcement(contents: UnsignedNodeAnnouncement, secret: &SecretKey) -> NodeAnnouncement {
 	NodeAnnouncement { signature: sign(&contents, secret), contents }
 }
@@ -179,10 +190,15 @@ pub fn resign_node_announcement(contents: UnsignedNodeAnnouncement, secret: &Sec
 /// A small connected graph: `channels` channels over `nodes` nodes (a ring plus chords), each
 /// channel with both updates and each node with an announcement and an IPv4 address.
 pub struct TestGraph {
+	/// The regtest chain hash the messages are for.
 	pub chain_hash: ChainHash,
+	/// One announcement per channel.
 	pub announcements: Vec<ChannelAnnouncement>,
+	/// Two updates per channel.
 	pub updates: Vec<ChannelUpdate>,
+	/// One announcement per node.
 	pub nodes: Vec<NodeAnnouncement>,
+	/// The keys of each channel, in announcement order.
 	pub keys: Vec<ChannelKeys>,
 }
 
@@ -287,6 +303,7 @@ pub fn grind(header: &mut bitcoin::block::Header) {
 pub struct Rng(pub u64);
 
 impl Rng {
+	/// The next 64 random bits.
 	pub fn next_u64(&mut self) -> u64 {
 		self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
 		let mut z = self.0;
@@ -295,6 +312,7 @@ impl Rng {
 		z ^ (z >> 31)
 	}
 
+	/// The next 32 random bits.
 	pub fn u32(&mut self) -> u32 {
 		self.next_u64() as u32
 	}
@@ -323,6 +341,7 @@ impl Rng {
 		(self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 	}
 
+	/// `len` random bytes.
 	pub fn bytes(&mut self, len: usize) -> Vec<u8> {
 		(0..len).map(|_| self.next_u64() as u8).collect()
 	}

@@ -80,10 +80,18 @@ const TLV_CHECKSUMS: u64 = 3;
 pub enum WireError {
 	/// The input ends inside the named field (BOLT 1: «insufficient length for the contents»).
 	#[error("message ends inside {what}")]
-	Truncated { what: &'static str },
+	Truncated {
+		/// The field.
+		what: &'static str,
+	},
 	/// `decode` of one message was given another message type.
 	#[error("expected message type {expected}, found {found}")]
-	UnexpectedType { expected: u16, found: u16 },
+	UnexpectedType {
+		/// The type `decode` handles.
+		expected: u16,
+		/// The type given.
+		found: u16,
+	},
 	/// [`QueryMessage::decode`] was given a type that is not one of 261-265.
 	#[error("message type {0} is not a BOLT 7 query message")]
 	UnknownType(u16),
@@ -92,31 +100,68 @@ pub enum WireError {
 	NonMinimalBigSize,
 	/// TLV types not strictly increasing, duplicates included (BOLT 1, TLV requirements).
 	#[error("TLV type {found} follows type {previous}: types must strictly increase")]
-	TlvOrder { previous: u64, found: u64 },
+	TlvOrder {
+		/// The type before.
+		previous: u64,
+		/// The type that does not increase.
+		found: u64,
+	},
 	/// An even TLV type this message does not define (BOLT 1: «MUST fail to parse»).
 	#[error("unknown even TLV type {0}")]
 	UnknownEvenTlv(u64),
 	/// A known TLV whose length is not the one its encoding requires.
 	#[error("TLV type {tlv_type} has invalid length {len}")]
-	BadTlvLength { tlv_type: u64, len: usize },
+	BadTlvLength {
+		/// The TLV type.
+		tlv_type: u64,
+		/// Its length.
+		len: usize,
+	},
 	/// An `encoding_type` byte other than 0 (uncompressed) or 1 (zlib).
 	#[error("unknown encoding type {0}")]
 	BadEncoding(u8),
 	/// An array whose byte length is not a whole number of elements.
 	#[error("{what}: {len} bytes is not a whole number of {element_len}-byte elements")]
-	PartialElement { what: &'static str, len: usize, element_len: usize },
+	PartialElement {
+		/// The array.
+		what: &'static str,
+		/// Its length in bytes.
+		len: usize,
+		/// The length of one element.
+		element_len: usize,
+	},
 	/// A per-id array (query flags, timestamps, checksums) whose count differs from the ids'.
 	#[error("{what} has {found} entries for {expected} short_channel_ids")]
-	LengthMismatch { what: &'static str, expected: usize, found: usize },
+	LengthMismatch {
+		/// The array.
+		what: &'static str,
+		/// Entries expected (the id count).
+		expected: usize,
+		/// Entries found.
+		found: usize,
+	},
 	/// A zlib array inflating beyond [`MAX_INFLATED_LEN`], or a message beyond [`MAX_MESSAGE_LEN`].
 	#[error("{what} exceeds {limit} bytes")]
-	TooLarge { what: &'static str, limit: usize },
+	TooLarge {
+		/// What is too large.
+		what: &'static str,
+		/// The limit in bytes.
+		limit: usize,
+	},
 	/// A corrupt, incomplete or trailing-garbage zlib stream.
 	#[error("{what}: invalid zlib stream")]
-	BadZlib { what: &'static str },
+	BadZlib {
+		/// The array.
+		what: &'static str,
+	},
 	/// A boolean byte (`sync_complete`, `full_information`) other than 0 or 1.
 	#[error("{what} must be 0 or 1, found {value}")]
-	InvalidBool { what: &'static str, value: u8 },
+	InvalidBool {
+		/// The field.
+		what: &'static str,
+		/// The byte found.
+		value: u8,
+	},
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +432,7 @@ fn block_of(short_channel_id: u64) -> u32 {
 /// minimally-encoded BigSize per `short_channel_id`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryShortChannelIds {
+	/// The chain the ids are on.
 	pub chain_hash: ChainHash,
 	/// The ids, in the order received (BOLT 7 asks for ascending order; not enforced).
 	pub short_channel_ids: Vec<u64>,
@@ -479,7 +525,9 @@ impl QueryShortChannelIds {
 /// («MUST set `full_information` to 0» without up-to-date information for `chain_hash`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyShortChannelIdsEnd {
+	/// The chain the query was for.
 	pub chain_hash: ChainHash,
+	/// Whether the replier has up-to-date information for that chain.
 	pub full_information: bool,
 }
 
@@ -523,8 +571,11 @@ impl ReplyShortChannelIdsEnd {
 /// minimally-encoded BigSize: bit 0 timestamps wanted, bit 1 checksums wanted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryChannelRange {
+	/// The chain asked about.
 	pub chain_hash: ChainHash,
+	/// The first block of the range.
 	pub first_blocknum: u32,
+	/// Blocks in the range.
 	pub number_of_blocks: u32,
 	/// `query_option_flags`, if the TLV is present (bits `QUERY_OPTION_*`; others kept as sent).
 	pub query_option: Option<u64>,
@@ -611,11 +662,15 @@ impl QueryChannelRange {
 /// byte; see [`channel_update_checksum`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyChannelRange {
+	/// The chain of the ids.
 	pub chain_hash: ChainHash,
+	/// The first block this reply covers.
 	pub first_blocknum: u32,
+	/// Blocks this reply covers.
 	pub number_of_blocks: u32,
 	/// BOLT 7: false on every reply but the final one, true on the final one.
 	pub sync_complete: bool,
+	/// The channels funded in those blocks, ascending.
 	pub short_channel_ids: Vec<u64>,
 	/// `timestamps_tlv`: (node_id_1, node_id_2) per id, same count as the ids.
 	pub timestamps: Option<Vec<(u32, u32)>>,
@@ -763,8 +818,11 @@ pub const fn max_ids_per_reply(timestamps: bool, checksums: bool) -> usize {
 /// Fields: `chain_hash`, `u32 first_timestamp`, `u32 timestamp_range`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GossipTimestampFilter {
+	/// The chain to filter gossip of.
 	pub chain_hash: ChainHash,
+	/// Oldest timestamp wanted.
 	pub first_timestamp: u32,
+	/// Seconds from `first_timestamp` on that are wanted.
 	pub timestamp_range: u32,
 }
 
@@ -807,10 +865,15 @@ impl GossipTimestampFilter {
 /// One of the five BOLT 7 query messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryMessage {
+	/// Type 261.
 	QueryShortChannelIds(QueryShortChannelIds),
+	/// Type 262.
 	ReplyShortChannelIdsEnd(ReplyShortChannelIdsEnd),
+	/// Type 263.
 	QueryChannelRange(QueryChannelRange),
+	/// Type 264.
 	ReplyChannelRange(ReplyChannelRange),
+	/// Type 265.
 	GossipTimestampFilter(GossipTimestampFilter),
 }
 
@@ -898,6 +961,7 @@ pub fn channel_update_checksum(raw_channel_update: &[u8]) -> u32 {
 /// One channel of a `reply_channel_range` answer, with what the TLVs carry about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RangeEntry {
+	/// The channel.
 	pub short_channel_id: u64,
 	/// (timestamp_node_id_1, timestamp_node_id_2): the `channel_update` timestamps, 0 for none.
 	pub timestamps: (u32, u32),

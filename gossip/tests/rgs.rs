@@ -12,7 +12,8 @@ use herald_gossip::rgs::{RgsConfig, RgsService, Version};
 use herald_gossip::store::StoreHandle;
 use herald_gossip::testkit::QuietLogger as Quiet;
 use herald_gossip::testkit::{self, Policy, TestGraph};
-use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
+use herald_gossip::{GossipConfig, GossipRouter};
+use herald_wire::{Clock, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, SocketAddress};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
@@ -184,14 +185,14 @@ async fn a_delta_brings_yesterdays_client_to_todays_graph() {
 	let herald = Herald::new(now - day - 4 * 3600);
 	let base = TestGraph::new("delta", chain_hash(), 50, 150, now - day - 4 * 3600);
 	herald.learn(&base);
-	herald.clock.set((now - day) as u64);
-	let yesterday = herald.rgs.latest_seen(herald.clock.now());
+	herald.clock.set_unix((now - day) as u64);
+	let yesterday = herald.rgs.latest_seen(herald.clock.unix_secs());
 	let (old_graph, old_client) = client();
 	old_client
-		.update_network_graph_no_std(&herald.snapshot(Version::V2, 0).await, Some(herald.clock.now()))
+		.update_network_graph_no_std(&herald.snapshot(Version::V2, 0).await, Some(herald.clock.unix_secs()))
 		.unwrap();
 
-	herald.clock.set(now as u64);
+	herald.clock.set_unix(now as u64);
 	let extra = TestGraph::new("delta-new", chain_hash(), 20, 20, now);
 	herald.learn(&extra);
 	for c in 0..150 {
@@ -256,7 +257,7 @@ async fn reminders_keep_quiet_channels_alive_in_ldks_client() {
 	let herald = Herald::new((now - 8 * day) as u32);
 	herald.learn(&TestGraph::new("quiet", chain_hash(), 10, 10, (now - 8 * day) as u32));
 
-	herald.clock.set(now - 6 * day);
+	herald.clock.set_unix(now - 6 * day);
 	let (synced, daily) = client();
 	let (stopped, once) = client();
 	let full = herald.snapshot(Version::V1, 0).await;
@@ -270,7 +271,7 @@ async fn reminders_keep_quiet_channels_alive_in_ldks_client() {
 	let mut reminders = 0;
 	for d in 1..=11 {
 		let t = now - 6 * day + d * day;
-		herald.clock.set(t);
+		herald.clock.set_unix(t);
 		let delta = herald.rgs.snapshot(Version::V1, since).await;
 		assert_eq!(
 			(delta.stats.announcements, delta.stats.updates_full, delta.stats.updates_incremental),
@@ -301,10 +302,10 @@ async fn directions_older_than_two_weeks_are_left_out() {
 	// One channel gets a fresh update in one direction; two days later everything else is
 	// fifteen days old.
 	let scid = graph.announcements[0].contents.short_channel_id;
-	herald.clock.set((now - day) as u64);
+	herald.clock.set_unix((now - day) as u64);
 	let fresh = testkit::channel_update(chain_hash(), scid, &graph.keys[0], 0, now - day, Policy::default());
 	herald.router.handle_channel_update(None, &fresh).unwrap();
-	herald.clock.set((now + day) as u64);
+	herald.clock.set_unix((now + day) as u64);
 	let full = herald.rgs.snapshot(Version::V1, 0).await;
 	assert_eq!((full.stats.announcements, full.stats.updates_full), (1, 1), "{:?}", full.stats);
 }

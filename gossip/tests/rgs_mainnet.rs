@@ -14,7 +14,8 @@ use herald_gossip::rgs::{RgsConfig, RgsService, Version};
 use herald_gossip::store::{ChannelRecord, Loaded, NodeRecord, StoreHandle, UpdateRecord};
 use herald_gossip::testkit;
 use herald_gossip::testkit::QuietLogger as Quiet;
-use herald_gossip::{Clock, GossipConfig, GossipRouter, ManualClock};
+use herald_gossip::{GossipConfig, GossipRouter};
+use herald_wire::{Clock, ManualClock};
 use lightning::ln::msgs::{RoutingMessageHandler, UnsignedChannelUpdate};
 use lightning::routing::gossip::NetworkGraph;
 use lightning_rapid_gossip_sync::RapidGossipSync;
@@ -105,16 +106,16 @@ async fn mainnet_sized_full_and_delta_snapshots_apply_in_ldks_client() {
 	);
 
 	// Yesterday's client.
-	clock.set((now - day) as u64);
-	let yesterday = rgs.latest_seen(clock.now());
+	clock.set_unix((now - day) as u64);
+	let yesterday = rgs.latest_seen(clock.unix_secs());
 	let old = Arc::new(NetworkGraph::new(Network::Bitcoin, Arc::new(Quiet)));
 	let full_then = rgs.snapshot(Version::V2, 0).await;
-	apply(&full_then.raw, &old, clock.now());
+	apply(&full_then.raw, &old, clock.unix_secs());
 	assert_eq!(old.read_only().channels().len(), 50_808);
 
 	// A day of churn on every third channel: a quarter of its directions change fees, some are
 	// disabled, most are refreshed (same policy, newer timestamp).
-	clock.set(now as u64);
+	clock.set_unix(now as u64);
 	let chain_hash = ChainHash::using_genesis_block(Network::Bitcoin);
 	let keys: Vec<_> = (0..topology.nodes.len() as u32).map(gossmap::node_secret).collect();
 	let count = topology.channels.len() as u32;

@@ -15,7 +15,7 @@ use herald_gossip::store::{Collector, StoreHandle, StoreOp};
 use herald_gossip::testkit::{self, ChannelKeys, Policy};
 use herald_gossip::testkit::{now, regtest_chain_hash as chain_hash};
 use herald_gossip::wire;
-use herald_gossip::ManualClock;
+use herald_wire::ManualClock;
 use lightning::ln::msgs::{
 	BaseMessageHandler, ErrorAction, Init, LightningError, MessageSendEvent, QueryChannelRange,
 	QueryShortChannelIds, RoutingMessageHandler, SocketAddress,
@@ -518,7 +518,7 @@ async fn channels_with_a_stale_direction_are_pruned_as_ldk_prunes_them() {
 	let router = GossipRouter::new(config, handle, clock.clone(), None);
 	let graph = testkit::TestGraph::new("stale", chain_hash(), 4, 6, start);
 	load_graph(&router, &graph);
-	clock.advance(13 * 86400);
+	clock.advance_secs(13 * 86400);
 	assert_eq!(router.prune_stale().await, 0, "thirteen days is not stale");
 	// Channel 0 refreshes both directions, channel 1 only one; the others stay quiet.
 	let fresh_at = start + 20 * 3600;
@@ -530,7 +530,7 @@ async fn channels_with_a_stale_direction_are_pruned_as_ldk_prunes_them() {
 			router.handle_channel_update(None, &fresh).unwrap();
 		}
 	}
-	clock.set(start as u64 + 14 * 86400 + 12 * 3600);
+	clock.set_unix(start as u64 + 14 * 86400 + 12 * 3600);
 	let _ = collector.drain();
 	assert_eq!(router.prune_stale().await, 5, "BOLT 7: a stale update in either direction");
 	assert_eq!(router.counts().channels, 1);
@@ -554,12 +554,12 @@ async fn a_stale_direction_of_a_young_channel_is_dropped_alone() {
 	config.future_tolerance_secs = 30 * 86400;
 	let router = GossipRouter::new(config, handle, clock.clone(), None);
 	// Announced "now" (real time) by herald's clock, with one update from 13 days ago.
-	clock.set(now() as u64);
+	clock.set_unix(now() as u64);
 	let announcement = testkit::channel_announcement(chain_hash(), scid(1), &keys(1));
 	router.handle_channel_announcement(None, &announcement).unwrap();
 	router.handle_channel_update(None, &update(1, 0, start)).unwrap();
 	router.handle_channel_update(None, &update(1, 1, now())).unwrap();
-	clock.advance(2 * 86400);
+	clock.advance_secs(2 * 86400);
 	let _ = collector.drain();
 	assert_eq!(router.prune_stale().await, 0, "the announcement is two days old: kept");
 	let index = router.index();
@@ -608,7 +608,7 @@ fn node_details_keep_their_age_across_a_restart() {
 	assert!(router.handle_node_announcement(None, &first).unwrap());
 	// An hour later the same features and addresses under a new alias: the details are as old
 	// as the first announcement (a wallet that synced in between needs nothing new).
-	clock.advance(3600);
+	clock.advance_secs(3600);
 	let renamed = testkit::node_announcement(&alice, start - 50, "alice again", vec![address]);
 	assert!(router.handle_node_announcement(None, &renamed).unwrap());
 	let node_id = first.contents.node_id;

@@ -21,8 +21,9 @@
 //!
 //! `lightning-block-sync` reports every failure as a [`BlockSourceError`] wrapping an
 //! [`std::io::Error`]. Non-2xx HTTP answers become an `ErrorKind::Other` error whose inner
-//! error is the crate-private `HttpError` (its `Display` is `status_code: <code>, contents:
-//! <body>`, which is the only way to read the status outside the crate); JSON-RPC errors
+//! error is the crate-private `HttpError` (its `Display` is
+//! `status_code: <code>, contents: <body>`, which is the only way to read the status outside
+//! the crate); JSON-RPC errors
 //! become an `ErrorKind::Other` error wrapping a public [`RpcError`] with bitcoind's code.
 //!
 //! - REST: bitcoind answers 404 `Block height out of range` for a height above its tip and 404

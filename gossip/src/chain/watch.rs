@@ -27,6 +27,8 @@ pub struct SpendWatcher {
 }
 
 impl SpendWatcher {
+	/// A watcher that scans `chain`'s new blocks for spends of the funding outputs `router`
+	/// verified.
 	pub fn new(chain: Arc<dyn ChainSource>, router: Arc<GossipRouter>) -> Self {
 		Self { chain, router, scanned: None, spends: HashMap::new() }
 	}

@@ -47,13 +47,16 @@ const DEFAULT_NODE_FEATURE_SETS: usize = 6;
 /// The RGS format version (the URL's `/snapshot/<ts>` is 1, `/snapshot/v2/<ts>` is 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Version {
+	/// The original format, served at `/snapshot/<ts>`.
 	V1 = 1,
+	/// Version 2 (node features, addresses and funding amounts), served at `/snapshot/v2/<ts>`.
 	V2 = 2,
 }
 
 /// What to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Request {
+	/// The format to build.
 	pub version: Version,
 	/// The client's last sync timestamp; 0 for a full snapshot.
 	pub since: u32,
@@ -66,28 +69,44 @@ pub struct Request {
 /// Counts and size of a built snapshot (logs, metrics, `/v1/snapshot/stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
+	/// The format version (1 or 2).
 	pub version: u8,
+	/// The client timestamp the snapshot is relative to (0: full).
 	pub since: u32,
+	/// The `latest_seen_timestamp` written into the snapshot.
 	pub latest_seen: u32,
+	/// Whether this is a full snapshot (`since` was 0).
 	pub full: bool,
+	/// Nodes in the node table.
 	pub nodes: usize,
+	/// Nodes sent with features or addresses (version 2).
 	pub nodes_with_details: usize,
+	/// Channel announcements included.
 	pub announcements: usize,
+	/// Updates sent in full (relative to the defaults).
 	pub updates_full: usize,
+	/// Incremental updates: the fields changed since the client's policy at `since`.
 	pub updates_incremental: usize,
+	/// Reminders: incremental updates with no fields that re-date unchanged directions.
 	pub reminders: usize,
+	/// Size of the snapshot in bytes (uncompressed).
 	pub bytes: usize,
 	/// Bytes of the node table, the announcements and the updates (where a snapshot's size goes).
 	pub node_bytes: usize,
+	/// Bytes of the announcements section.
 	pub announcement_bytes: usize,
+	/// Bytes of the updates section.
 	pub update_bytes: usize,
+	/// Time the build took, in microseconds.
 	pub build_micros: u64,
 }
 
 /// A built snapshot.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+	/// The snapshot as served (uncompressed).
 	pub bytes: Vec<u8>,
+	/// Its counts and sizes.
 	pub stats: Stats,
 }
 

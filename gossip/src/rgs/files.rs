@@ -22,8 +22,11 @@ use super::RgsService;
 /// What one refresh wrote.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
+	/// Snapshot files written.
 	pub files: usize,
+	/// Outdated files removed.
 	pub removed: usize,
+	/// Bytes written.
 	pub bytes: u64,
 }
 

@@ -19,6 +19,7 @@ use super::{RgsService, Served, Version};
 /// Where a request under `/snapshot` points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SnapshotPath {
+	/// A snapshot of this format for a client last synced at this timestamp.
 	Snapshot(Version, u32),
 }
 

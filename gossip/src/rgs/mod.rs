@@ -28,8 +28,8 @@ use tokio::sync::{OnceCell, Semaphore};
 
 pub use builder::{Request, Snapshot, Stats, Version};
 
-use crate::clock::Clock;
 use crate::router::GossipRouter;
+use herald_wire::Clock;
 
 /// Serving settings (`[rgs]` in herald's configuration).
 #[derive(Clone, Debug)]
@@ -51,12 +51,15 @@ impl Default for RgsConfig {
 /// A snapshot ready to serve.
 #[derive(Debug)]
 pub struct Served {
+	/// The snapshot bytes.
 	pub raw: Bytes,
+	/// The same, gzip-compressed (for clients that accept it).
 	pub gzip: Bytes,
 	/// Strong validator: a hash of the raw bytes, quoted.
 	pub etag: String,
 	/// Unix time of the build (`Last-Modified`).
 	pub built_at: u64,
+	/// Counts and sizes of the build.
 	pub stats: Stats,
 }
 
@@ -94,6 +97,7 @@ pub struct RgsService {
 }
 
 impl RgsService {
+	/// A snapshot service over `router`'s index, dated by `clock`.
 	pub fn new(router: Arc<GossipRouter>, clock: Arc<dyn Clock>, config: RgsConfig) -> Self {
 		let m = herald_metrics::metrics();
 		for kind in ["full", "delta"] {
@@ -114,6 +118,7 @@ impl RgsService {
 		Self { router, clock, config, cache: Mutex::new(HashMap::new()), builds: Semaphore::new(1) }
 	}
 
+	/// The configuration it runs with.
 	pub fn config(&self) -> &RgsConfig {
 		&self.config
 	}
@@ -128,7 +133,7 @@ impl RgsService {
 
 	/// The snapshot for a client whose last sync was `since` (0: full).
 	pub async fn snapshot(&self, version: Version, since: u32) -> Arc<Served> {
-		let now = self.clock.now();
+		let now = self.clock.unix_secs();
 		let latest_seen = self.latest_seen(now);
 		let m = herald_metrics::metrics();
 		if since as u64 > now {
@@ -192,7 +197,7 @@ impl RgsService {
 			micros = snapshot.stats.build_micros,
 			"built rapid gossip sync snapshot"
 		);
-		Served::new(snapshot, self.clock.now())
+		Served::new(snapshot, self.clock.unix_secs())
 	}
 
 	/// Snapshots in the cache now.

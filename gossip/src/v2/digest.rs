@@ -61,8 +61,11 @@ impl DigestPolicy {
 /// The three signed gossip messages (their `message_name` in the tag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SignedMessage {
+	/// `channel_announcement_2`.
 	ChannelAnnouncement2,
+	/// `channel_update_2`.
 	ChannelUpdate2,
+	/// `node_announcement_2`.
 	NodeAnnouncement2,
 }
 

@@ -45,6 +45,7 @@ pub enum FundingClass {
 }
 
 impl FundingClass {
+	/// The class's metric label.
 	pub fn as_str(self) -> &'static str {
 		match self {
 			FundingClass::P2wsh => "p2wsh",

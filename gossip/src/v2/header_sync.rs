@@ -27,10 +27,13 @@ pub const HEADER_BATCH: u32 = 2000;
 /// Why a sync round stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
+	/// The chain backend failed.
 	#[error("chain backend: {0}")]
 	Chain(#[from] ChainError),
+	/// The header chain refused a header.
 	#[error("header refused: {0}")]
 	Header(#[from] HeaderError),
+	/// The backend's chain does not contain herald's base block at this height.
 	#[error("the backend's chain does not contain herald's base block at height {0}")]
 	Diverged(u32),
 }
@@ -38,6 +41,7 @@ pub enum SyncError {
 /// What a round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SyncReport {
+	/// What the round changed in the header chain.
 	pub event: ChainEvent,
 	/// The backend's tip when the round started.
 	pub backend_tip: u32,

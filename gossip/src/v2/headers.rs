@@ -66,6 +66,7 @@ const MEDIAN_WINDOW: usize = 11;
 /// Consensus parameters of a network's header chain (Bitcoin Core `chainparams.cpp`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainParams {
+	/// The network these parameters are for.
 	pub network: Network,
 	/// `powLimit`, big-endian.
 	pub pow_limit: [u8; 32],
@@ -154,32 +155,68 @@ pub enum ChainStart {
 	/// The network's genesis block.
 	Genesis,
 	/// A trusted header at `height`.
-	Checkpoint { height: u32, header: Header },
+	Checkpoint {
+		/// Its height.
+		height: u32,
+		/// The header.
+		header: Header,
+	},
 }
 
 /// Why a header (or the chain store) was refused. [`HeaderError::label`] is the metric label.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+	/// The header's parent is not in the chain (header hash, parent hash).
 	#[error("header {0}: unknown parent {1}")]
 	UnknownParent(BlockHash, BlockHash),
+	/// The `bits` field is not the difficulty the retargeting rules require.
 	#[error("header {hash} at height {height}: bits {found:#010x}, required {required:#010x}")]
-	BadDifficultyBits { hash: BlockHash, height: u32, found: u32, required: u32 },
+	BadDifficultyBits {
+		/// The header.
+		hash: BlockHash,
+		/// Its height.
+		height: u32,
+		/// Its `bits`.
+		found: u32,
+		/// The `bits` required.
+		required: u32,
+	},
+	/// The header's hash is above the target its `bits` encode.
 	#[error("header {0}: hash above its target")]
 	InsufficientWork(BlockHash),
+	/// The time is not above the median of the previous 11 (header, time, median).
 	#[error("header {0}: time {1} not above the median time past {2}")]
 	TimeTooOld(BlockHash, u32, u32),
+	/// The time is more than two hours ahead of the clock (header, time).
 	#[error("header {0}: time {1} more than two hours in the future")]
 	TimeTooNew(BlockHash, u32),
+	/// BIP-94: the first block of a period is timed more than 600 s before its parent (header,
+	/// time, parent's time).
 	#[error("header {0}: BIP-94 timewarp: time {1} more than 600 s before its parent's {2}")]
 	Timewarp(BlockHash, u32, u32),
+	/// Checking the header needs headers below the chain's base (checkpoint).
 	#[error("header {0}: needs ancestors below the chain's base")]
 	BelowBase(BlockHash),
+	/// The stored chain starts at another checkpoint than the configured one.
 	#[error("the header store starts at {stored}, not at the configured {configured}")]
-	CheckpointMismatch { stored: String, configured: String },
+	CheckpointMismatch {
+		/// Where the store starts.
+		stored: String,
+		/// The configured checkpoint.
+		configured: String,
+	},
+	/// A checkpoint not on a retarget boundary, on a network that retargets.
 	#[error("checkpoint height {0} is not a multiple of 2016 on a network that retargets")]
 	BadCheckpointHeight(u32),
+	/// The stored chain is of another network.
 	#[error("the header store holds {found} headers, herald runs on {expected}")]
-	WrongNetwork { found: String, expected: String },
+	WrongNetwork {
+		/// The store's network.
+		found: String,
+		/// herald's network.
+		expected: String,
+	},
+	/// The redb store failed.
 	#[error("header store: {0}")]
 	Storage(String),
 }
@@ -232,6 +269,7 @@ impl ChainEvent {
 		self.side += other.side;
 	}
 
+	/// Whether the event connected or disconnected nothing.
 	pub fn is_empty(&self) -> bool {
 		self.connected.is_empty() && self.disconnected.is_empty()
 	}

@@ -1,5 +1,7 @@
 //! The four gossip 2.0 messages (lightning/bolts PR #1059 at `dda5bee`): decoders that keep the
-//! exact received bytes, and builders for tests and tools.
+//! exact received bytes, and builders that sign test messages (herald signs no gossip 2.0 of its
+//! own, so the builders and `AnnouncementSignatures2::encode` exist only in this crate's tests
+//! and with the `testkit` feature).
 //!
 //! Every message is `u16 type || TLV stream` (draft, "Pure TLV messages"). Decoding applies
 //! BOLT 1's stream rules ([`super::tlv`]), fails on unknown even types, requires the records the
@@ -20,16 +22,21 @@
 //!   [`SigLayout`].
 
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::{schnorr, Keypair, Message, PublicKey, XOnlyPublicKey};
+use bitcoin::secp256k1::{schnorr, PublicKey};
+#[cfg(any(test, feature = "testkit"))]
+use bitcoin::secp256k1::{Keypair, Message, XOnlyPublicKey};
 use bitcoin::{Network, OutPoint, Txid};
 
 use super::digest::{msg_hash, DigestForm, SignedMessage};
 use super::reject::{Reject, Rejection};
+#[cfg(any(test, feature = "testkit"))]
 use super::schnorr::SECP;
 use super::spv::{SpvProof, SPV_PROOF_TLV};
+#[cfg(any(test, feature = "testkit"))]
+use super::tlv::StreamBuilder;
 use super::tlv::{
 	check_known, fixed, parse_stream, read_msat, read_u16, read_u32, read_u64, with_record, without_record,
-	MsatEncoding, Record, SigLayout, StreamBuilder,
+	MsatEncoding, Record, SigLayout,
 };
 
 /// Message type of `announcement_signatures_2`.
@@ -55,13 +62,18 @@ pub fn chain_hash(network: Network) -> [u8; 32] {
 /// The four gossip 2.0 message kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+	/// `announcement_signatures_2` (type 260).
 	AnnouncementSignatures2,
+	/// `channel_announcement_2` (type 267).
 	ChannelAnnouncement2,
+	/// `node_announcement_2` (type 269).
 	NodeAnnouncement2,
+	/// `channel_update_2` (type 271).
 	ChannelUpdate2,
 }
 
 impl Kind {
+	/// Every kind, in metric label order.
 	pub const ALL: [Kind; 4] = [
 		Kind::AnnouncementSignatures2,
 		Kind::ChannelAnnouncement2,
@@ -80,6 +92,7 @@ impl Kind {
 		}
 	}
 
+	/// The wire type of this kind.
 	pub fn message_type(self) -> u16 {
 		match self {
 			Kind::AnnouncementSignatures2 => ANNOUNCEMENT_SIGNATURES_2,
@@ -171,11 +184,13 @@ fn unknown_records(stream: &[u8], known: &[u64], layout: SigLayout) -> Vec<(u64,
 }
 
 /// Signs `signed` with a node key (BIP-340, deterministic nonce) in the given digest form.
+#[cfg(any(test, feature = "testkit"))]
 fn sign_with(message: SignedMessage, form: DigestForm, signed: &[u8], keypair: &Keypair) -> [u8; 64] {
 	let digest = msg_hash(message, form, signed);
 	SECP.sign_schnorr_no_aux_rand(&Message::from_digest(digest), keypair).serialize()
 }
 
+#[cfg(any(test, feature = "testkit"))]
 fn finish(message_type: u16, stream: StreamBuilder) -> Vec<u8> {
 	let mut wire = message_type.to_be_bytes().to_vec();
 	wire.extend_from_slice(&stream.encode());
@@ -305,25 +320,35 @@ impl ChannelAnnouncement2 {
 	}
 }
 
-/// Builds `channel_announcement_2` messages (tests, tools; a future signer).
+/// Builds `channel_announcement_2` messages (tests and benchmarks: the `testkit` feature).
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct ChannelAnnouncement2Builder {
+	/// TLV 0.
 	pub chain_hash: [u8; 32],
+	/// TLV 2, raw feature bits.
 	pub features: Vec<u8>,
+	/// TLV 4.
 	pub short_channel_id: u64,
+	/// TLV 6.
 	pub capacity_sats: u64,
 	/// The two node ids in any order (written sorted).
 	pub node_ids: (PublicKey, PublicKey),
 	/// The bitcoin keys of node 1 and node 2 (in node order).
 	pub bitcoin_keys: Option<(PublicKey, PublicKey)>,
+	/// TLV 16 (taproot script tree root).
 	pub merkle_root_hash: Option<[u8; 32]>,
+	/// TLV 18.
 	pub outpoint: OutPoint,
 	/// Additional records (unknown odd ones, or anything for crafted tests).
 	pub extra: Vec<(u64, Vec<u8>)>,
+	/// Where the signature record goes.
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ChannelAnnouncement2Builder {
+	/// An announcement of `short_channel_id` on `network` with no bitcoin keys or merkle root.
 	pub fn new(
 		network: Network,
 		short_channel_id: u64,
@@ -428,6 +453,7 @@ pub const DEFAULT_FEE_PROPORTIONAL_MILLIONTHS: u32 = 1;
 pub struct ChannelUpdate2 {
 	raw: Vec<u8>,
 	signed: Vec<u8>,
+	/// Where the signature sits.
 	pub layout: SigLayout,
 	/// TLV 0 (default: Bitcoin mainnet).
 	pub chain_hash: [u8; 32],
@@ -520,10 +546,12 @@ impl ChannelUpdate2 {
 		Self::decode(&[&CHANNEL_UPDATE_2.to_be_bytes()[..], payload].concat())
 	}
 
+	/// The message as received, type included.
 	pub fn raw(&self) -> &[u8] {
 		&self.raw
 	}
 
+	/// The signed serialisation (the received signed-range records).
 	pub fn signed_bytes(&self) -> &[u8] {
 		&self.signed
 	}
@@ -548,6 +576,7 @@ impl ChannelUpdate2 {
 		self.htlc_maximum_msat.unwrap_or(capacity_sats.saturating_mul(1000) / 2)
 	}
 
+	/// Records this herald does not know: (type, value, signed).
 	pub fn unknown_records(&self) -> Vec<(u64, Vec<u8>, bool)> {
 		unknown_records(&self.raw[2..], &CU_KNOWN, self.layout)
 	}
@@ -555,26 +584,42 @@ impl ChannelUpdate2 {
 
 /// Builds `channel_update_2` messages.
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct ChannelUpdate2Builder {
+	/// TLV 0.
 	pub chain_hash: [u8; 32],
+	/// TLV 2.
 	pub short_channel_id: u64,
+	/// TLV 4.
 	pub block_height: u32,
+	/// TLV 6 (non-zero: disabled).
 	pub disable_flags: u8,
+	/// TLV 8 present: the sender is `node_id_2`.
 	pub second_peer: bool,
+	/// TLV 10.
 	pub cltv_expiry_delta: u16,
+	/// TLV 12.
 	pub htlc_minimum_msat: u64,
+	/// TLV 14 (`None`: omitted).
 	pub htlc_maximum_msat: Option<u64>,
+	/// TLV 16.
 	pub fee_base_msat: u32,
+	/// TLV 18.
 	pub fee_proportional_millionths: u32,
+	/// How the msat fields are written (the draft's u64 or lnd's BigSize).
 	pub msat_encoding: MsatEncoding,
 	/// Write fields equal to their defaults (lnd always writes `htlc_maximum_msat`; the draft
 	/// says a sender SHOULD omit defaults).
 	pub write_defaults: bool,
+	/// Additional records (unknown odd ones, or anything for crafted tests).
 	pub extra: Vec<(u64, Vec<u8>)>,
+	/// Where the signature record goes.
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ChannelUpdate2Builder {
+	/// An update with the draft's default policy.
 	pub fn new(network: Network, short_channel_id: u64, block_height: u32, second_peer: bool) -> Self {
 		ChannelUpdate2Builder {
 			chain_hash: chain_hash(network),
@@ -629,6 +674,7 @@ impl ChannelUpdate2Builder {
 		b
 	}
 
+	/// The signed serialisation (what the signature covers).
 	pub fn signed_bytes(&self) -> Vec<u8> {
 		self.stream().encode_filtered(|t| self.layout.is_signed(t))
 	}
@@ -639,6 +685,7 @@ impl ChannelUpdate2Builder {
 		self.build(&signature)
 	}
 
+	/// The wire message with `signature` in place.
 	pub fn build(&self, signature: &[u8; 64]) -> Vec<u8> {
 		let mut stream = self.stream();
 		stream.put(self.layout.signature_type(), signature.to_vec());
@@ -656,13 +703,18 @@ const NA_KNOWN: [u64; 10] = [0, 1, 2, 3, 4, 5, 7, 9, 11, 160];
 /// the receiver SHOULD ignore them).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NetAddress {
+	/// `ipv4_addr`: address and port.
 	Ipv4([u8; 4], u16),
+	/// `ipv6_addr`: address and port.
 	Ipv6([u8; 16], u16),
+	/// `tor_v3_addr`: the 35-byte onion address and port.
 	TorV3([u8; 35], u16),
+	/// `dns_hostname`: hostname and port.
 	Dns(String, u16),
 }
 
 impl NetAddress {
+	/// The address's port.
 	pub fn port(&self) -> u16 {
 		match self {
 			NetAddress::Ipv4(_, p)
@@ -746,6 +798,7 @@ fn dns_addresses(record: &Record<'_>, out: &mut Vec<NetAddress>) -> Result<(), R
 pub struct NodeAnnouncement2 {
 	raw: Vec<u8>,
 	signed: Vec<u8>,
+	/// Where the signature sits.
 	pub layout: SigLayout,
 	/// TLV 0.
 	pub features: Vec<u8>,
@@ -759,6 +812,7 @@ pub struct NodeAnnouncement2 {
 	pub node_id: PublicKey,
 	/// TLVs 5, 7, 9, 11 (port-0 addresses dropped).
 	pub addresses: Vec<NetAddress>,
+	/// TLV 160 (or 240).
 	pub signature: schnorr::Signature,
 }
 
@@ -807,22 +861,27 @@ impl NodeAnnouncement2 {
 		})
 	}
 
+	/// Decodes a payload (the message without its type).
 	pub fn read(payload: &[u8]) -> Result<Self, Rejection> {
 		Self::decode(&[&NODE_ANNOUNCEMENT_2.to_be_bytes()[..], payload].concat())
 	}
 
+	/// The message as received, type included.
 	pub fn raw(&self) -> &[u8] {
 		&self.raw
 	}
 
+	/// The signed serialisation (the received signed-range records).
 	pub fn signed_bytes(&self) -> &[u8] {
 		&self.signed
 	}
 
+	/// The digest the signature signs, in `form`.
 	pub fn digest(&self, form: DigestForm) -> [u8; 32] {
 		msg_hash(SignedMessage::NodeAnnouncement2, form, &self.signed)
 	}
 
+	/// Records this herald does not know: (type, value, signed).
 	pub fn unknown_records(&self) -> Vec<(u64, Vec<u8>, bool)> {
 		unknown_records(&self.raw[2..], &NA_KNOWN, self.layout)
 	}
@@ -830,22 +889,35 @@ impl NodeAnnouncement2 {
 
 /// Builds `node_announcement_2` messages.
 #[derive(Clone, Debug)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct NodeAnnouncement2Builder {
+	/// TLV 0.
 	pub features: Vec<u8>,
+	/// TLV 1.
 	pub color: Option<[u8; 3]>,
+	/// TLV 2.
 	pub block_height: u32,
+	/// TLV 3.
 	pub alias: Option<String>,
+	/// TLV 4.
 	pub node_id: PublicKey,
+	/// TLV 5 addresses.
 	pub ipv4: Vec<([u8; 4], u16)>,
+	/// TLV 7 addresses.
 	pub ipv6: Vec<([u8; 16], u16)>,
+	/// TLV 9 addresses.
 	pub tor_v3: Vec<([u8; 35], u16)>,
 	/// DNS hostnames, written in the draft's list form.
 	pub dns: Vec<(String, u16)>,
+	/// Additional records (unknown odd ones, or anything for crafted tests).
 	pub extra: Vec<(u64, Vec<u8>)>,
+	/// Where the signature record goes.
 	pub layout: SigLayout,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl NodeAnnouncement2Builder {
+	/// An announcement of `node_id` with no features, color, alias or address.
 	pub fn new(node_id: PublicKey, block_height: u32) -> Self {
 		NodeAnnouncement2Builder {
 			features: Vec::new(),
@@ -902,15 +974,18 @@ impl NodeAnnouncement2Builder {
 		b
 	}
 
+	/// The signed serialisation (what the signature covers).
 	pub fn signed_bytes(&self) -> Vec<u8> {
 		self.stream().encode_filtered(|t| self.layout.is_signed(t))
 	}
 
+	/// Signs with the node's key and returns the wire message.
 	pub fn sign(&self, node_key: &Keypair, form: DigestForm) -> Vec<u8> {
 		let signature = sign_with(SignedMessage::NodeAnnouncement2, form, &self.signed_bytes(), node_key);
 		self.build(&signature)
 	}
 
+	/// The wire message with `signature` in place.
 	pub fn build(&self, signature: &[u8; 64]) -> Vec<u8> {
 		let mut stream = self.stream();
 		stream.put(self.layout.signature_type(), signature.to_vec());
@@ -936,6 +1011,7 @@ pub struct AnnouncementSignatures2 {
 }
 
 impl AnnouncementSignatures2 {
+	/// Decodes a whole wire message (type included). Never panics.
 	pub fn decode(wire: &[u8]) -> Result<Self, Rejection> {
 		let stream = payload(wire, ANNOUNCEMENT_SIGNATURES_2)?;
 		let records = parse_stream(stream)?;
@@ -956,15 +1032,18 @@ impl AnnouncementSignatures2 {
 		})
 	}
 
+	/// Decodes a payload (the message without its type).
 	pub fn read(payload: &[u8]) -> Result<Self, Rejection> {
 		Self::decode(&[&ANNOUNCEMENT_SIGNATURES_2.to_be_bytes()[..], payload].concat())
 	}
 
+	/// The message as received, type included.
 	pub fn raw(&self) -> &[u8] {
 		&self.raw
 	}
 
 	/// Encodes a message.
+	#[cfg(any(test, feature = "testkit"))]
 	pub fn encode(channel_id: [u8; 32], short_channel_id: u64, partial_signature: [u8; 32]) -> Vec<u8> {
 		let mut b = StreamBuilder::new();
 		b.put(0, channel_id).put(2, short_channel_id.to_be_bytes()).put(4, partial_signature);
@@ -975,9 +1054,13 @@ impl AnnouncementSignatures2 {
 /// Any gossip 2.0 message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message2 {
+	/// `announcement_signatures_2`.
 	AnnouncementSignatures(AnnouncementSignatures2),
+	/// `channel_announcement_2`.
 	ChannelAnnouncement(Box<ChannelAnnouncement2>),
+	/// `node_announcement_2`.
 	NodeAnnouncement(NodeAnnouncement2),
+	/// `channel_update_2`.
 	ChannelUpdate(ChannelUpdate2),
 }
 
@@ -1008,6 +1091,7 @@ impl Message2 {
 		Self::decode(&[&message_type.to_be_bytes()[..], payload].concat())
 	}
 
+	/// Which message this is.
 	pub fn kind(&self) -> Kind {
 		match self {
 			Message2::AnnouncementSignatures(_) => Kind::AnnouncementSignatures2,

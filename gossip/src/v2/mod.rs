@@ -10,7 +10,7 @@
 //!   types fail) and the signed/unsigned type ranges;
 //! - [`messages`]: `announcement_signatures_2` (260), `channel_announcement_2` (267),
 //!   `node_announcement_2` (269), `channel_update_2` (271), decoded from and kept as the exact
-//!   received bytes, with builders;
+//!   received bytes, with builders for tests (the `testkit` feature);
 //! - [`digest`] and [`schnorr`]: the draft's tagged-hash signature digest (and lnd's variant) and
 //!   BIP-340 verification;
 //! - [`musig`]: BIP-327 KeySort/KeyAgg/ApplyTweak and the BIP-341 taproot tweak;

@@ -72,8 +72,10 @@ pub enum MusigError {
 pub struct Sc(Option<SecretKey>);
 
 impl Sc {
+	/// Zero.
 	pub const ZERO: Sc = Sc(None);
 
+	/// One.
 	pub fn one() -> Sc {
 		Sc(Some(SecretKey::from_slice(&Scalar::ONE.to_be_bytes()).expect("1 is a valid scalar")))
 	}
@@ -90,14 +92,17 @@ impl Sc {
 		Some(Sc(SecretKey::from_slice(&bytes).ok()))
 	}
 
+	/// Whether this is zero.
 	pub fn is_zero(self) -> bool {
 		self.0.is_none()
 	}
 
+	/// Big-endian bytes (all zero for zero).
 	pub fn to_bytes(self) -> [u8; 32] {
 		self.0.map_or([0; 32], |k| k.secret_bytes())
 	}
 
+	/// The sum modulo `n`.
 	pub fn plus(self, other: Sc) -> Sc {
 		match (self.0, other.0) {
 			(None, _) => other,
@@ -107,6 +112,7 @@ impl Sc {
 		}
 	}
 
+	/// The product modulo `n`.
 	pub fn times(self, other: Sc) -> Sc {
 		match (self.0, other.0) {
 			(Some(a), Some(b)) => Sc(Some(
@@ -116,6 +122,7 @@ impl Sc {
 		}
 	}
 
+	/// The negation modulo `n`.
 	pub fn negated(self) -> Sc {
 		Sc(self.0.map(|k| k.negate()))
 	}
@@ -420,11 +427,13 @@ pub mod sign {
 
 	/// BIP-327's `Session Context`.
 	pub struct SessionContext<'a> {
+		/// The aggregate public nonce (two compressed points).
 		pub aggnonce: [u8; 66],
 		/// The keys in aggregation order (sorted by the caller if KeySort applies).
 		pub pubkeys: Vec<PublicKey>,
 		/// `(tweak, is_xonly)` in application order.
 		pub tweaks: Vec<([u8; 32], bool)>,
+		/// The message being signed.
 		pub msg: &'a [u8],
 	}
 

@@ -208,11 +208,14 @@ impl fmt::Display for Reject {
 /// A rejection with a human-readable detail for the debug log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
+	/// Why.
 	pub reason: Reject,
+	/// What exactly, for the debug log.
 	pub detail: String,
 }
 
 impl Rejection {
+	/// A rejection for `reason` with `detail`.
 	pub fn new(reason: Reject, detail: impl Into<String>) -> Self {
 		Rejection { reason, detail: detail.into() }
 	}

@@ -12,14 +12,15 @@
 //! outdated, timestamps older than two weeks (2016 × 600 s) are stale, and timestamps more than
 //! a tolerance ahead of the clock are in the future (a block height cannot be ahead of the tip,
 //! a clock can drift; herald's BOLT 7 router tolerates a day). [`order`] is shared by both; the
-//! router of BOLT 7 calls [`check_timestamp`] with its clock.
+//! timestamp mapping is [`crate::rules::check_timestamp`], which the BOLT 7 router calls with
+//! its clock.
 
 use super::reject::Reject;
 
 /// The staleness window in blocks.
 pub const STALE_BLOCKS: u32 = 2016;
-/// The same window in seconds for BOLT 7 timestamps (2016 blocks × 600 s = two weeks).
-pub const STALE_SECS: u64 = STALE_BLOCKS as u64 * 600;
+// The BOLT 7 window of `crate::rules` is this one in seconds.
+const _: () = assert!(STALE_BLOCKS as u64 * 600 == crate::rules::TWO_WEEKS);
 
 /// Where a candidate message stands against the one held for the same origin (channel
 /// direction or node). `Ok(replaces)` when it is newer (`replaces`: there was one before);
@@ -52,19 +53,6 @@ pub fn check_height(height: u32, tip: u32, stale_blocks: u32) -> Result<(), Reje
 	Ok(())
 }
 
-/// The BOLT 7 mapping of [`check_height`]: [`Reject::Future`] more than `future_secs` ahead of
-/// `now`, [`Reject::Stale`] more than [`STALE_SECS`] behind it.
-pub fn check_timestamp(timestamp: u32, now: u64, future_secs: u64) -> Result<(), Reject> {
-	let timestamp = timestamp as u64;
-	if timestamp > now.saturating_add(future_secs) {
-		return Err(Reject::Future);
-	}
-	if now.saturating_sub(timestamp) > STALE_SECS {
-		return Err(Reject::Stale);
-	}
-	Ok(())
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -79,15 +67,10 @@ mod tests {
 	}
 
 	#[test]
-	fn heights_and_timestamps() {
+	fn heights() {
 		assert_eq!(check_height(100, 100, 2016), Ok(()));
 		assert_eq!(check_height(101, 100, 2016), Err(Reject::Future));
 		assert_eq!(check_height(0, 2016, 2016), Ok(()));
 		assert_eq!(check_height(0, 2017, 2016), Err(Reject::Stale));
-		let now = 1_700_000_000;
-		assert_eq!(check_timestamp(now as u32, now, 86_400), Ok(()));
-		assert_eq!(check_timestamp((now + 86_401) as u32, now, 86_400), Err(Reject::Future));
-		assert_eq!(check_timestamp((now - STALE_SECS) as u32, now, 86_400), Ok(()));
-		assert_eq!(check_timestamp((now - STALE_SECS - 1) as u32, now, 86_400), Err(Reject::Stale));
 	}
 }

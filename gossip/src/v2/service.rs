@@ -35,11 +35,11 @@ use super::peer::{MisbehaviourTracker, Verdict};
 use super::validator::{validate_message, Accepted, Channel2, ForgetReason, Validator, VerifiedFunding};
 use super::{Rejection, GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT};
 use crate::chain::ChainSource;
-use crate::clock::Clock;
 use crate::index::{NodeAnnouncementEntry, PastPolicy, Policy, UpdateEntry};
 use crate::router::GossipRouter;
 use crate::store::{Store, StoreError, StoreHandle, StoreOp, V2Record};
 use crate::wire::{read_rest, RawMessage, MAX_MESSAGE_LEN};
+use herald_wire::Clock;
 
 /// Settings of the service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +54,7 @@ pub struct ServiceConfig {
 	/// Faults (see [`super::Reject::is_peer_fault`]) within `invalid_window_secs` that
 	/// disconnect a peer.
 	pub max_invalid_per_peer: u32,
+	/// The window `max_invalid_per_peer` counts in, in seconds.
 	pub invalid_window_secs: u64,
 	/// Messages released per peer per `process_events` (pacing of relays and initial dumps).
 	pub messages_per_peer: usize,
@@ -113,8 +114,11 @@ pub fn node_features() -> NodeFeatures {
 /// What a start-up load restored and dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
+	/// Channels restored.
 	pub channels: usize,
+	/// Channel updates restored.
 	pub updates: usize,
+	/// Node announcements restored.
 	pub nodes: usize,
 	/// Stored records the rules refuse now (stale updates, channels whose evidence no longer
 	/// decodes): not restored; refused channels are removed from the store.
@@ -192,6 +196,7 @@ impl GossipV2 {
 		})
 	}
 
+	/// The validator messages go through.
 	pub fn validator(&self) -> &Arc<Validator> {
 		&self.validator
 	}
@@ -201,7 +206,7 @@ impl GossipV2 {
 	}
 
 	fn now(&self) -> u32 {
-		self.clock.now() as u32
+		self.clock.unix_secs() as u32
 	}
 
 	// --- from the wire ---
@@ -244,6 +249,7 @@ impl GossipV2 {
 
 	fn count_fault(&self, from: PublicKey, kind: Kind, rejection: &Rejection) {
 		if self.tracker.record(&from, rejection.reason) == Verdict::Disconnect {
+			herald_metrics::metrics().gossip_v2.peers_disconnected.inc();
 			tracing::info!(peer = %from, kind = kind.as_str(), reason = rejection.reason.as_str(), "disconnecting a peer that keeps sending invalid gossip 2.0");
 			let warning = format!("too much invalid gossip 2.0 (last: {})", rejection.reason.as_str());
 			self.router.disconnect_peer(from, warning);
@@ -516,6 +522,7 @@ impl GossipV2 {
 		self.router.wake_handle().notify_one();
 	}
 
+	/// Forgets a disconnected peer (its relay state and misbehaviour score).
 	pub fn peer_disconnected(&self, peer: &PublicKey) {
 		let mut peers = self.peers();
 		if peers.remove(peer).is_some() {
@@ -539,7 +546,7 @@ impl GossipV2 {
 		let Some(chain) = self.chain.as_deref() else {
 			return Err(SyncError::Chain(crate::chain::ChainError::Unavailable("no chain backend".into())));
 		};
-		let now = self.clock.now();
+		let now = self.clock.unix_secs();
 		let scan_spends = self.config.verify_by_backend;
 		let (report, forgotten) =
 			sync_and_apply(chain, headers, &self.validator, now, max_headers, scan_spends, 144).await?;

@@ -122,10 +122,15 @@ pub trait HeaderView {
 /// A funding transaction proven to be in a best-chain block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvenTx {
+	/// The transaction id.
 	pub txid: Txid,
+	/// The transaction.
 	pub transaction: Transaction,
+	/// The block it is in.
 	pub block_hash: BlockHash,
+	/// That block's height.
 	pub block_height: u32,
+	/// Its position in the block.
 	pub tx_index: u32,
 	/// Confirmations at verification time (1 = in the tip block).
 	pub confirmations: u32,
@@ -134,8 +139,11 @@ pub struct ProvenTx {
 /// An SPV proof (see the module documentation for the encoding).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpvProof {
+	/// Height of the block the transaction is in.
 	pub block_height: u32,
+	/// Position of the transaction in the block.
 	pub tx_index: u32,
+	/// Transactions in the block (fixes the merkle tree's shape).
 	pub tx_count: u32,
 	/// Sibling hashes, leaf level first, internal byte order.
 	pub branch: Vec<[u8; 32]>,

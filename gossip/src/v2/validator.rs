@@ -61,6 +61,7 @@ use crate::chain::{scid_parts, ChainError, ChainSource, FundingOutput};
 /// Validator settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValidatorConfig {
+	/// The chain the messages are for.
 	pub network: Network,
 	/// Confirmations a funding block needs (1 = in the tip block). BOLT 7 announces after 6.
 	pub min_confirmations: u32,
@@ -74,6 +75,7 @@ pub struct ValidatorConfig {
 }
 
 impl ValidatorConfig {
+	/// herald's defaults for `network`.
 	pub fn new(network: Network) -> Self {
 		ValidatorConfig {
 			network,
@@ -95,6 +97,7 @@ pub enum Evidence {
 }
 
 impl Evidence {
+	/// The evidence's metric label.
 	pub fn as_str(self) -> &'static str {
 		match self {
 			Evidence::Backend => "backend",
@@ -107,10 +110,15 @@ impl Evidence {
 /// restore channels without asking the chain again ([`VerifiedFunding::encode`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedFunding {
+	/// The funding output.
 	pub outpoint: OutPoint,
+	/// Its amount and script.
 	pub txout: TxOut,
+	/// The block that confirms it.
 	pub block_hash: BlockHash,
+	/// That block's height.
 	pub block_height: u32,
+	/// How it was verified.
 	pub evidence: Evidence,
 	/// A proof herald can attach for light peers (built from the block, or the one received).
 	pub proof: Option<SpvProof>,
@@ -178,8 +186,11 @@ impl VerifiedFunding {
 /// A channel as the validator holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Channel2 {
+	/// The announcement as received.
 	pub announcement: ChannelAnnouncement2,
+	/// Its verified funding output.
 	pub funding: VerifiedFunding,
+	/// The funding output's class.
 	pub class: FundingClass,
 	/// The latest update of each direction.
 	pub updates: [Option<ChannelUpdate2>; 2],
@@ -188,6 +199,7 @@ pub struct Channel2 {
 }
 
 impl Channel2 {
+	/// The channel's short channel id.
 	pub fn short_channel_id(&self) -> u64 {
 		self.announcement.short_channel_id
 	}
@@ -205,6 +217,7 @@ impl Channel2 {
 /// What an accepted message changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
+	/// Which message it was.
 	pub kind: Kind,
 	/// The channel (announcements and updates).
 	pub short_channel_id: Option<u64>,
@@ -221,13 +234,18 @@ pub struct Accepted {
 /// Why a channel was forgotten.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ForgetReason {
+	/// The funding output was spent (and the spend delay passed).
 	Spent,
+	/// The funding block left the best chain.
 	Reorg,
+	/// No update within the staleness window.
 	Stale,
+	/// Dropped with a conflicting announcement of its funding output, or no longer held by the validator.
 	Conflict,
 }
 
 impl ForgetReason {
+	/// The reason's metric label.
 	pub fn as_str(self) -> &'static str {
 		match self {
 			ForgetReason::Spent => "spent",
@@ -302,10 +320,12 @@ impl Validator {
 		}
 	}
 
+	/// The settings it runs with.
 	pub fn config(&self) -> &ValidatorConfig {
 		&self.config
 	}
 
+	/// The header chain SPV proofs are checked against, if any.
 	pub fn headers(&self) -> Option<&Arc<HeaderChain>> {
 		self.headers.as_ref()
 	}
