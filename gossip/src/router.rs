@@ -270,6 +270,8 @@ pub struct GossipRouter {
 	accepted_total: std::sync::atomic::AtomicU64,
 	accepted_at_last_tick: std::sync::atomic::AtomicU64,
 	wake: Arc<Notify>,
+	/// Every verdict, counted whatever the metrics build (imports report from it).
+	verdicts: crate::import::tally::VerdictTally,
 }
 
 impl GossipRouter {
@@ -305,6 +307,7 @@ impl GossipRouter {
 			accepted_total: std::sync::atomic::AtomicU64::new(0),
 			accepted_at_last_tick: std::sync::atomic::AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
+			verdicts: Default::default(),
 		}
 	}
 
@@ -316,6 +319,11 @@ impl GossipRouter {
 	/// herald's index of the graph.
 	pub fn index(&self) -> std::sync::RwLockReadGuard<'_, GraphIndex> {
 		self.index.read().expect("index lock")
+	}
+
+	/// Messages this router accepted and rejected (by reason) since it was built.
+	pub fn verdicts(&self) -> &crate::import::tally::VerdictTally {
+		&self.verdicts
 	}
 
 	pub fn chain_hash(&self) -> ChainHash {
@@ -404,6 +412,7 @@ impl GossipRouter {
 	) -> LightningError {
 		let m = herald_metrics::metrics();
 		per_message_counters().rejected(kind, reason).inc();
+		self.verdicts.rejected(kind, reason);
 		tracing::debug!(
 			peer = peer.map(|p| p.to_string()).as_deref().unwrap_or("local"),
 			r#type = kind.as_str(),
@@ -472,6 +481,7 @@ impl GossipRouter {
 	fn accepted(&self, kind: GossipKind) {
 		self.accepted_total.fetch_add(1, Ordering::Relaxed);
 		per_message_counters().accepted[kind as usize].inc();
+		self.verdicts.accepted(kind);
 	}
 
 	fn reserve_store(
@@ -1234,7 +1244,7 @@ impl RoutingMessageHandler for GossipRouter {
 			return Err(awaiting_lookup());
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict = self.ldk.handle_node_announcement(their_node_id, msg);
+		let verdict = crate::import::verify::handle_node_announcement(&self.ldk, &self.graph, their_node_id, msg);
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_node(msg, permit))
 	}
 
@@ -1281,13 +1291,14 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		let Some(lookups) = &self.lookups else {
 			let permit = self.reserve_store(their_node_id, kind)?;
-			let verdict = self.ldk.handle_channel_announcement(their_node_id, msg);
+			let verdict = crate::import::verify::handle_channel_announcement(&self.ldk, &self.graph, their_node_id, msg);
 			return self.ldk_verdict(their_node_id, kind, verdict, || {
 				self.store_channel(msg, None, None, false, permit)
 			});
 		};
 		// Signatures before the network round trip: garbage must not cost herald a lookup.
-		if let Err(e) = lightning::routing::gossip::verify_channel_announcement(msg, &self.secp) {
+		let check = || lightning::routing::gossip::verify_channel_announcement(msg, &self.secp);
+		if let Err(e) = crate::import::verify::unless_verified(msg, check) {
 			return Err(self.reject_ldk(their_node_id, kind, e));
 		}
 		let mut pending = self.pending.lock().expect("pending lock");
@@ -1378,7 +1389,7 @@ impl RoutingMessageHandler for GossipRouter {
 			Some(_) => {}
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict = self.ldk.handle_channel_update(their_node_id, msg);
+		let verdict = crate::import::verify::handle_channel_update(&self.ldk, &self.graph, their_node_id, msg);
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_update(msg, permit))
 	}
 
