@@ -114,3 +114,37 @@ fn the_mainnet_topology_imports_with_parallel_verification() {
 	assert!(summary.rejected.is_empty(), "{summary}");
 	assert_eq!(counts, (50_808, 101_616, 17_324));
 }
+
+/// The plan verifies an update against the channel's first announcement in the file; when that
+/// announcement is forged and a second one (other keys) is accepted instead, the update
+/// verified against the wrong key must still be checked, and rejected, by LDK.
+#[test]
+fn an_update_verified_against_a_rejected_announcement_is_checked_again() {
+	use herald_gossip::message::{encode_with_type, CHANNEL_ANNOUNCEMENT, CHANNEL_UPDATE};
+	use herald_gossip::testkit::{self, ChannelKeys, Policy};
+	let chain = bitcoin::constants::ChainHash::using_genesis_block(Network::Bitcoin);
+	let scid = 800_000u64 << 40 | 1 << 16;
+	let (keys_a, keys_b) = (ChannelKeys::new("alice", "bob", scid), ChannelKeys::new("carol", "dave", scid));
+	let mut forged = testkit::channel_announcement(chain, scid, &keys_a);
+	forged.bitcoin_signature_2 = forged.node_signature_1;
+	let genuine = testkit::channel_announcement(chain, scid, &keys_b);
+	let timestamp = now() as u32 - 60;
+	let by_a = testkit::channel_update(chain, scid, &keys_a, 0, timestamp, Policy::default());
+	let by_b = testkit::channel_update(chain, scid, &keys_b, 1, timestamp, Policy::default());
+	let raw = |offset, bytes| RawMessage { offset, bytes };
+	let messages = vec![
+		raw(0, encode_with_type(CHANNEL_ANNOUNCEMENT, &forged)),
+		raw(1, encode_with_type(CHANNEL_ANNOUNCEMENT, &genuine)),
+		raw(2, encode_with_type(CHANNEL_UPDATE, &by_a)),
+		raw(3, encode_with_type(CHANNEL_UPDATE, &by_b)),
+	];
+	let inputs = vec![ImportInput { file: PathBuf::from("constructed"), messages }];
+	for threads in [1, 2] {
+		let (summary, counts) = import(&inputs, Format::Gsp, threads);
+		assert_eq!(rejected(&summary, "channel_announcement", "bad_signature"), 1, "{summary}");
+		assert_eq!(rejected(&summary, "channel_update", "bad_signature"), 1, "{summary}");
+		assert_eq!(summary.accepted["channel_announcement"], 1, "{summary}");
+		assert_eq!(summary.accepted["channel_update"], 1, "{summary}");
+		assert_eq!(counts, (1, 1, 0));
+	}
+}
