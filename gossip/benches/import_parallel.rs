@@ -12,6 +12,7 @@
 //! - LDK alone: `P2PGossipSync` over an empty `NetworkGraph`, one thread (decoded messages);
 //! - the limit: bare libsecp256k1 `verify_ecdsa` of the same 322k signatures (keys parsed and
 //!   digests computed beforehand) on all cores.
+//!
 //! Both imports run the whole pipeline (decode, validation, index, one redb commit) into a
 //! fresh store. Results go to stdout as a Markdown table.
 
