@@ -18,12 +18,19 @@
 //! For [`Format::Gossmap`] there is no input byte a message came from: its offset is the index
 //! of the message in the generated sequence.
 //!
+//! [`pipeline`] runs an import: files to the router, one transaction to the store, a summary;
+//! [`verify`] checks the files' signatures on every core first, and [`tally`] counts the
+//! router's verdicts.
+//!
 //! [`read`] also opens gzip- and xz-compressed `gossip_store`/GSP files transparently (detected by
 //! their magic bytes); offsets then refer to the decompressed bytes.
 
 pub mod gossip_store;
 pub mod gossmap;
 pub mod gsp;
+pub mod pipeline;
+pub mod tally;
+pub mod verify;
 
 use std::fmt;
 use std::io::Read;
@@ -52,13 +59,24 @@ impl RawMessage {
 pub enum ImportError {
 	/// The input is malformed or truncated; `offset` is where the bad record starts.
 	#[error("offset {offset}: {reason}")]
-	Corrupt { offset: u64, reason: String },
+	Corrupt {
+		/// Where the bad record starts.
+		offset: u64,
+		/// What is wrong with it.
+		reason: String,
+	},
 	/// A version or variant of a format that herald does not read.
 	#[error("unsupported input: {0}")]
 	Unsupported(String),
 	/// A compressed input could not be decompressed.
 	#[error("{what}: decompression failed: {reason}")]
-	Decompress { what: String, reason: String },
+	Decompress {
+		/// The input and its compression.
+		what: String,
+		/// The decoder's error.
+		reason: String,
+	},
+	/// The file could not be read.
 	#[error("I/O error: {0}")]
 	Io(#[from] std::io::Error),
 }

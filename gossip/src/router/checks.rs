@@ -29,6 +29,7 @@ impl GossipRouter {
 	) -> LightningError {
 		let m = herald_metrics::metrics();
 		per_message_counters().rejected(kind, reason).inc();
+		self.verdicts.rejected(kind, reason);
 		tracing::debug!(
 			peer = peer.map(|p| p.to_string()).as_deref().unwrap_or("local"),
 			r#type = kind.as_str(),
@@ -99,6 +100,7 @@ impl GossipRouter {
 	pub(super) fn accepted(&self, kind: GossipKind) {
 		self.accepted_total.fetch_add(1, Ordering::Relaxed);
 		per_message_counters().accepted[kind as usize].inc();
+		self.verdicts.accepted(kind);
 	}
 
 	/// The timestamp rule of [`crate::rules::check_timestamp`]: future timestamps are refused for

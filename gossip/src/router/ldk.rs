@@ -109,7 +109,8 @@ impl RoutingMessageHandler for GossipRouter {
 			return Err(awaiting_lookup());
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict = self.ldk.handle_node_announcement(their_node_id, msg);
+		let verdict =
+			crate::import::verify::handle_node_announcement(&self.ldk, &self.graph, their_node_id, msg);
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_node(msg, permit))
 	}
 
@@ -156,13 +157,19 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		let Some(lookups) = &self.lookups else {
 			let permit = self.reserve_store(their_node_id, kind)?;
-			let verdict = self.ldk.handle_channel_announcement(their_node_id, msg);
+			let verdict = crate::import::verify::handle_channel_announcement(
+				&self.ldk,
+				&self.graph,
+				their_node_id,
+				msg,
+			);
 			return self.ldk_verdict(their_node_id, kind, verdict, || {
 				self.store_channel(msg, None, None, false, permit)
 			});
 		};
 		// Signatures before the network round trip: garbage must not cost herald a lookup.
-		if let Err(e) = lightning::routing::gossip::verify_channel_announcement(msg, &self.secp) {
+		let check = || lightning::routing::gossip::verify_channel_announcement(msg, &self.secp);
+		if let Err(e) = crate::import::verify::unless_verified(msg, check) {
 			return Err(self.reject_ldk(their_node_id, kind, e));
 		}
 		let mut pending = self.pending.lock().expect("pending lock");
@@ -253,7 +260,8 @@ impl RoutingMessageHandler for GossipRouter {
 			Some(_) => {}
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict = self.ldk.handle_channel_update(their_node_id, msg);
+		let verdict =
+			crate::import::verify::handle_channel_update(&self.ldk, &self.graph, their_node_id, msg);
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_update(msg, permit))
 	}
 

@@ -138,6 +138,8 @@ pub struct GossipRouter {
 	accepted_total: AtomicU64,
 	accepted_at_last_tick: AtomicU64,
 	wake: Arc<Notify>,
+	/// Every verdict, counted whatever the metrics build (imports report from it).
+	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
 
 impl GossipRouter {
@@ -181,6 +183,7 @@ impl GossipRouter {
 			accepted_total: AtomicU64::new(0),
 			accepted_at_last_tick: AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
+			verdicts: Default::default(),
 		}
 	}
 
@@ -192,6 +195,11 @@ impl GossipRouter {
 	/// herald's index of the graph.
 	pub fn index(&self) -> std::sync::RwLockReadGuard<'_, GraphIndex> {
 		self.index.read().expect("index lock")
+	}
+
+	/// Messages this router accepted and rejected (by reason) since it was built.
+	pub fn verdicts(&self) -> &crate::import::tally::VerdictTally {
+		&self.verdicts
 	}
 
 	/// The genesis hash of the configured network.

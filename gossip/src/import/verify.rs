@@ -1,0 +1,371 @@
+//! Parallel signature pre-verification for imports (BOLT 7 "Requirements" of
+//! `channel_announcement`, `channel_update` and `node_announcement`: a message whose signatures
+//! do not verify MUST be ignored).
+//!
+//! A file import feeds the router one message at a time, in file order, and LDK's
+//! `NetworkGraph` verifies each signature on that one thread: nearly all of an import's time
+//! (322k ECDSA verifications for the mainnet graph). Here the verifications run first, on a
+//! bounded pool of threads, and the router applies a message whose signatures were verified
+//! through LDK's unsigned update paths, so nothing is checked twice:
+//!
+//! 1. [`plan`] walks the messages in file order, tracking what the graph would hold after each,
+//!    and picks those worth verifying: known duplicates, outdated, stale and future messages,
+//!    and updates of channels nobody announced are left out (the router drops them on its cheap
+//!    checks, before any signature work, as it always did).
+//! 2. [`verify_then_feed`] verifies the picked messages in chunks on `threads - 1` worker
+//!    threads plus the feeding thread, and feeds every message to the router in file order as
+//!    soon as its chunk is verified. A verified message is fed inside [`as_verified`]; a message
+//!    that was not picked, or whose signatures failed, is fed as usual, so LDK checks it and
+//!    rejects it with the same reason as ever.
+//! 3. The router's hook ([`handle_channel_announcement`], [`handle_channel_update`],
+//!    [`handle_node_announcement`], [`unless_verified`]) takes LDK's unsigned path only for
+//!    the very message that was verified (same type, same address, on the feeding thread), and
+//!    for a `channel_update` only if the channel's signing node is the key that was checked.
+//!
+//! The plan is a prediction used for speed only: a wrong guess costs a signature check (made
+//! by LDK on the feeding thread) or a wasted one, never a different verdict.
+//!
+//! Threads: plain `std::thread::scope` workers pulling chunk numbers from an atomic counter.
+//! The work is a fixed slice known in advance, so rayon's work stealing would buy nothing, and
+//! the feeding thread must take part in verification (on two cores a third busy thread would
+//! starve the feeder), which a scoped loop expresses directly; no new dependency.
+//! One `Secp256k1<VerifyOnly>` context is shared by every thread (it is `Sync`).
+
+use std::any::TypeId;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use bitcoin::constants::ChainHash;
+use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1, VerifyOnly};
+use lightning::ln::msgs::{
+	ChannelAnnouncement, ChannelUpdate, LightningError, NodeAnnouncement, RoutingMessageHandler,
+};
+use lightning::routing::gossip::NodeId;
+use lightning::routing::utxo::UtxoLookup;
+use lightning::util::ser::Writeable;
+
+use crate::index::GraphIndex;
+use crate::message::Gossip;
+use crate::router::{Graph, TWO_WEEKS};
+
+/// Messages verified per chunk: large enough that handing out chunks costs nothing next to the
+/// ~20 ms of ECDSA work in one, small enough that the feeder never waits long for the next.
+pub const CHUNK: usize = 256;
+
+/// LDK relays messages with at most this many excess bytes (`MAX_EXCESS_BYTES_FOR_RELAY` in
+/// lightning 0.2.7's `routing/gossip.rs`, private there); its handlers answer "relay" by it.
+const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
+
+/// Timestamps further ahead than this are rejected by the router's default configuration
+/// ([`GossipConfig::new`](crate::GossipConfig::new)); used for the prediction only.
+const FUTURE_TOLERANCE_SECS: u64 = 24 * 3600;
+
+/// What to verify for one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+	/// Nothing: the router drops the message on a cheap check (or LDK checks it itself).
+	Skip,
+	/// The four signatures of a `channel_announcement`.
+	ChannelAnnouncement,
+	/// A `channel_update`'s signature by this node (the channel's node for its direction).
+	ChannelUpdate(NodeId),
+	/// A `node_announcement`'s signature by its node.
+	NodeAnnouncement,
+}
+
+/// The graph as the plan expects it after each message: channels (their two nodes and the
+/// latest update timestamp per direction) and node announcement timestamps.
+#[derive(Default)]
+struct Expected {
+	channels: HashMap<u64, ([NodeId; 2], [Option<u32>; 2])>,
+	nodes: HashMap<NodeId, Option<u32>>,
+}
+
+/// Picks the messages worth verifying, in file order, from what `index` holds before the import
+/// and what the earlier messages add (assuming they are accepted). `now` is unix seconds.
+pub fn plan(messages: &[Gossip], index: &GraphIndex, chain_hash: ChainHash, now: u64) -> Vec<Check> {
+	let mut expected = Expected::default();
+	let future = |timestamp: u32| timestamp as u64 > now + FUTURE_TOLERANCE_SECS;
+	messages
+		.iter()
+		.map(|message| match message {
+			Gossip::ChannelAnnouncement(msg) => {
+				let c = &msg.contents;
+				let scid = c.short_channel_id;
+				if c.chain_hash != chain_hash
+					|| expected.channels.contains_key(&scid)
+					|| index.contains_channel(scid)
+				{
+					return Check::Skip;
+				}
+				expected.channels.insert(scid, ([c.node_id_1, c.node_id_2], [None, None]));
+				for node in [c.node_id_1, c.node_id_2] {
+					expected.nodes.entry(node).or_insert(None);
+				}
+				Check::ChannelAnnouncement
+			}
+			Gossip::ChannelUpdate(msg) => {
+				let c = &msg.contents;
+				let stale = (c.timestamp as u64) + TWO_WEEKS < now;
+				if c.chain_hash != chain_hash || stale || future(c.timestamp) {
+					return Check::Skip;
+				}
+				let direction = (c.channel_flags & 1) as usize;
+				let scid = c.short_channel_id;
+				let channel = match expected.channels.get_mut(&scid) {
+					Some(channel) => channel,
+					None => {
+						let Some(known) = index.channel(scid) else { return Check::Skip };
+						let held = known.updates.each_ref().map(|u| u.as_ref().map(|u| u.timestamp));
+						expected.channels.entry(scid).or_insert(([known.node_1, known.node_2], held))
+					}
+				};
+				if channel.1[direction].is_some_and(|held| held >= c.timestamp) {
+					return Check::Skip;
+				}
+				channel.1[direction] = Some(c.timestamp);
+				Check::ChannelUpdate(channel.0[direction])
+			}
+			Gossip::NodeAnnouncement(msg) => {
+				let c = &msg.contents;
+				if future(c.timestamp) {
+					return Check::Skip;
+				}
+				let held = match expected.nodes.get_mut(&c.node_id) {
+					Some(held) => held,
+					None => {
+						let Some(known) = index.node(&c.node_id) else { return Check::Skip };
+						let timestamp = known.announcement.as_ref().map(|a| a.timestamp);
+						expected.nodes.entry(c.node_id).or_insert(timestamp)
+					}
+				};
+				if held.is_some_and(|held| held >= c.timestamp) {
+					return Check::Skip;
+				}
+				*held = Some(c.timestamp);
+				Check::NodeAnnouncement
+			}
+		})
+		.collect()
+}
+
+/// Whether `message`'s signatures verify as `check` asks (a skipped message never does).
+pub fn verify(message: &Gossip, check: Check, secp: &Secp256k1<VerifyOnly>) -> bool {
+	match (message, check) {
+		(Gossip::ChannelAnnouncement(msg), Check::ChannelAnnouncement) => {
+			lightning::routing::gossip::verify_channel_announcement(msg, secp).is_ok()
+		}
+		(Gossip::NodeAnnouncement(msg), Check::NodeAnnouncement) => {
+			lightning::routing::gossip::verify_node_announcement(msg, secp).is_ok()
+		}
+		(Gossip::ChannelUpdate(msg), Check::ChannelUpdate(signer)) => {
+			verify_signature(secp, &msg.contents, &msg.signature, &signer)
+		}
+		_ => false,
+	}
+}
+
+/// BOLT 7: the signature is over the double-SHA256 of the message after the signature field,
+/// i.e. of the serialized unsigned contents, by `signer`.
+fn verify_signature<M: Writeable>(
+	secp: &Secp256k1<VerifyOnly>,
+	contents: &M,
+	signature: &Signature,
+	signer: &NodeId,
+) -> bool {
+	let Ok(key) = PublicKey::from_slice(signer.as_slice()) else { return false };
+	let digest = sha256d::Hash::hash(&contents.encode());
+	secp.verify_ecdsa(&Message::from_digest(digest.to_byte_array()), signature, &key).is_ok()
+}
+
+/// Verifies `checks` on `threads` threads (the calling thread included) and calls
+/// `feed(message, verified)` for every message, in order, on the calling thread, each as soon as
+/// its chunk is verified. `verified` is the message's check if its signatures passed it, `None`
+/// when it was skipped or failed.
+pub fn verify_then_feed(
+	messages: &[Gossip],
+	checks: &[Check],
+	threads: usize,
+	mut feed: impl FnMut(&Gossip, Option<Check>),
+) {
+	assert_eq!(messages.len(), checks.len(), "one check per message");
+	let secp = Secp256k1::verification_only();
+	let chunks = messages.len().div_ceil(CHUNK);
+	let work =
+		Work { next: AtomicUsize::new(0), done: Mutex::new(vec![None; chunks]), ready: Condvar::new() };
+	let verify_chunk = |chunk: usize| -> Vec<bool> {
+		let range = chunk * CHUNK..((chunk + 1) * CHUNK).min(messages.len());
+		messages[range.clone()].iter().zip(&checks[range]).map(|(m, c)| verify(m, *c, &secp)).collect()
+	};
+	std::thread::scope(|scope| {
+		for _ in 1..threads.max(1) {
+			scope.spawn(|| {
+				while let Some(chunk) = work.claim(chunks) {
+					work.finish(chunk, verify_chunk(chunk));
+				}
+			});
+		}
+		for chunk in 0..chunks {
+			let verified = work.wait_helping(chunk, chunks, &verify_chunk);
+			let range = chunk * CHUNK..((chunk + 1) * CHUNK).min(messages.len());
+			for ((message, check), ok) in messages[range.clone()].iter().zip(&checks[range]).zip(verified) {
+				feed(message, ok.then_some(*check));
+			}
+		}
+	});
+}
+
+/// The chunks of one [`verify_then_feed`]: which is next to claim, and the finished results.
+struct Work {
+	next: AtomicUsize,
+	done: Mutex<Vec<Option<Vec<bool>>>>,
+	ready: Condvar,
+}
+
+impl Work {
+	fn claim(&self, chunks: usize) -> Option<usize> {
+		let chunk = self.next.fetch_add(1, Ordering::Relaxed);
+		(chunk < chunks).then_some(chunk)
+	}
+
+	fn finish(&self, chunk: usize, verified: Vec<bool>) {
+		self.done.lock().expect("work lock")[chunk] = Some(verified);
+		self.ready.notify_all();
+	}
+
+	/// The results of `chunk`; while they are not ready, the caller verifies the next unclaimed
+	/// chunk itself, and only waits when every chunk is claimed.
+	fn wait_helping(&self, chunk: usize, chunks: usize, verify: &impl Fn(usize) -> Vec<bool>) -> Vec<bool> {
+		loop {
+			let mut done = self.done.lock().expect("work lock");
+			if let Some(verified) = done[chunk].take() {
+				return verified;
+			}
+			if self.next.load(Ordering::Relaxed) < chunks {
+				drop(done);
+				if let Some(other) = self.claim(chunks) {
+					self.finish(other, verify(other));
+				}
+				continue;
+			}
+			while done[chunk].is_none() {
+				done = self.ready.wait(done).expect("work lock");
+			}
+		}
+	}
+}
+
+// -------------------------------------------------------------------------------------------
+// The router's hook
+
+/// The message whose signatures the feeding thread verified, while it is being handled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Verified {
+	type_id: TypeId,
+	address: usize,
+	/// For a `channel_update`: the node key its signature was checked against.
+	signer: Option<NodeId>,
+}
+
+thread_local! {
+	static VERIFIED: Cell<Option<Verified>> = const { Cell::new(None) };
+}
+
+fn verified_entry<M: 'static>(msg: &M) -> Option<Verified> {
+	let current = VERIFIED.get()?;
+	(current.type_id == TypeId::of::<M>() && current.address == msg as *const M as usize).then_some(current)
+}
+
+/// Runs `handle` (one router handler call for `msg`) with `msg` marked as verified; `signer` is
+/// the key a `channel_update`'s signature was checked against. Only that object, on this
+/// thread, during this call, takes the unsigned path; the mark is cleared even on a panic.
+pub fn as_verified<M: 'static, R>(msg: &M, signer: Option<NodeId>, handle: impl FnOnce() -> R) -> R {
+	struct Clear;
+	impl Drop for Clear {
+		fn drop(&mut self) {
+			VERIFIED.set(None);
+		}
+	}
+	VERIFIED.set(Some(Verified { type_id: TypeId::of::<M>(), address: msg as *const M as usize, signer }));
+	let _clear = Clear;
+	handle()
+}
+
+/// Whether `msg`'s signatures were verified by the import (the router then skips its own check
+/// before a chain lookup).
+pub fn signatures_verified<M: 'static>(msg: &M) -> bool {
+	verified_entry(msg).is_some()
+}
+
+/// Runs `check` (a signature check of `msg`) unless the import verified `msg` already; used
+/// by the router before a chain lookup.
+pub fn unless_verified<M: 'static>(
+	msg: &M,
+	check: impl FnOnce() -> Result<(), LightningError>,
+) -> Result<(), LightningError> {
+	if signatures_verified(msg) {
+		Ok(())
+	} else {
+		check()
+	}
+}
+
+/// The router's LDK call for a `channel_announcement`: LDK's unsigned path when verified, else
+/// LDK's handler (which verifies). Returns LDK's verdict and "relay" answer either way.
+pub fn handle_channel_announcement<H: RoutingMessageHandler>(
+	ldk: &H,
+	graph: &Graph,
+	peer: Option<PublicKey>,
+	msg: &ChannelAnnouncement,
+) -> Result<bool, LightningError> {
+	if !signatures_verified(msg) {
+		return ldk.handle_channel_announcement(peer, msg);
+	}
+	// The router's P2PGossipSync has no UTXO lookup either (herald looks funding up itself).
+	graph.update_channel_from_unsigned_announcement(&msg.contents, &None::<&dyn UtxoLookup>)?;
+	Ok(msg.contents.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
+}
+
+/// The router's LDK call for a `channel_update` (see [`handle_channel_announcement`]): the
+/// unsigned path only when the channel's node for the update's direction is the key that was
+/// checked.
+pub fn handle_channel_update<H: RoutingMessageHandler>(
+	ldk: &H,
+	graph: &Graph,
+	peer: Option<PublicKey>,
+	msg: &ChannelUpdate,
+) -> Result<bool, LightningError> {
+	let signer = verified_entry(msg).and_then(|v| v.signer);
+	let direction_node = || {
+		let graph = graph.read_only();
+		let channel = graph.channel(msg.contents.short_channel_id)?;
+		Some(if msg.contents.channel_flags & 1 == 1 { channel.node_two } else { channel.node_one })
+	};
+	match signer {
+		Some(signer) if direction_node() == Some(signer) => {
+			graph.update_channel_unsigned(&msg.contents)?;
+			Ok(msg.contents.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
+		}
+		_ => ldk.handle_channel_update(peer, msg),
+	}
+}
+
+/// The router's LDK call for a `node_announcement` (see [`handle_channel_announcement`]).
+pub fn handle_node_announcement<H: RoutingMessageHandler>(
+	ldk: &H,
+	graph: &Graph,
+	peer: Option<PublicKey>,
+	msg: &NodeAnnouncement,
+) -> Result<bool, LightningError> {
+	if !signatures_verified(msg) {
+		return ldk.handle_node_announcement(peer, msg);
+	}
+	graph.update_node_from_unsigned_announcement(&msg.contents)?;
+	let c = &msg.contents;
+	Ok(c.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY
+		&& c.excess_address_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY
+		&& c.excess_data.len() + c.excess_address_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
+}
