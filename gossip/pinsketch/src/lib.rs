@@ -31,6 +31,34 @@
 //! assert_eq!(bob.decode(4)?, vec![7, 9, 1000]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Guarantees
+//!
+//! - Serialization is byte-identical to minisketch's for the same field size, capacity and
+//!   set (checked against the C++ library for all 63 field sizes, and against 480 vectors it
+//!   produced, in `tests/vectors/minisketch.txt`, with the oracle feature off).
+//! - A sketch holding at most `max_elements` ≤ capacity elements decodes to exactly them.
+//! - A successful decode returns a set whose sketch is exactly the input: the result is
+//!   re-encoded and every syndrome compared. What stays probabilistic is only what the
+//!   syndromes cannot tell apart: a set larger than the capacity whose sketch equals a
+//!   smaller set's. See [`PinSketch::decode`] for the odds and the margin that makes them
+//!   negligible (decode with `max_elements` below the capacity).
+//! - Decoding work is bounded by the capacity and `max_elements`, whatever the bytes.
+//!
+//! # Limits
+//!
+//! - Elements are the low `bits` bits of a `u64`; 0 (after masking) cannot be stored and
+//!   adding it does nothing, exactly as in minisketch. Callers map their ids to nonzero
+//!   `bits`-bit values.
+//! - `bits` and `capacity` are not in the serialization; both sides must agree on them.
+//! - Merging needs equal field sizes and capacities ([`PinSketch::truncated`] lowers one).
+//! - Decode time grows with the square of the capacity (Berlekamp–Massey and root finding),
+//!   about 0.1 ms at capacity 16 and 0.1 s at capacity 1024 on a 2-core x86-64
+//!   (`docs/benchmarks.md`, "PinSketch"), so receivers cap the capacity they accept.
+//! - `unsafe` appears only in the carry-less multiplication module, for the x86-64
+//!   `pclmulqdq` instruction behind run-time feature detection; other CPUs use a portable
+//!   multiplier with the same results.
+//!
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
