@@ -79,15 +79,29 @@ impl Field {
 		((a << 1) & self.mask) ^ (self.low_terms & carry.wrapping_neg())
 	}
 
-	/// `a⁻¹` for nonzero `a` (0 maps to 0), as `a^(2^bits − 2)`: the multiplicative group
-	/// has order 2^bits − 1.
+	/// `a⁻¹` for nonzero `a` (0 maps to 0), as `a^(2^bits − 2)` = (a^(2^(bits−1) − 1))²:
+	/// the multiplicative group has order 2^bits − 1. The Itoh–Tsujii addition chain builds
+	/// βₖ = a^(2^k − 1) from β_{2k} = βₖ^(2^k)·βₖ and β_{k+1} = βₖ²·a along the bits of
+	/// bits − 1: bits − 1 squarings but only about 2·log₂(bits) multiplications, instead of
+	/// one multiplication per squaring. The inverse is on the critical path of every
+	/// Berlekamp–Massey lengthening and every gcd step of root finding.
 	pub(crate) fn inverse<C: Clmul>(&self, clmul: C, a: u64) -> u64 {
-		// power = a^(2^k − 1), built up with power ← power² · a.
-		let mut power = a;
-		for _ in 1..self.bits - 1 {
-			power = self.mul(clmul, self.square(clmul, power), a);
+		let target = self.bits - 1;
+		let (mut beta, mut k) = (a, 1u32);
+		for bit in (0..31 - target.leading_zeros()).rev() {
+			let mut raised = beta;
+			for _ in 0..k {
+				raised = self.square(clmul, raised);
+			}
+			beta = self.mul(clmul, raised, beta);
+			k *= 2;
+			if (target >> bit) & 1 == 1 {
+				beta = self.mul(clmul, self.square(clmul, beta), a);
+				k += 1;
+			}
 		}
-		self.square(clmul, power)
+		debug_assert_eq!(k, target);
+		self.square(clmul, beta)
 	}
 }
 
@@ -156,7 +170,15 @@ mod tests {
 	fn inverse_and_mul_x() {
 		for bits in MIN_BITS..=MAX_BITS {
 			let field = Field::new(bits).unwrap();
-			for a in [1, 2, 3, field.mask, field.mask >> 1, 0x5555_5555_5555_5555 & field.mask] {
+			let mut state = bits as u64;
+			let randoms = (0..200).map(|_| {
+				state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+				state & field.mask
+			});
+			for a in [1, 2, 3, field.mask, field.mask >> 1, 0x5555_5555_5555_5555 & field.mask]
+				.into_iter()
+				.chain(randoms)
+			{
 				if a == 0 {
 					continue;
 				}

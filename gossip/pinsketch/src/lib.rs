@@ -31,6 +31,34 @@
 //! assert_eq!(bob.decode(4)?, vec![7, 9, 1000]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Guarantees
+//!
+//! - Serialization is byte-identical to minisketch's for the same field size, capacity and
+//!   set (checked against the C++ library for all 63 field sizes, and against 480 vectors it
+//!   produced, in `tests/vectors/minisketch.txt`, with the oracle feature off).
+//! - A sketch holding at most `max_elements` ≤ capacity elements decodes to exactly them.
+//! - A successful decode returns a set whose sketch is exactly the input: the result is
+//!   re-encoded and every syndrome compared. What stays probabilistic is only what the
+//!   syndromes cannot tell apart: a set larger than the capacity whose sketch equals a
+//!   smaller set's. See [`PinSketch::decode`] for the odds and the margin that makes them
+//!   negligible (decode with `max_elements` below the capacity).
+//! - Decoding work is bounded by the capacity and `max_elements`, whatever the bytes.
+//!
+//! # Limits
+//!
+//! - Elements are the low `bits` bits of a `u64`; 0 (after masking) cannot be stored and
+//!   adding it does nothing, exactly as in minisketch. Callers map their ids to nonzero
+//!   `bits`-bit values.
+//! - `bits` and `capacity` are not in the serialization; both sides must agree on them.
+//! - Merging needs equal field sizes and capacities ([`PinSketch::truncated`] lowers one).
+//! - Decode time grows with the square of the capacity (Berlekamp–Massey and root finding),
+//!   about 0.1 ms at capacity 16 and 0.1 s at capacity 1024 on a 2-core x86-64
+//!   (`docs/benchmarks.md`, "PinSketch"), so receivers cap the capacity they accept.
+//! - `unsafe` appears only in the carry-less multiplication module, for the x86-64
+//!   `pclmulqdq` instruction behind run-time feature detection; other CPUs use a portable
+//!   multiplier with the same results.
+//!
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -319,15 +347,25 @@ impl PinSketch {
 	/// The set the sketch holds (ascending), if it holds at most `max_elements` and at most
 	/// [`capacity`](Self::capacity) elements.
 	///
-	/// A sketch holding at most `capacity` elements always decodes to exactly them. A
-	/// successful decode always returns a set whose sketch is exactly this sketch (the
-	/// checks are minisketch's: recurrence length, and the locator polynomial splitting into
-	/// distinct nonzero roots), so an over-full sketch returns wrong elements only when it
-	/// coincides with the sketch of a smaller set. Decoding at full capacity that chance is
-	/// large (about 1/d! for d = capacity, as with minisketch); every unit of capacity kept
-	/// above `max_elements` divides it by about 2^bits, which is how minisketch's
-	/// `minisketch_compute_max_elements` chooses a margin. Callers that must not act on a
-	/// wrong set pass `max_elements` below the capacity.
+	/// # Guarantees
+	///
+	/// - A sketch of at most `max_elements` (≤ `capacity`) elements always decodes to
+	///   exactly them.
+	/// - Whatever the input, a returned set is one whose sketch is exactly this sketch: the
+	///   decoded elements are re-encoded and all `capacity` syndromes compared before they
+	///   are returned. So a returned set is never wrong *for these syndromes*.
+	/// - What no decoder can promise: when the true set holds more than `capacity`
+	///   elements, its sketch may coincide with the sketch of a different, smaller set, and
+	///   that set is returned (the syndromes carry no more information). For a random
+	///   over-full sketch this happens with probability about N(m) / 2^(bits·capacity),
+	///   where N(m) = Σ_{k≤m} C(2^bits − 1, k) ≈ 2^(bits·m)/m! counts the sets of at most
+	///   m = `max_elements` elements: about 1/m! when m = capacity (certain for capacity
+	///   1), and divided by a further 2^bits for every unit of capacity kept above
+	///   `max_elements`. Callers that must never act on a wrong set decode with
+	///   `max_elements` below the capacity (one unit of margin at 32 bits: about 2⁻³²),
+	///   as minisketch's `minisketch_compute_max_elements` does. The probability is over
+	///   the sets, not over the decoder: an adversary who chooses the set can choose one
+	///   that collides, so remote peers' claims are still checked by what they sign.
 	///
 	/// The work is bounded by the capacity, whatever the bytes: O(capacity · min(capacity,
 	/// max_elements)) for Berlekamp–Massey, O(bits · d²) for root finding of a degree-d
@@ -345,12 +383,23 @@ impl PinSketch {
 	/// ```
 	pub fn decode(&self, max_elements: usize) -> Result<Vec<u64>, DecodeError> {
 		let limit = max_elements.min(self.capacity());
-		clmul::dispatch(Decode { field: self.field, odd_syndromes: &self.odd_syndromes, limit }).map_err(
-			|failure| match failure {
-				Failure::TooLong if limit < self.capacity() => DecodeError::TooManyElements { max_elements },
-				_ => DecodeError::CapacityExceeded,
-			},
-		)
+		let elements =
+			clmul::dispatch(Decode { field: self.field, odd_syndromes: &self.odd_syndromes, limit })
+				.map_err(|failure| match failure {
+					Failure::TooLong if limit < self.capacity() => {
+						DecodeError::TooManyElements { max_elements }
+					}
+					_ => DecodeError::CapacityExceeded,
+				})?;
+		// The algebra already implies this (see `decode.rs`); re-encoding makes the guarantee
+		// independent of that argument and of any bug in the decoder, for O(d · capacity)
+		// multiplications, less than the decode itself.
+		let mut check = PinSketch { field: self.field, odd_syndromes: vec![0; self.capacity()] };
+		elements.iter().for_each(|&element| check.add(element));
+		if check.odd_syndromes != self.odd_syndromes {
+			return Err(DecodeError::CapacityExceeded);
+		}
+		Ok(elements)
 	}
 }
 

@@ -5,17 +5,9 @@
 use herald_pinsketch::PinSketch;
 use minisketch_rs::Minisketch;
 
-/// splitmix64: a tiny seeded generator, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-	fn next(&mut self) -> u64 {
-		self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-		let mut z = self.0;
-		z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-		z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-		z ^ (z >> 31)
-	}
-}
+mod common;
+
+use common::Rng;
 
 fn both(bits: u32, capacity: usize, elements: &[u64]) -> (PinSketch, Minisketch) {
 	let mut ours = PinSketch::new(bits, capacity).unwrap();
