@@ -69,6 +69,7 @@ const MAX_CAPACITY_SATS: u64 = 21_000_000 * 100_000_000;
 pub struct Topology {
 	/// Nodes, by the snapshot's node index.
 	pub nodes: Vec<Node>,
+	/// Channels, in the snapshot's order.
 	pub channels: Vec<Channel>,
 	/// Entries in the snapshot's disabled list (half-channels disabled or without an update).
 	pub disabled_listed: usize,
@@ -88,6 +89,7 @@ pub struct Node {
 pub struct Channel {
 	/// Node indexes in BOLT 7 order of the real keys: `nodes[0]` has the smaller public key.
 	pub nodes: [u32; 2],
+	/// The funding output's value, satoshis (at most 21 million bitcoin).
 	pub capacity_sats: u64,
 	/// `policies[d]` is the half-channel sent by `nodes[d]` (BOLT 7 direction `d`).
 	pub policies: [Policy; 2],
@@ -96,11 +98,15 @@ pub struct Channel {
 /// The routing policy of one half-channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
+	/// `htlc_minimum_msat` of the update.
 	pub htlc_min_msat: u64,
 	/// Resolved: template value 0 is the capacity, 1 is 99% of it.
 	pub htlc_max_msat: u64,
+	/// `fee_base_msat` of the update.
 	pub fee_base_msat: u32,
+	/// `fee_proportional_millionths` of the update.
 	pub fee_ppm: u32,
+	/// `cltv_expiry_delta` of the update, blocks.
 	pub cltv_delta: u16,
 	/// Listed in the snapshot's disabled list.
 	pub disabled: bool,

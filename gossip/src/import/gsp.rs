@@ -76,6 +76,7 @@ pub enum CompactSizeOrder {
 /// What a read found besides the messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GspStats {
+	/// Which of the raw-stream forms the file turned out to be.
 	pub form: GspForm,
 	/// For [`GspForm::Lnresearch`], the length byte order that parsed the whole stream.
 	pub compact_size_order: Option<CompactSizeOrder>,
@@ -177,7 +178,12 @@ pub enum Layout {
 	/// The message occupies this many bytes (type included), if it has no extension bytes.
 	Len(usize),
 	/// `need` bytes are needed to read `field`, more than the buffer holds.
-	Truncated { need: usize, field: &'static str },
+	Truncated {
+		/// Bytes needed.
+		need: usize,
+		/// The field they are needed for.
+		field: &'static str,
+	},
 	/// Not a gossip message (or fewer than 2 bytes: no type).
 	NotGossip,
 }
