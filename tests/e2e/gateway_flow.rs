@@ -50,6 +50,15 @@ fn narrate(text: impl std::fmt::Display) {
 	println!("[gateway flow] {text}");
 }
 
+/// What `herald status` prints for the running herald.
+async fn herald_status(herald: &crate::support::herald::Herald) -> String {
+	let url = herald.url("");
+	let (ok, out, err) =
+		tokio::task::spawn_blocking(move || run_command(&["status", "--url", &url])).await.unwrap();
+	assert!(ok, "{err}");
+	out
+}
+
 /// The number of `bitcoin:` TXT records in `delv` output.
 fn bitcoin_records(delv: &str) -> usize {
 	delv.lines()
@@ -84,6 +93,11 @@ async fn gateway_flow(crash: bool) {
 	let wallet = Wallet::new(2);
 	let offer = onboard(&bed.herald, &token, "alice@example.test", &wallet).await;
 	narrate(format!("2. the wallet built its offer through herald: {}…", &offer.to_string()[..40]));
+	let status = herald_status(&bed.herald).await;
+	// LDK's async-receive cache may fill more than one slot; at least one invoice is held.
+	let held =
+		status.lines().find_map(|l| l.strip_prefix("  static_invoices: ")).map(|n| n.parse::<u64>().unwrap());
+	assert!(status.contains("\noffers\n") && held >= Some(1), "{status}");
 	assert!(bed.herald.metric("herald_offers_static_invoices_persisted_total").await >= 1.0);
 	assert!(bed.herald.metric("herald_offers_static_invoices").await >= 1.0);
 	restart(&mut bed);
@@ -159,6 +173,8 @@ async fn gateway_flow(crash: bool) {
 		let out = world.delv(&owner, "TXT");
 		assert_eq!(bitcoin_records(&out), 1, "an update replaces the record: {out}");
 		narrate("3. an update of alice's instructions replaced her record, once");
+		let status = herald_status(&bed.herald).await;
+		assert!(status.contains("\ndns\n") && status.contains("records=1"), "{status}");
 	}
 
 	// 4. The wallet goes offline; the payer asks for an invoice.
@@ -206,6 +222,8 @@ async fn gateway_flow(crash: bool) {
 	})
 	.await;
 	narrate("4. wallet back: the held request reached it, the payer got a fresh invoice");
+	let status = herald_status(&bed.herald).await;
+	assert!(status.contains("mailbox\n  enabled: true\n  messages: 0 of"), "{status}");
 	wait_for("the mailbox emptied by delivery", Duration::from_secs(10), || async {
 		bed.herald.metric("herald_onion_mailbox_messages").await == 0.0
 			&& bed.herald.metric("herald_onion_mailbox_delivered_total").await >= 1.0
