@@ -7,10 +7,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use super::bip353_hierarchy::{
-	delv, free_port, generate_knot_key, missing_tools, tail_logs, unbound_conf, wait_for_tcp, which,
+	delv, free_port, generate_knot_key, knot_conf_base, missing_tools, tail_logs, unbound_conf, wait_for_tcp,
+	which, Children,
 };
 
 const LOGS: [&str; 4] = ["knot.log", "knotd.err", "unbound/unbound.log", "unbound/unbound.err"];
@@ -23,17 +24,9 @@ pub struct DnsWorld {
 	pub unbound: SocketAddr,
 	/// The root's DS records: the one trust anchor.
 	pub root_ds: Vec<String>,
+	// Before `dir`: the servers stop before their folder is removed.
+	_children: Children,
 	dir: tempfile::TempDir,
-	children: Vec<Child>,
-}
-
-impl Drop for DnsWorld {
-	fn drop(&mut self) {
-		for child in &mut self.children {
-			let _ = child.kill();
-			let _ = child.wait();
-		}
-	}
 }
 
 fn soa(zone: &str) -> String {
@@ -41,36 +34,8 @@ fn soa(zone: &str) -> String {
 }
 
 fn knot_conf(dir: &Path, listen: SocketAddr) -> String {
-	let d = dir.display();
-	format!(
-		r#"server:
-    rundir: "{d}"
-    listen: {ip}@{port}
-database:
-    storage: "{d}/db"
-    kasp-db: "{d}/keys"
-log:
-  - target: "{d}/knot.log"
-    any: info
-policy:
-  - id: p256
-    algorithm: ecdsap256sha256
-    manual: on
-template:
-  - id: default
-    storage: "{d}"
-    dnssec-signing: on
-    dnssec-policy: p256
-    journal-content: none
-zone:
-  - domain: "."
-    file: "root.zone"
-  - domain: "test."
-    file: "test.zone"
-"#,
-		ip = listen.ip(),
-		port = listen.port()
-	)
+	knot_conf_base(dir, listen)
+		+ "  - domain: \".\"\n    file: \"root.zone\"\n  - domain: \"test.\"\n    file: \"test.zone\"\n"
 }
 
 impl DnsWorld {
@@ -127,7 +92,7 @@ impl DnsWorld {
 				.unwrap(),
 		);
 		wait_for_tcp(unbound, "unbound", || tail_logs(&path, &LOGS));
-		Some(DnsWorld { knot, unbound, root_ds, dir, children })
+		Some(DnsWorld { knot, unbound, root_ds, dir, _children: Children(children) })
 	}
 
 	/// The servers' logs, for failure messages.

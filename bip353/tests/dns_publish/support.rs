@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -458,17 +458,9 @@ pub struct World {
 	pub outbox: Arc<MemoryOutbox>,
 	/// herald's database (its DNS tables).
 	pub db: Arc<Database>,
+	// Before `dir`: the servers stop before their folder is removed.
+	_children: crate::resolve_support::Children,
 	dir: tempfile::TempDir,
-	children: Vec<Child>,
-}
-
-impl Drop for World {
-	fn drop(&mut self) {
-		for child in &mut self.children {
-			let _ = child.kill();
-			let _ = child.wait();
-		}
-	}
 }
 
 const KNOT_SIGNED: [&str; 3] = [".", "test.", "ext.test."];
@@ -588,7 +580,7 @@ impl World {
 			outbox,
 			db,
 			dir,
-			children,
+			_children: crate::resolve_support::Children(children),
 		})
 	}
 

@@ -59,13 +59,18 @@ pub struct Hierarchy {
 	pub knot: SocketAddr,
 	/// The root zone's DS records (`. DS …`), the local trust anchor.
 	pub root_ds: Vec<String>,
+	// Before `dir`: the servers stop before their folder is removed.
+	children: Children,
 	dir: tempfile::TempDir,
-	children: Vec<Child>,
 }
 
-impl Drop for Hierarchy {
+/// Server processes of a test world, killed and reaped when dropped.
+#[derive(Default)]
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
 	fn drop(&mut self) {
-		for child in &mut self.children {
+		for child in &mut self.0 {
 			let _ = child.kill();
 			let _ = child.wait();
 		}
@@ -191,7 +196,7 @@ impl Hierarchy {
 			.stderr(log("knotd.err"))
 			.spawn()
 			.unwrap();
-		let mut hierarchy = Hierarchy { unbound, knot, root_ds, dir, children: vec![knotd] };
+		let mut hierarchy = Hierarchy { unbound, knot, root_ds, dir, children: Children(vec![knotd]) };
 		hierarchy.wait_for_tcp(knot, "knotd");
 		let unbound_conf = hierarchy.dir.path().join("unbound.conf");
 		let unboundd = Command::new(which("unbound").unwrap())
@@ -200,7 +205,7 @@ impl Hierarchy {
 			.stderr(log("unbound.err"))
 			.spawn()
 			.unwrap();
-		hierarchy.children.push(unboundd);
+		hierarchy.children.0.push(unboundd);
 		hierarchy.wait_for_tcp(unbound, "unbound");
 		if let Ok(secs) = std::env::var("HERALD_HIERARCHY_PAUSE") {
 			// For debugging by hand: keep the servers up and say where they are.
@@ -260,8 +265,22 @@ pub fn tail_logs(dir: &Path, files: &[&str]) -> String {
 }
 
 fn knot_conf(dir: &Path, listen: SocketAddr) -> String {
+	let mut conf = knot_conf_base(dir, listen);
+	for zone in ZONES {
+		conf.push_str(&format!("  - domain: \"{zone}\"\n    file: \"{}\"\n", zone_file(zone)));
+		if zone == "insecure.test." {
+			conf.push_str("    template: unsigned\n");
+		}
+	}
+	conf
+}
+
+/// A Knot configuration listening on `listen`, files in `dir`, signing with manual ECDSA P-256
+/// keys (`keymgr`) by default (template `unsigned` for zones that must not be); ends with
+/// `zone:`, so the caller appends its zones.
+pub fn knot_conf_base(dir: &Path, listen: SocketAddr) -> String {
 	let d = dir.display();
-	let mut conf = format!(
+	format!(
 		r#"server:
     rundir: "{d}"
     listen: {ip}@{port}
@@ -289,14 +308,7 @@ zone:
 "#,
 		ip = listen.ip(),
 		port = listen.port()
-	);
-	for zone in ZONES {
-		conf.push_str(&format!("  - domain: \"{zone}\"\n    file: \"{}\"\n", zone_file(zone)));
-		if zone == "insecure.test." {
-			conf.push_str("    template: unsigned\n");
-		}
-	}
-	conf
+	)
 }
 
 /// An Unbound configuration: listening on `listen`, validating with `root_ds` as the only trust
