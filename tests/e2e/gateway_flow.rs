@@ -80,6 +80,10 @@ async fn gateway_flow(crash: bool) {
 		bed.dns,
 		&token[..8]
 	));
+	let metrics = bed.herald.metrics().await;
+	assert!(metrics.contains("herald_registry_names{gateway=\"acme\"} 0"), "the new gateway is in /metrics");
+	let status = herald_status(&bed.herald).await;
+	assert!(status.contains("\nregistry\n") && status.contains("\ndns\n"), "{status}");
 	let restart = |bed: &mut GatewayBed| {
 		if crash {
 			narrate("SIGKILL herald, start it again on the same data");
