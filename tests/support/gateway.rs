@@ -26,26 +26,43 @@ pub mod server_common;
 
 pub use server_common::{keys, LdkNode, Log, Manager, ManagerMessenger, PayerMessenger, PayerNode, Received};
 
-pub type WalletPeers = lightning::ln::peer_handler::PeerManager<
+/// A test node's `PeerManager`: its channel handler `CM` and onion-message handler `OM`, nothing
+/// else.
+pub type NodePeers<CM, OM> = lightning::ln::peer_handler::PeerManager<
 	lightning_net_tokio::SocketDescriptor,
-	Arc<Manager>,
+	CM,
 	IgnoringMessageHandler,
-	Arc<ManagerMessenger>,
+	OM,
 	Log,
 	IgnoringMessageHandler,
 	Arc<KeysManager>,
 	IgnoringMessageHandler,
 >;
-pub type PayerPeers = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	ErroringMessageHandler,
-	IgnoringMessageHandler,
-	Arc<PayerMessenger>,
-	Log,
-	IgnoringMessageHandler,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
+pub type WalletPeers = NodePeers<Arc<Manager>, Arc<ManagerMessenger>>;
+pub type PayerPeers = NodePeers<ErroringMessageHandler, Arc<PayerMessenger>>;
+
+/// The `PeerManager` of a test node (ephemeral key from `seed`).
+fn node_peers<CM, OM>(chan_handler: CM, onion: OM, seed: u8, keys: Arc<KeysManager>) -> Arc<NodePeers<CM, OM>>
+where
+	CM: std::ops::Deref,
+	CM::Target: lightning::ln::msgs::ChannelMessageHandler,
+	OM: std::ops::Deref,
+	OM::Target: lightning::ln::msgs::OnionMessageHandler,
+{
+	Arc::new(NodePeers::new(
+		MessageHandler {
+			chan_handler,
+			route_handler: IgnoringMessageHandler {},
+			onion_message_handler: onion,
+			custom_message_handler: IgnoringMessageHandler {},
+			send_only_message_handler: IgnoringMessageHandler {},
+		},
+		herald_wire::unix_now() as u32,
+		&[seed; 32],
+		Arc::new(herald_wire::TracingLogger),
+		keys,
+	))
+}
 
 /// Runs `process_events` (and `tick`) every 10 ms until the handle drops.
 pub fn drive(process: impl Fn() + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
@@ -69,19 +86,7 @@ pub struct Wallet {
 impl Wallet {
 	pub fn new(seed: u8) -> Wallet {
 		let node = LdkNode::new(keys(seed));
-		let peers = Arc::new(WalletPeers::new(
-			MessageHandler {
-				chan_handler: node.manager.clone(),
-				route_handler: IgnoringMessageHandler {},
-				onion_message_handler: node.messenger.clone(),
-				custom_message_handler: IgnoringMessageHandler {},
-				send_only_message_handler: IgnoringMessageHandler {},
-			},
-			herald_wire::unix_now() as u32,
-			&[seed; 32],
-			Arc::new(herald_wire::TracingLogger),
-			node.keys.clone(),
-		));
+		let peers = node_peers(node.manager.clone(), node.messenger.clone(), seed, node.keys.clone());
 		let (n, p) = (node.clone(), peers.clone());
 		let driver = drive(move || {
 			n.manager.process_pending_events(&|_| Ok(()));
@@ -102,19 +107,8 @@ pub struct Payer {
 impl Payer {
 	pub fn new(seed: u8) -> Payer {
 		let node = PayerNode::new(keys(seed));
-		let peers = Arc::new(PayerPeers::new(
-			MessageHandler {
-				chan_handler: ErroringMessageHandler::new(),
-				route_handler: IgnoringMessageHandler {},
-				onion_message_handler: node.messenger.clone(),
-				custom_message_handler: IgnoringMessageHandler {},
-				send_only_message_handler: IgnoringMessageHandler {},
-			},
-			herald_wire::unix_now() as u32,
-			&[seed; 32],
-			Arc::new(herald_wire::TracingLogger),
-			node.payer.keys.clone(),
-		));
+		let peers =
+			node_peers(ErroringMessageHandler::new(), node.messenger.clone(), seed, node.payer.keys.clone());
 		let p = peers.clone();
 		let driver = drive(move || p.process_events());
 		Payer { node, peers, _driver: driver }
@@ -125,16 +119,7 @@ impl Payer {
 	}
 }
 
-pub type DnsPayerPeers = lightning::ln::peer_handler::PeerManager<
-	lightning_net_tokio::SocketDescriptor,
-	ErroringMessageHandler,
-	IgnoringMessageHandler,
-	Arc<Blip32Messenger<Blip32Payer>>,
-	Log,
-	IgnoringMessageHandler,
-	Arc<KeysManager>,
-	IgnoringMessageHandler,
->;
+pub type DnsPayerPeers = NodePeers<ErroringMessageHandler, Arc<Blip32Messenger<Blip32Payer>>>;
 
 /// A bLIP-32 lookup of `user@domain` by an LDK node over BOLT 8: the query LDK's
 /// `OMNameResolver` makes, sent to herald; returns the RFC 9102 proof herald sends back.
@@ -147,19 +132,7 @@ pub async fn blip32_lookup(herald: &Herald, user: &str, domain: &str) -> Vec<u8>
 		proofs: Default::default(),
 	});
 	let messenger = Arc::new(blip32_messenger(&keys, payer.clone()));
-	let peers = Arc::new(DnsPayerPeers::new(
-		MessageHandler {
-			chan_handler: ErroringMessageHandler::new(),
-			route_handler: IgnoringMessageHandler {},
-			onion_message_handler: messenger,
-			custom_message_handler: IgnoringMessageHandler {},
-			send_only_message_handler: IgnoringMessageHandler {},
-		},
-		herald_wire::unix_now() as u32,
-		&[4; 32],
-		Arc::new(herald_wire::TracingLogger),
-		keys.clone(),
-	));
+	let peers = node_peers(ErroringMessageHandler::new(), messenger, 4, keys.clone());
 	let p = peers.clone();
 	let _driver = drive(move || p.process_events());
 	let (pm, id) = (peers.clone(), herald.node_id);
