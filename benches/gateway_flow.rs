@@ -27,8 +27,10 @@ use support::gateway::*;
 use support::herald::Herald;
 
 const ZONE: &str = "example.test";
-const TOPOLOGY: &str =
-	concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed");
+const TOPOLOGY: &str = concat!(
+	env!("CARGO_MANIFEST_DIR"),
+	"/../shared/data/mainnet-topology-2026-02/gossip-store-2026-02-03.compressed"
+);
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 	samples.sort();
@@ -85,7 +87,8 @@ async fn latencies(runs: usize) {
 		let lno = offer.to_string();
 		let started = Instant::now();
 		let (status, body) =
-			call(herald, "PUT", &format!("/v1/names/{user}@{ZONE}"), &bed.token, Some(json!({"offer": lno}))).await;
+			call(herald, "PUT", &format!("/v1/names/{user}@{ZONE}"), &bed.token, Some(json!({"offer": lno})))
+				.await;
 		assert_eq!(status, 201, "{body}");
 		let owner = format!("{user}.user._bitcoin-payment.{ZONE}");
 		let unbound = world.unbound;
@@ -110,7 +113,11 @@ async fn latencies(runs: usize) {
 		let started = Instant::now();
 		let payment_id = payer.node.payer.request(&offer);
 		wait_for(&format!("the static invoice for {user}"), Duration::from_secs(30), || async {
-			payer.received().iter().skip(before).any(|r| matches!(r, Received::StaticInvoice(id, _) if *id == payment_id))
+			payer
+				.received()
+				.iter()
+				.skip(before)
+				.any(|r| matches!(r, Received::StaticInvoice(id, _) if *id == payment_id))
 		})
 		.await;
 		invoice_t.push(started.elapsed());
@@ -122,7 +129,10 @@ async fn latencies(runs: usize) {
 	println!("| step | p50 | p99 |");
 	println!("|---|---|---|");
 	for (name, samples) in [
-		("onboard: API paths → wallet's offer built through herald (static invoice confirmed)", &mut onboard_t),
+		(
+			"onboard: API paths → wallet's offer built through herald (static invoice confirmed)",
+			&mut onboard_t,
+		),
 		("publish: PUT /v1/names → record answered by Unbound with AD", &mut publish_t),
 		("resolve: GET /v1/resolve, cold proof cache", &mut cold_t),
 		("resolve: GET /v1/resolve, warm", &mut warm_t),
@@ -178,9 +188,14 @@ async fn memory(users: usize) {
 					.build()
 					.unwrap()
 					.to_string();
-				let (status, body) =
-					call(&herald, "PUT", &format!("/v1/names/u{i}@{ZONE}"), &token, Some(json!({"offer": offer})))
-						.await;
+				let (status, body) = call(
+					&herald,
+					"PUT",
+					&format!("/v1/names/u{i}@{ZONE}"),
+					&token,
+					Some(json!({"offer": offer})),
+				)
+				.await;
 				assert_eq!(status, 201, "{body}");
 			}
 		}));

@@ -31,7 +31,8 @@ fn import(inputs: &[ImportInput], format: Format, threads: usize) -> (ImportSumm
 	let dir = tempfile::tempdir().unwrap();
 	let store = Store::open(&dir.path().join("herald.redb"), Network::Bitcoin).unwrap();
 	let (handle, mut collector) = StoreHandle::collector(1024);
-	let router = GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(SystemClock::new()), None);
+	let router =
+		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(SystemClock::new()), None);
 	let options = ImportOptions { verify_threads: threads, now: now() };
 	let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 	let summary =

@@ -20,7 +20,7 @@ mod onion_backpressure;
 mod onion_intro;
 mod onion_ops;
 mod onion_relay;
-mod operator_cli;
 mod operations;
+mod operator_cli;
 mod restart_and_peers;
 mod rgs_http;

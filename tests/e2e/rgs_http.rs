@@ -75,7 +75,8 @@ async fn ldk_wallets_sync_from_herald_over_http() {
 	// The tag of the gzip body validates the gzip representation (RFC 9110 §13.1.2: compared
 	// with the representation selected).
 	let (status, _, body) =
-		http_bytes(herald.http, "/snapshot/v2/0", &[("If-None-Match", &etag), ("Accept-Encoding", "gzip")]).await;
+		http_bytes(herald.http, "/snapshot/v2/0", &[("If-None-Match", &etag), ("Accept-Encoding", "gzip")])
+			.await;
 	assert_eq!((status, body.len()), (304, 0));
 	let modified = headers["last-modified"].clone();
 	let (status, _, _) = http_bytes(herald.http, "/snapshot/v2/0", &[("If-Modified-Since", &modified)]).await;
