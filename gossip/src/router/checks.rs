@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{self, ErrorAction, LightningError};
 use lightning::util::logger::Level;
@@ -101,6 +102,25 @@ impl GossipRouter {
 		self.accepted_total.fetch_add(1, Ordering::Relaxed);
 		per_message_counters().accepted[kind as usize].inc();
 		self.verdicts.accepted(kind);
+	}
+
+	/// The checks every message passes first: its chain (`chain_hash`, for the messages that
+	/// carry one) and the bytes it carries beyond the fields herald knows.
+	pub(super) fn check_envelope(
+		&self,
+		peer: Option<PublicKey>,
+		kind: GossipKind,
+		chain_hash: Option<ChainHash>,
+		excess_bytes: usize,
+	) -> Result<(), LightningError> {
+		if let Some(chain_hash) = chain_hash.filter(|c| *c != self.chain_hash) {
+			return Err(self.reject(peer, kind, RejectReason::WrongChain, &chain_hash.to_string(), None));
+		}
+		if excess_bytes > self.config.max_excess_bytes {
+			let detail = format!("{excess_bytes} excess bytes");
+			return Err(self.reject(peer, kind, RejectReason::Oversized, &detail, None));
+		}
+		Ok(())
 	}
 
 	/// The timestamp rule of [`crate::rules::check_timestamp`]: future timestamps are refused for

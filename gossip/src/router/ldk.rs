@@ -73,10 +73,7 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		self.received(kind);
 		let c = &msg.contents;
-		if c.excess_data.len() + c.excess_address_data.len() > self.config.max_excess_bytes {
-			let detail = format!("{} excess bytes", c.excess_data.len() + c.excess_address_data.len());
-			return Err(self.reject(their_node_id, kind, RejectReason::Oversized, &detail, None));
-		}
+		self.check_envelope(their_node_id, kind, None, c.excess_data.len() + c.excess_address_data.len())?;
 		self.check_timestamp(their_node_id, kind, c.timestamp)?;
 		let known = {
 			let index = self.index();
@@ -126,24 +123,7 @@ impl RoutingMessageHandler for GossipRouter {
 		self.received(kind);
 		let c = &msg.contents;
 		let scid = c.short_channel_id;
-		if c.chain_hash != self.chain_hash {
-			return Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::WrongChain,
-				&c.chain_hash.to_string(),
-				None,
-			));
-		}
-		if c.excess_data.len() > self.config.max_excess_bytes {
-			return Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::Oversized,
-				&format!("{} excess bytes", c.excess_data.len()),
-				None,
-			));
-		}
+		self.check_envelope(their_node_id, kind, Some(c.chain_hash), c.excess_data.len())?;
 		if self.index().contains_channel(scid)
 			|| self.pending.lock().expect("pending lock").contains_key(&scid)
 		{
@@ -219,24 +199,7 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		self.received(kind);
 		let c = &msg.contents;
-		if c.chain_hash != self.chain_hash {
-			return Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::WrongChain,
-				&c.chain_hash.to_string(),
-				None,
-			));
-		}
-		if c.excess_data.len() > self.config.max_excess_bytes {
-			return Err(self.reject(
-				their_node_id,
-				kind,
-				RejectReason::Oversized,
-				&format!("{} excess bytes", c.excess_data.len()),
-				None,
-			));
-		}
+		self.check_envelope(their_node_id, kind, Some(c.chain_hash), c.excess_data.len())?;
 		self.check_timestamp(their_node_id, kind, c.timestamp)?;
 		let direction = (c.channel_flags & 1) as usize;
 		let held = self
