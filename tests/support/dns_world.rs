@@ -7,11 +7,10 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 use super::bip353_hierarchy::{
-	delv, free_port, generate_knot_key, knot_conf_base, missing_tools, tail_logs, unbound_conf, wait_for_tcp,
-	which, Children,
+	delv, free_port, generate_knot_key, knot_conf_base, missing_tools, spawn_logged, tail_logs, unbound_conf,
+	wait_for_tcp, Children,
 };
 
 const LOGS: [&str; 4] = ["knot.log", "knotd.err", "unbound/unbound.log", "unbound/unbound.err"];
@@ -68,13 +67,7 @@ impl DnsWorld {
 		);
 		std::fs::write(path.join("root.zone"), root).unwrap();
 		std::fs::write(path.join("test.zone"), test).unwrap();
-		let log = |name: &str| std::fs::File::create(path.join(name)).unwrap();
-		let knotd = Command::new(which("knotd").unwrap())
-			.args(["-c", conf])
-			.stdout(log("knotd.out"))
-			.stderr(log("knotd.err"))
-			.spawn()
-			.unwrap();
+		let knotd = spawn_logged(&path, "knotd", &["-c", conf]);
 		let mut children = vec![knotd];
 		wait_for_tcp(knot, "knotd", || tail_logs(&path, &LOGS));
 
@@ -83,14 +76,7 @@ impl DnsWorld {
 		let stubs = [(".", knot), ("test.", knot), (zone.as_str(), herald_dns)];
 		let unbound_conf_path = sub.join("unbound.conf");
 		std::fs::write(&unbound_conf_path, unbound_conf(&sub, unbound, &stubs, &root_ds, 1)).unwrap();
-		children.push(
-			Command::new(which("unbound").unwrap())
-				.args(["-d", "-c", unbound_conf_path.to_str().unwrap()])
-				.stdout(std::fs::File::create(sub.join("unbound.out")).unwrap())
-				.stderr(std::fs::File::create(sub.join("unbound.err")).unwrap())
-				.spawn()
-				.unwrap(),
-		);
+		children.push(spawn_logged(&sub, "unbound", &["-d", "-c", unbound_conf_path.to_str().unwrap()]));
 		wait_for_tcp(unbound, "unbound", || tail_logs(&path, &LOGS));
 		Some(DnsWorld { knot, unbound, root_ds, dir, _children: Children(children) })
 	}

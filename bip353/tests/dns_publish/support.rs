@@ -16,7 +16,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
 
 use crate::resolve_support::{
-	free_port, generate_knot_key, missing_tools, tail_logs, unbound_conf, wait_for_tcp, which,
+	free_port, generate_knot_key, missing_tools, spawn_logged, tail_logs, unbound_conf, wait_for_tcp,
 };
 
 /// herald's zone.
@@ -539,13 +538,7 @@ impl World {
 		for (zone, text) in [(".", root), ("test.", test), ("ext.test.", ext)] {
 			std::fs::write(path.join(zone_file(zone)), text).unwrap();
 		}
-		let log = |name: &str| std::fs::File::create(path.join(name)).unwrap();
-		let knotd = Command::new(which("knotd").unwrap())
-			.args(["-c", conf])
-			.stdout(log("knotd.out"))
-			.stderr(log("knotd.err"))
-			.spawn()
-			.unwrap();
+		let knotd = spawn_logged(&path, "knotd", &["-c", conf]);
 		let mut children = vec![knotd];
 		let logs = || tail_logs(&path, &LOGS);
 		wait_for_tcp(knot, "knotd", logs);
@@ -558,14 +551,7 @@ impl World {
 			std::fs::create_dir_all(&sub).unwrap();
 			let conf = sub.join("unbound.conf");
 			std::fs::write(&conf, unbound_conf(&sub, listen, &stubs, &ds["."], 1)).unwrap();
-			children.push(
-				Command::new(which("unbound").unwrap())
-					.args(["-d", "-c", conf.to_str().unwrap()])
-					.stdout(std::fs::File::create(sub.join("unbound.out")).unwrap())
-					.stderr(std::fs::File::create(sub.join("unbound.err")).unwrap())
-					.spawn()
-					.unwrap(),
-			);
+			children.push(spawn_logged(&sub, "unbound", &["-d", "-c", conf.to_str().unwrap()]));
 			wait_for_tcp(listen, name, logs);
 		}
 		let root_ds = ds["."].clone();

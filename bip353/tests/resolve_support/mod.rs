@@ -64,6 +64,18 @@ pub struct Hierarchy {
 	dir: tempfile::TempDir,
 }
 
+/// Starts the daemon `tool` (found by [`which`]) with `args`, its standard output and error in
+/// `dir/<tool>.out` and `dir/<tool>.err`.
+pub fn spawn_logged(dir: &Path, tool: &str, args: &[&str]) -> Child {
+	let log = |ext: &str| std::fs::File::create(dir.join(format!("{tool}.{ext}"))).unwrap();
+	Command::new(which(tool).unwrap_or_else(|| panic!("{tool} not installed")))
+		.args(args)
+		.stdout(log("out"))
+		.stderr(log("err"))
+		.spawn()
+		.unwrap_or_else(|e| panic!("starting {tool}: {e}"))
+}
+
 /// Server processes of a test world, killed and reaped when dropped.
 #[derive(Default)]
 pub struct Children(pub Vec<Child>);
@@ -189,22 +201,12 @@ impl Hierarchy {
 		let root_ds = ds["."].clone();
 		let stubs: Vec<(&str, SocketAddr)> = ZONES.iter().map(|zone| (*zone, knot)).collect();
 		std::fs::write(path.join("unbound.conf"), unbound_conf(path, unbound, &stubs, &root_ds, 5)).unwrap();
-		let log = |name: &str| std::fs::File::create(path.join(name)).unwrap();
-		let knotd = Command::new(which("knotd").unwrap())
-			.args(["-c", conf])
-			.stdout(log("knotd.out"))
-			.stderr(log("knotd.err"))
-			.spawn()
-			.unwrap();
+		let knotd = spawn_logged(path, "knotd", &["-c", conf]);
 		let mut hierarchy = Hierarchy { unbound, knot, root_ds, dir, children: Children(vec![knotd]) };
 		hierarchy.wait_for_tcp(knot, "knotd");
 		let unbound_conf = hierarchy.dir.path().join("unbound.conf");
-		let unboundd = Command::new(which("unbound").unwrap())
-			.args(["-d", "-c", unbound_conf.to_str().unwrap()])
-			.stdout(log("unbound.out"))
-			.stderr(log("unbound.err"))
-			.spawn()
-			.unwrap();
+		let unboundd =
+			spawn_logged(hierarchy.dir.path(), "unbound", &["-d", "-c", unbound_conf.to_str().unwrap()]);
 		hierarchy.children.0.push(unboundd);
 		hierarchy.wait_for_tcp(unbound, "unbound");
 		if let Ok(secs) = std::env::var("HERALD_HIERARCHY_PAUSE") {
