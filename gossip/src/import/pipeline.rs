@@ -16,11 +16,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lightning::ln::msgs::RoutingMessageHandler;
-
 use super::verify::{self, Check};
 use super::{Format, ImportError, RawMessage};
 use crate::message::Gossip;
+use crate::router::Presigned;
 use crate::store::{Collector, Store, StoreError};
 use crate::GossipRouter;
 
@@ -195,17 +194,17 @@ fn handle(router: &GossipRouter, message: &Gossip, verified: Option<Check>) {
 	// reports them.
 	let _ = match (message, verified) {
 		(Gossip::ChannelAnnouncement(msg), Some(Check::ChannelAnnouncement)) => {
-			verify::as_verified(msg, None, || router.handle_channel_announcement(None, msg))
+			router.channel_announcement(None, msg, Presigned::Verified(None))
 		}
 		(Gossip::ChannelUpdate(msg), Some(Check::ChannelUpdate(signer))) => {
-			verify::as_verified(msg, Some(signer), || router.handle_channel_update(None, msg))
+			router.channel_update(None, msg, Presigned::Verified(Some(signer)))
 		}
 		(Gossip::NodeAnnouncement(msg), Some(Check::NodeAnnouncement)) => {
-			verify::as_verified(msg, None, || router.handle_node_announcement(None, msg))
+			router.node_announcement(None, msg, Presigned::Verified(None))
 		}
-		(Gossip::ChannelAnnouncement(msg), _) => router.handle_channel_announcement(None, msg),
-		(Gossip::ChannelUpdate(msg), _) => router.handle_channel_update(None, msg),
-		(Gossip::NodeAnnouncement(msg), _) => router.handle_node_announcement(None, msg),
+		(Gossip::ChannelAnnouncement(msg), _) => router.channel_announcement(None, msg, Presigned::Unchecked),
+		(Gossip::ChannelUpdate(msg), _) => router.channel_update(None, msg, Presigned::Unchecked),
+		(Gossip::NodeAnnouncement(msg), _) => router.node_announcement(None, msg, Presigned::Unchecked),
 	};
 }
 

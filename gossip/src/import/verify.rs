@@ -6,7 +6,8 @@
 //! `NetworkGraph` verifies each signature on that one thread: nearly all of an import's time
 //! (322k ECDSA verifications for the mainnet graph). Here the verifications run first, on a
 //! bounded pool of threads, and the router applies a message whose signatures were verified
-//! through LDK's unsigned update paths, so nothing is checked twice:
+//! through LDK's unsigned update paths ([`Presigned`](crate::router::Presigned)), so nothing is
+//! checked twice:
 //!
 //! 1. [`plan`] walks the messages in file order, tracking what the graph would hold after each,
 //!    and picks those worth verifying: known duplicates, outdated, stale and future messages,
@@ -14,13 +15,10 @@
 //!    checks, before any signature work, as it always did).
 //! 2. [`verify_then_feed`] verifies the picked messages in chunks on `threads - 1` worker
 //!    threads plus the feeding thread, and feeds every message to the router in file order as
-//!    soon as its chunk is verified. A verified message is fed inside [`as_verified`]; a message
-//!    that was not picked, or whose signatures failed, is fed as usual, so LDK checks it and
-//!    rejects it with the same reason as ever.
-//! 3. The router's hook ([`handle_channel_announcement`], [`handle_channel_update`],
-//!    [`handle_node_announcement`], [`unless_verified`]) takes LDK's unsigned path only for
-//!    the very message that was verified (same type, same address, on the feeding thread), and
-//!    for a `channel_update` only if the channel's signing node is the key that was checked.
+//!    soon as its chunk is verified, marked `Presigned::Verified`; a message that was not
+//!    picked, or whose signatures failed, is fed `Presigned::Unchecked`, so LDK checks it and
+//!    rejects it with the same reason as ever. The router takes the unsigned path for a
+//!    `channel_update` only if the channel's signing node is the key that was checked.
 //!
 //! The plan is a prediction used for speed only: a wrong guess costs a signature check (made
 //! by LDK on the feeding thread) or a wasted one, never a different verdict.
@@ -31,8 +29,6 @@
 //! starve the feeder), which a scoped loop expresses directly; no new dependency.
 //! One `Secp256k1<VerifyOnly>` context is shared by every thread (it is `Sync`).
 
-use std::any::TypeId;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -40,24 +36,16 @@ use std::sync::{Condvar, Mutex};
 use bitcoin::constants::ChainHash;
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1, VerifyOnly};
-use lightning::ln::msgs::{
-	ChannelAnnouncement, ChannelUpdate, LightningError, NodeAnnouncement, RoutingMessageHandler,
-};
 use lightning::routing::gossip::NodeId;
-use lightning::routing::utxo::UtxoLookup;
 use lightning::util::ser::Writeable;
 
 use crate::index::GraphIndex;
 use crate::message::Gossip;
-use crate::router::{Graph, TWO_WEEKS};
+use crate::router::TWO_WEEKS;
 
 /// Messages verified per chunk: large enough that handing out chunks costs nothing next to the
 /// ~20 ms of ECDSA work in one, small enough that the feeder never waits long for the next.
 pub const CHUNK: usize = 256;
-
-/// LDK relays messages with at most this many excess bytes (`MAX_EXCESS_BYTES_FOR_RELAY` in
-/// lightning 0.2.7's `routing/gossip.rs`, private there); its handlers answer "relay" by it.
-const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
 
 /// Timestamps further ahead than this are rejected by the router's default configuration
 /// ([`GossipConfig::new`](crate::GossipConfig::new)); used for the prediction only.
@@ -256,116 +244,4 @@ impl Work {
 			}
 		}
 	}
-}
-
-// -------------------------------------------------------------------------------------------
-// The router's hook
-
-/// The message whose signatures the feeding thread verified, while it is being handled.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Verified {
-	type_id: TypeId,
-	address: usize,
-	/// For a `channel_update`: the node key its signature was checked against.
-	signer: Option<NodeId>,
-}
-
-thread_local! {
-	static VERIFIED: Cell<Option<Verified>> = const { Cell::new(None) };
-}
-
-fn verified_entry<M: 'static>(msg: &M) -> Option<Verified> {
-	let current = VERIFIED.get()?;
-	(current.type_id == TypeId::of::<M>() && current.address == msg as *const M as usize).then_some(current)
-}
-
-/// Runs `handle` (one router handler call for `msg`) with `msg` marked as verified; `signer` is
-/// the key a `channel_update`'s signature was checked against. Only that object, on this
-/// thread, during this call, takes the unsigned path; the mark is cleared even on a panic.
-pub fn as_verified<M: 'static, R>(msg: &M, signer: Option<NodeId>, handle: impl FnOnce() -> R) -> R {
-	struct Clear;
-	impl Drop for Clear {
-		fn drop(&mut self) {
-			VERIFIED.set(None);
-		}
-	}
-	VERIFIED.set(Some(Verified { type_id: TypeId::of::<M>(), address: msg as *const M as usize, signer }));
-	let _clear = Clear;
-	handle()
-}
-
-/// Whether `msg`'s signatures were verified by the import (the router then skips its own check
-/// before a chain lookup).
-pub fn signatures_verified<M: 'static>(msg: &M) -> bool {
-	verified_entry(msg).is_some()
-}
-
-/// Runs `check` (a signature check of `msg`) unless the import verified `msg` already; used
-/// by the router before a chain lookup.
-pub fn unless_verified<M: 'static>(
-	msg: &M,
-	check: impl FnOnce() -> Result<(), LightningError>,
-) -> Result<(), LightningError> {
-	if signatures_verified(msg) {
-		Ok(())
-	} else {
-		check()
-	}
-}
-
-/// The router's LDK call for a `channel_announcement`: LDK's unsigned path when verified, else
-/// LDK's handler (which verifies). Returns LDK's verdict and "relay" answer either way.
-pub fn handle_channel_announcement<H: RoutingMessageHandler>(
-	ldk: &H,
-	graph: &Graph,
-	peer: Option<PublicKey>,
-	msg: &ChannelAnnouncement,
-) -> Result<bool, LightningError> {
-	if !signatures_verified(msg) {
-		return ldk.handle_channel_announcement(peer, msg);
-	}
-	// The router's P2PGossipSync has no UTXO lookup either (herald looks funding up itself).
-	graph.update_channel_from_unsigned_announcement(&msg.contents, &None::<&dyn UtxoLookup>)?;
-	Ok(msg.contents.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
-}
-
-/// The router's LDK call for a `channel_update` (see [`handle_channel_announcement`]): the
-/// unsigned path only when the channel's node for the update's direction is the key that was
-/// checked.
-pub fn handle_channel_update<H: RoutingMessageHandler>(
-	ldk: &H,
-	graph: &Graph,
-	peer: Option<PublicKey>,
-	msg: &ChannelUpdate,
-) -> Result<bool, LightningError> {
-	let signer = verified_entry(msg).and_then(|v| v.signer);
-	let direction_node = || {
-		let graph = graph.read_only();
-		let channel = graph.channel(msg.contents.short_channel_id)?;
-		Some(if msg.contents.channel_flags & 1 == 1 { channel.node_two } else { channel.node_one })
-	};
-	match signer {
-		Some(signer) if direction_node() == Some(signer) => {
-			graph.update_channel_unsigned(&msg.contents)?;
-			Ok(msg.contents.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
-		}
-		_ => ldk.handle_channel_update(peer, msg),
-	}
-}
-
-/// The router's LDK call for a `node_announcement` (see [`handle_channel_announcement`]).
-pub fn handle_node_announcement<H: RoutingMessageHandler>(
-	ldk: &H,
-	graph: &Graph,
-	peer: Option<PublicKey>,
-	msg: &NodeAnnouncement,
-) -> Result<bool, LightningError> {
-	if !signatures_verified(msg) {
-		return ldk.handle_node_announcement(peer, msg);
-	}
-	graph.update_node_from_unsigned_announcement(&msg.contents)?;
-	let c = &msg.contents;
-	Ok(c.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY
-		&& c.excess_address_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY
-		&& c.excess_data.len() + c.excess_address_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY)
 }

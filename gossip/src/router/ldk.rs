@@ -12,6 +12,7 @@ use lightning::ln::msgs::{
 	ReplyShortChannelIdsEnd, RoutingMessageHandler,
 };
 use lightning::routing::gossip::NodeId;
+use lightning::routing::utxo::UtxoLookup;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::logger::Level;
 
@@ -60,11 +61,25 @@ impl BaseMessageHandler for GossipRouter {
 	}
 }
 
-impl RoutingMessageHandler for GossipRouter {
-	fn handle_node_announcement(
+/// Whether a message's signatures were checked before it reached the router (the import's
+/// parallel pre-verification): then LDK's unsigned update paths apply it, so nothing is checked
+/// twice. Peers' messages are always `Unchecked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presigned {
+	/// LDK's handler verifies the signatures.
+	Unchecked,
+	/// The signatures verified; for a `channel_update`, against this node's key (the unsigned
+	/// path is taken only if the channel's node for the update's direction is that key).
+	Verified(Option<NodeId>),
+}
+
+impl GossipRouter {
+	/// `handle_node_announcement`, with the signatures already checked or not.
+	pub fn node_announcement(
 		&self,
 		their_node_id: Option<PublicKey>,
 		msg: &NodeAnnouncement,
+		presigned: Presigned,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::NodeAnnouncement;
 		if let Some(echo) = self.echo(their_node_id, Echo::Node(msg.contents.node_id, msg.contents.timestamp))
@@ -106,15 +121,22 @@ impl RoutingMessageHandler for GossipRouter {
 			return Err(awaiting_lookup());
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict =
-			crate::import::verify::handle_node_announcement(&self.ldk, &self.graph, their_node_id, msg);
+		let verdict = match presigned {
+			Presigned::Unchecked => self.ldk.handle_node_announcement(their_node_id, msg),
+			Presigned::Verified(_) => self
+				.graph
+				.update_node_from_unsigned_announcement(c)
+				.map(|()| c.excess_data.len() + c.excess_address_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY),
+		};
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_node(msg, permit))
 	}
 
-	fn handle_channel_announcement(
+	/// `handle_channel_announcement`, with the signatures already checked or not.
+	pub fn channel_announcement(
 		&self,
 		their_node_id: Option<PublicKey>,
 		msg: &ChannelAnnouncement,
+		presigned: Presigned,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelAnnouncement;
 		if let Some(echo) = self.echo(their_node_id, Echo::Channel(msg.contents.short_channel_id)) {
@@ -137,20 +159,24 @@ impl RoutingMessageHandler for GossipRouter {
 		}
 		let Some(lookups) = &self.lookups else {
 			let permit = self.reserve_store(their_node_id, kind)?;
-			let verdict = crate::import::verify::handle_channel_announcement(
-				&self.ldk,
-				&self.graph,
-				their_node_id,
-				msg,
-			);
+			let verdict = match presigned {
+				Presigned::Unchecked => self.ldk.handle_channel_announcement(their_node_id, msg),
+				// The router's P2PGossipSync has no UTXO lookup either (herald looks funding up).
+				Presigned::Verified(_) => self
+					.graph
+					.update_channel_from_unsigned_announcement(c, &None::<&dyn UtxoLookup>)
+					.map(|()| c.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY),
+			};
 			return self.ldk_verdict(their_node_id, kind, verdict, || {
 				self.store_channel(msg, None, None, false, permit)
 			});
 		};
-		// Signatures before the network round trip: garbage must not cost herald a lookup.
-		let check = || lightning::routing::gossip::verify_channel_announcement(msg, &self.secp);
-		if let Err(e) = crate::import::verify::unless_verified(msg, check) {
-			return Err(self.reject_ldk(their_node_id, kind, e));
+		// Signatures before the network round trip: garbage must not cost herald a lookup. The
+		// lookup's completion then applies the announcement unsigned (pending.rs).
+		if presigned == Presigned::Unchecked {
+			if let Err(e) = lightning::routing::gossip::verify_channel_announcement(msg, &self.secp) {
+				return Err(self.reject_ldk(their_node_id, kind, e));
+			}
 		}
 		let mut pending = self.pending.lock().expect("pending lock");
 		if pending.len() >= self.config.max_pending_lookups {
@@ -188,10 +214,12 @@ impl RoutingMessageHandler for GossipRouter {
 		Err(awaiting_lookup())
 	}
 
-	fn handle_channel_update(
+	/// `handle_channel_update`, with the signature already checked or not.
+	pub fn channel_update(
 		&self,
 		their_node_id: Option<PublicKey>,
 		msg: &ChannelUpdate,
+		presigned: Presigned,
 	) -> Result<bool, LightningError> {
 		let kind = GossipKind::ChannelUpdate;
 		if let Some(echo) = self.echo(their_node_id, Echo::update(msg)) {
@@ -223,9 +251,52 @@ impl RoutingMessageHandler for GossipRouter {
 			Some(_) => {}
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
-		let verdict =
-			crate::import::verify::handle_channel_update(&self.ldk, &self.graph, their_node_id, msg);
+		let verdict = match presigned {
+			Presigned::Verified(Some(signer)) if self.direction_node(c) == Some(signer) => self
+				.graph
+				.update_channel_unsigned(c)
+				.map(|()| c.excess_data.len() <= MAX_EXCESS_BYTES_FOR_RELAY),
+			_ => self.ldk.handle_channel_update(their_node_id, msg),
+		};
 		self.ldk_verdict(their_node_id, kind, verdict, || self.store_update(msg, permit))
+	}
+
+	/// The node whose key signs updates of `update`'s direction, in LDK's graph.
+	fn direction_node(&self, update: &msgs::UnsignedChannelUpdate) -> Option<NodeId> {
+		let graph = self.graph.read_only();
+		let channel = graph.channel(update.short_channel_id)?;
+		Some(if update.channel_flags & 1 == 1 { channel.node_two } else { channel.node_one })
+	}
+}
+
+/// LDK relays messages with at most this many excess bytes (`MAX_EXCESS_BYTES_FOR_RELAY` in
+/// lightning 0.2.7's `routing/gossip.rs`, private there); its handlers answer "relay" by it, and
+/// the unsigned paths answer the same.
+pub(crate) const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
+
+impl RoutingMessageHandler for GossipRouter {
+	fn handle_node_announcement(
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &NodeAnnouncement,
+	) -> Result<bool, LightningError> {
+		self.node_announcement(their_node_id, msg, Presigned::Unchecked)
+	}
+
+	fn handle_channel_announcement(
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &ChannelAnnouncement,
+	) -> Result<bool, LightningError> {
+		self.channel_announcement(their_node_id, msg, Presigned::Unchecked)
+	}
+
+	fn handle_channel_update(
+		&self,
+		their_node_id: Option<PublicKey>,
+		msg: &ChannelUpdate,
+	) -> Result<bool, LightningError> {
+		self.channel_update(their_node_id, msg, Presigned::Unchecked)
 	}
 
 	/// Serves LDK's initial-sync dump (peers that sent an old `gossip_timestamp_filter`, or set

@@ -61,6 +61,7 @@ use outbox::PeerOutbox;
 use pending::PendingSet;
 use sync_driver::PeerState;
 
+pub use ldk::Presigned;
 pub use pending::LookupRequest;
 pub use sync_driver::PeerSyncView;
 

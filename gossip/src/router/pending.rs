@@ -148,7 +148,11 @@ impl GossipRouter {
 		};
 		let Ok(permit) = self.store.reserve().await else { return };
 		let resolved = Resolved(Ok(funding.txout.clone()));
-		match self.graph.update_channel_from_announcement(&pending.announcement, &Some(&resolved)) {
+		// Its signatures were checked before the lookup was started (ldk.rs): applied unsigned.
+		match self
+			.graph
+			.update_channel_from_unsigned_announcement(&pending.announcement.contents, &Some(&resolved))
+		{
 			Ok(()) => {
 				let capacity = funding.txout.value.to_sat();
 				self.store_channel(
