@@ -227,7 +227,8 @@ pub fn metric_value(text: &str, name_and_labels: &str) -> f64 {
 		.unwrap_or(0.0)
 }
 
-/// A minimal HTTP/1.1 client over a fresh connection (tests need exact control of headers).
+/// A minimal HTTP/1.1 client over a fresh connection (tests need exact control of headers);
+/// returns (status, body).
 pub async fn http_request(
 	addr: SocketAddr,
 	method: &str,
@@ -235,28 +236,45 @@ pub async fn http_request(
 	body: Option<&str>,
 	headers: &[(&str, &str)],
 ) -> (u16, String) {
+	let (status, _, body) = http_exchange(addr, method, path, Some(body.unwrap_or("")), headers).await;
+	(status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: the status, the headers (lower-cased names) and
+/// the raw body. `body: None` sends no `Content-Length` at all.
+pub async fn http_exchange(
+	addr: SocketAddr,
+	method: &str,
+	path: &str,
+	body: Option<&str>,
+	headers: &[(&str, &str)],
+) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
 	use tokio::io::{AsyncReadExt, AsyncWriteExt};
 	let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to herald http");
-	let body = body.unwrap_or("");
-	let mut request = format!(
-		"{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-		body.len()
-	);
+	let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+	if let Some(body) = body {
+		request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+	}
 	for (name, value) in headers {
 		request.push_str(&format!("{name}: {value}\r\n"));
 	}
 	request.push_str("\r\n");
-	request.push_str(body);
+	request.push_str(body.unwrap_or(""));
 	stream.write_all(request.as_bytes()).await.unwrap();
 	let mut response = Vec::new();
-	tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+	tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
 		.await
 		.expect("http timeout")
 		.unwrap();
-	let text = String::from_utf8_lossy(&response).into_owned();
-	let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
-	let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-	(status, body)
+	let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+	let head = String::from_utf8_lossy(&response[..split]).into_owned();
+	let mut lines = head.lines();
+	let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+	let headers = lines
+		.filter_map(|l| l.split_once(':'))
+		.map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+		.collect();
+	(status, headers, response[split + 4..].to_vec())
 }
 
 /// A file fetched by `.ci/fetch-test-data` (registry data, never committed), e.g.
@@ -274,34 +292,13 @@ pub fn fetched_test_data(relative: &str) -> Option<PathBuf> {
 	None
 }
 
-/// An HTTP/1.1 exchange returning the status, the headers (lower-cased names) and the raw body.
+/// A GET returning the status, the headers (lower-cased names) and the raw body.
 pub async fn http_bytes(
 	addr: SocketAddr,
 	path: &str,
 	headers: &[(&str, &str)],
 ) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
-	use tokio::io::{AsyncReadExt, AsyncWriteExt};
-	let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to herald http");
-	let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-	for (name, value) in headers {
-		request.push_str(&format!("{name}: {value}\r\n"));
-	}
-	request.push_str("\r\n");
-	stream.write_all(request.as_bytes()).await.unwrap();
-	let mut response = Vec::new();
-	tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
-		.await
-		.expect("http timeout")
-		.unwrap();
-	let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
-	let head = String::from_utf8_lossy(&response[..split]).into_owned();
-	let mut lines = head.lines();
-	let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
-	let headers = lines
-		.filter_map(|l| l.split_once(':'))
-		.map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-		.collect();
-	(status, headers, response[split + 4..].to_vec())
+	http_exchange(addr, "GET", path, None, headers).await
 }
 
 /// The path of an external tool the test drives (`promtool`, `prometheus`, ...). Required in CI

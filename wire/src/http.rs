@@ -6,7 +6,7 @@
 //! `message`.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 pub use http::{Method, StatusCode};
 use serde::Serialize;
 
@@ -29,7 +29,14 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 
 /// A JSON error body with a stable `code` and a human-readable `message`.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
-	json_response(status, &serde_json::json!({"error": {"code": code, "message": message}}))
+	let mut response =
+		json_response(status, &serde_json::json!({"error": {"code": code, "message": message}}));
+	if status == StatusCode::UNAUTHORIZED {
+		// RFC 9110 §11.6.1: a 401 names the scheme the client must use (herald's APIs take
+		// bearer tokens).
+		response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"herald\""));
+	}
+	response
 }
 
 /// A JSON error as a value, for handlers that return `Result<_, ApiError>`.

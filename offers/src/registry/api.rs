@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use herald_wire::http::{self as wire_http, ApiError, Method, Request, Response, StatusCode};
 use herald_wire::{BoxFuture, Part, PathMatch, Route};
-use http::header::{HeaderValue, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
 
 use super::{
 	metrics, AuthFailure, EtagList, Instructions, Name, Preconditions, PutOutcome, Registry, RegistryError,
@@ -109,15 +109,7 @@ pub fn handle(registry: &Registry, route: &str, request: Request) -> Response {
 		ROUTE_GATEWAYS => gateways_route(registry, &request),
 		other => Err(ApiError::not_found(format!("no registry route {other}"))),
 	};
-	result.unwrap_or_else(|e| error_response(&e))
-}
-
-fn error_response(e: &ApiError) -> Response {
-	let mut response = e.response();
-	if e.status == StatusCode::UNAUTHORIZED {
-		response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"herald\""));
-	}
-	response
+	result.unwrap_or_else(|e| e.response())
 }
 
 fn names_route(registry: &Registry, request: &Request) -> Result<Response, ApiError> {
