@@ -379,7 +379,8 @@ impl Config {
 	/// Rewrites `network` to its canonical name (`mainnet` is accepted for `bitcoin`), so what
 	/// `herald config` prints and `/v1/node` shows is the name herald uses.
 	pub fn canonicalize(&mut self) -> Result<(), ConfigError> {
-		self.network = network_name(self.network()?).to_string();
+		// `Network`'s Display is the canonical name, the one parse_network reads back.
+		self.network = self.network()?.to_string();
 		Ok(())
 	}
 
@@ -491,17 +492,6 @@ impl Config {
 		let mut out = Vec::new();
 		leaves(&tree, &mut Vec::new(), &mut out);
 		out.into_iter().map(|path| (env_name(&path), path.join("."))).collect()
-	}
-}
-
-/// The canonical name of `network` (what `parse_network` reads back).
-pub fn network_name(network: Network) -> &'static str {
-	match network {
-		Network::Bitcoin => "bitcoin",
-		Network::Testnet => "testnet",
-		Network::Testnet4 => "testnet4",
-		Network::Signet => "signet",
-		Network::Regtest => "regtest",
 	}
 }
 

@@ -163,12 +163,12 @@ fn logs_are_plain_off_a_terminal_and_say_each_thing_once() {
 	let idle = herald.wait_for("no peers configured");
 	assert!(idle.contains("herald connect"), "{idle}");
 
-	// SIGTERM with no peers and nothing queued: done at once, not after a fixed wait.
+	// SIGTERM with no peers and nothing queued: the shutdown waits for the store writer only
+	// while a task still holds it, and says so when it gives up; here nothing holds it.
 	signal(&herald.child, "TERM");
 	herald.wait_for("shutting down");
-	let asked = Instant::now();
 	herald.wait_for("store flushed, bye");
-	assert!(asked.elapsed() < Duration::from_secs(3), "shutdown took {:?}", asked.elapsed());
+	assert!(!herald.seen.iter().any(|l| l.contains("still held")), "{}", herald.seen.join("\n"));
 	assert!(wait_with_timeout(&mut herald.child, Duration::from_secs(30)).success());
 
 	// Asked for, colour is there.

@@ -64,23 +64,33 @@ where
 	))
 }
 
-/// Runs `process_events` (and `tick`) every 10 ms until the handle drops.
-pub fn drive(process: impl Fn() + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
+/// A node's event loop; dropping it stops the loop (a tokio `JoinHandle` alone would not).
+pub struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+	fn drop(&mut self) {
+		self.0.abort();
+	}
+}
+
+/// Runs `process` (a node's `process_events` and event handling) every 10 ms until the returned
+/// [`Driver`] drops.
+pub fn drive(process: impl Fn() + Send + Sync + 'static) -> Driver {
 	let process = Arc::new(process);
-	tokio::spawn(async move {
+	Driver(tokio::spawn(async move {
 		loop {
 			tokio::time::sleep(Duration::from_millis(10)).await;
 			let p = process.clone();
 			let _ = tokio::task::spawn_blocking(move || p()).await;
 		}
-	})
+	}))
 }
 
 /// The wallet: LDK's async recipient behind its own `PeerManager`.
 pub struct Wallet {
 	pub node: Arc<LdkNode>,
 	pub peers: Arc<WalletPeers>,
-	_driver: tokio::task::JoinHandle<()>,
+	_driver: Driver,
 }
 
 impl Wallet {
@@ -97,11 +107,18 @@ impl Wallet {
 	}
 }
 
+impl Drop for Wallet {
+	fn drop(&mut self) {
+		// The connection tasks hold the peer manager too: close them with the node.
+		self.peers.disconnect_all_peers();
+	}
+}
+
 /// The payer: an `OffersMessageFlow` behind its own `PeerManager`.
 pub struct Payer {
 	pub node: Arc<PayerNode>,
 	pub peers: Arc<PayerPeers>,
-	_driver: tokio::task::JoinHandle<()>,
+	_driver: Driver,
 }
 
 impl Payer {
@@ -116,6 +133,12 @@ impl Payer {
 
 	pub fn received(&self) -> Vec<Received> {
 		self.node.payer.received.lock().unwrap().clone()
+	}
+}
+
+impl Drop for Payer {
+	fn drop(&mut self) {
+		self.peers.disconnect_all_peers();
 	}
 }
 
@@ -148,6 +171,7 @@ pub async fn blip32_lookup(herald: &Herald, user: &str, domain: &str) -> Vec<u8>
 	.await;
 	let (proof, _) = payer.proofs.lock().unwrap().pop().unwrap();
 	assert_eq!(proof.name.as_str(), format!("{user}.user._bitcoin-payment.{domain}."), "the name is echoed");
+	peers.disconnect_all_peers();
 	proof.proof
 }
 
