@@ -14,6 +14,8 @@
 //!    (`../shared/data/mainnet-topology-2026-02`), and again after 100 000 users are registered
 //!    through the API (each with a BOLT 12 offer), published in the zone.
 
+#[path = "../tests/support/gateway_world.rs"]
+mod gateway_world;
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
@@ -22,8 +24,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gateway_world::gateway::*;
 use serde_json::json;
-use support::gateway::*;
 use support::herald::Herald;
 
 const ZONE: &str = "example.test";

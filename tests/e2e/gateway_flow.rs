@@ -29,7 +29,7 @@ use crate::support::herald::run_command;
 /// herald's zone, delegated from the local hierarchy's `test.`.
 const ZONE: &str = "example.test";
 
-use crate::support::gateway::*;
+use crate::gateway_world::gateway::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_registers_a_user_whose_offline_wallet_is_paid_through_herald() {

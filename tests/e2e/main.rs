@@ -4,6 +4,8 @@
 //! The gossip 2.0 rejection and SPV tests stay separate binaries: they assert on the
 //! process-wide metric counters of in-process validators, which other tests here would move.
 
+#[path = "../support/gateway_world.rs"]
+mod gateway_world;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::bip353_hierarchy::blip32::{
 	messenger as blip32_messenger, Messenger as Blip32Messenger, Payer as Blip32Payer,
 };
-use super::herald::Herald;
+use crate::support::herald::Herald;
 
 #[path = "../../offers/tests/server_common/mod.rs"]
 pub mod server_common;
@@ -284,7 +284,8 @@ impl GatewayBed {
 		let dir = tempfile::tempdir().unwrap();
 		let data = dir.path().join("data");
 		let data_arg = data.to_str().unwrap().to_string();
-		let (ok, ds, stderr) = super::herald::run_command(&["dns", "ds", zone, "--data-dir", &data_arg]);
+		let (ok, ds, stderr) =
+			crate::support::herald::run_command(&["dns", "ds", zone, "--data-dir", &data_arg]);
 		assert!(ok, "{stderr}");
 		let ds = ds.lines().last().unwrap().to_string();
 		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -308,7 +309,11 @@ impl GatewayBed {
 		let url = herald.url("");
 		let (ok, stdout, stderr) = tokio::task::spawn_blocking({
 			let zone = zone.to_string();
-			move || super::herald::run_command(&["gateway", "add", "acme", "--domain", &zone, "--url", &url])
+			move || {
+				crate::support::herald::run_command(&[
+					"gateway", "add", "acme", "--domain", &zone, "--url", &url,
+				])
+			}
 		})
 		.await
 		.unwrap();

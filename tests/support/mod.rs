@@ -2,12 +2,8 @@
 //! Shared test fixtures. Each integration test compiles this module on its own and uses only
 //! part of it, hence `dead_code` is allowed.
 
-#[path = "../../bip353/tests/resolve_support/mod.rs"]
-pub mod bip353_hierarchy;
 pub mod bolt8;
 pub mod chain;
-pub mod dns_world;
-pub mod gateway;
 pub mod gossip_v2;
 pub mod herald;
 pub mod ldk;
