@@ -40,7 +40,7 @@ pub async fn run(
 	let chain = node::chain_backend(config)?;
 	let router = node::gossip_router(config, &store, handle, chain)?;
 
-	let options = ImportOptions { now, ..ImportOptions::default() };
+	let options = ImportOptions::default();
 	let mut summary = pipeline::run(&inputs, format, &router, &mut collector, &store, &options).await?;
 	summary.elapsed = started.elapsed();
 	Ok(summary)

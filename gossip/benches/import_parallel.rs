@@ -42,10 +42,6 @@ const TOPOLOGY: &str = concat!(
 );
 const ROUNDS: usize = 3;
 
-fn now() -> u64 {
-	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
 /// CPU time (user + system, all threads) of this process.
 fn cpu_time() -> Duration {
 	let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
@@ -66,7 +62,7 @@ fn import(inputs: &[ImportInput], threads: usize, runtime: &tokio::runtime::Runt
 	let (handle, mut collector) = StoreHandle::collector(1024);
 	let router =
 		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(SystemClock::new()), None);
-	let options = ImportOptions { verify_threads: threads, now: now() };
+	let options = ImportOptions { verify_threads: threads };
 	let started = Instant::now();
 	let summary = runtime
 		.block_on(pipeline::run(inputs, Format::Gossmap, &router, &mut collector, &store, &options))
@@ -154,9 +150,13 @@ fn bare_verify(signatures: &[(Message, Signature, PublicKey)], threads: usize) -
 fn main() {
 	let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
 	let started = Instant::now();
-	let inputs =
-		pipeline::read_inputs(Format::Gossmap, &[PathBuf::from(TOPOLOGY)], Network::Bitcoin, now() as u32)
-			.expect("the mainnet topology in ../shared/data");
+	let inputs = pipeline::read_inputs(
+		Format::Gossmap,
+		&[PathBuf::from(TOPOLOGY)],
+		Network::Bitcoin,
+		herald_wire::unix_now() as u32,
+	)
+	.expect("the mainnet topology in ../shared/data");
 	let messages: Vec<Gossip> =
 		inputs[0].messages.iter().map(|m| Gossip::decode(&m.bytes).unwrap()).collect();
 	let sigs = signatures(&messages);

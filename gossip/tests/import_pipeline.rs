@@ -22,7 +22,7 @@ const TOPOLOGY: &str = concat!(
 );
 
 fn now() -> u64 {
-	std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+	herald_wire::unix_now()
 }
 
 /// Imports `inputs` into a fresh store with `threads` verifying threads; the summary and the
@@ -33,7 +33,7 @@ fn import(inputs: &[ImportInput], format: Format, threads: usize) -> (ImportSumm
 	let (handle, mut collector) = StoreHandle::collector(1024);
 	let router =
 		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(SystemClock::new()), None);
-	let options = ImportOptions { verify_threads: threads, now: now() };
+	let options = ImportOptions { verify_threads: threads };
 	let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 	let summary =
 		runtime.block_on(pipeline::run(inputs, format, &router, &mut collector, &store, &options)).unwrap();

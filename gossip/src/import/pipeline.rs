@@ -68,16 +68,12 @@ pub struct ImportOptions {
 	/// Threads verifying signatures, the feeding thread included. 1 feeds every message
 	/// straight to the router, which verifies each on the feeding thread (the path peers take).
 	pub verify_threads: usize,
-	/// Unix seconds, for predicting which messages the router drops as stale or future.
-	pub now: u64,
 }
 
 impl Default for ImportOptions {
-	/// Every core, and the system clock.
+	/// Every core.
 	fn default() -> Self {
-		let now =
-			std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-		Self { verify_threads: std::thread::available_parallelism().map_or(1, |n| n.get()), now }
+		Self { verify_threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
 	}
 }
 
@@ -145,7 +141,8 @@ pub async fn run(
 	if options.verify_threads <= 1 {
 		decoded.iter().for_each(|message| feed(message, None));
 	} else {
-		let checks = verify::plan(&decoded, &router.index(), router.chain_hash(), options.now);
+		let (now, future_secs) = (router.now(), router.future_tolerance_secs());
+		let checks = verify::plan(&decoded, &router.index(), router.chain_hash(), now, future_secs);
 		verify::verify_then_feed(&decoded, &checks, options.verify_threads, &mut feed);
 	}
 	while router.lookups_in_flight() > 0 {

@@ -41,15 +41,11 @@ use lightning::util::ser::Writeable;
 
 use crate::index::GraphIndex;
 use crate::message::Gossip;
-use crate::router::TWO_WEEKS;
+use crate::rules::{check_timestamp, TimestampFault};
 
 /// Messages verified per chunk: large enough that handing out chunks costs nothing next to the
 /// ~20 ms of ECDSA work in one, small enough that the feeder never waits long for the next.
 pub const CHUNK: usize = 256;
-
-/// Timestamps further ahead than this are rejected by the router's default configuration
-/// ([`GossipConfig::new`](crate::GossipConfig::new)); used for the prediction only.
-const FUTURE_TOLERANCE_SECS: u64 = 24 * 3600;
 
 /// What to verify for one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,10 +69,17 @@ struct Expected {
 }
 
 /// Picks the messages worth verifying, in file order, from what `index` holds before the import
-/// and what the earlier messages add (assuming they are accepted). `now` is unix seconds.
-pub fn plan(messages: &[Gossip], index: &GraphIndex, chain_hash: ChainHash, now: u64) -> Vec<Check> {
+/// and what the earlier messages add (assuming they are accepted). `now` (unix seconds) and
+/// `future_secs` are the router's, for its timestamp rule ([`check_timestamp`]).
+pub fn plan(
+	messages: &[Gossip],
+	index: &GraphIndex,
+	chain_hash: ChainHash,
+	now: u64,
+	future_secs: u64,
+) -> Vec<Check> {
 	let mut expected = Expected::default();
-	let future = |timestamp: u32| timestamp as u64 > now + FUTURE_TOLERANCE_SECS;
+	let future = |timestamp: u32| check_timestamp(timestamp, now, future_secs) == Err(TimestampFault::Future);
 	messages
 		.iter()
 		.map(|message| match message {
@@ -97,8 +100,7 @@ pub fn plan(messages: &[Gossip], index: &GraphIndex, chain_hash: ChainHash, now:
 			}
 			Gossip::ChannelUpdate(msg) => {
 				let c = &msg.contents;
-				let stale = (c.timestamp as u64) + TWO_WEEKS < now;
-				if c.chain_hash != chain_hash || stale || future(c.timestamp) {
+				if c.chain_hash != chain_hash || check_timestamp(c.timestamp, now, future_secs).is_err() {
 					return Check::Skip;
 				}
 				let direction = (c.channel_flags & 1) as usize;

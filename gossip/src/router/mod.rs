@@ -240,8 +240,14 @@ impl GossipRouter {
 		self.wake.clone()
 	}
 
-	fn now(&self) -> u64 {
+	/// Unix seconds on the router's clock.
+	pub(crate) fn now(&self) -> u64 {
 		self.clock.unix_secs()
+	}
+
+	/// Timestamps further ahead than this are rejected ([`GossipConfig::future_tolerance_secs`]).
+	pub(crate) fn future_tolerance_secs(&self) -> u64 {
+		self.config.future_tolerance_secs
 	}
 }
 
