@@ -15,6 +15,7 @@ use bitcoin::{Network, OutPoint, ScriptBuf, Transaction};
 use herald_gossip::chain::bitcoind::BitcoindRest;
 use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::{scid_from_parts, scid_parts};
+use herald_gossip::misbehaviour::{MisbehaviourTracker, Verdict};
 use herald_gossip::v2::digest::DigestForm;
 use herald_gossip::v2::header_sync::sync_headers;
 use herald_gossip::v2::messages::{
@@ -22,7 +23,6 @@ use herald_gossip::v2::messages::{
 };
 use herald_gossip::v2::musig::sign::sign_all;
 use herald_gossip::v2::musig::{aggregate_sorted, taproot_output_key};
-use herald_gossip::v2::peer::{MisbehaviourTracker, Verdict};
 use herald_gossip::v2::tlv::{parse_stream, write_record};
 use herald_gossip::v2::{
 	verify_announcement, Accepted, ChainStart, ChannelAnnouncement2, ChannelUpdate2, HeaderChain, Kind,

@@ -397,6 +397,8 @@ impl PinSketch {
 		let mut check = PinSketch { field: self.field, odd_syndromes: vec![0; self.capacity()] };
 		elements.iter().for_each(|&element| check.add(element));
 		if check.odd_syndromes != self.odd_syndromes {
+			// Only a decoder bug gets here: loud in debug and test builds, a refusal in release.
+			debug_assert!(false, "decoded elements do not re-encode to the sketch");
 			return Err(DecodeError::CapacityExceeded);
 		}
 		Ok(elements)

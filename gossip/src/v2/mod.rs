@@ -32,7 +32,6 @@ pub mod header_sync;
 pub mod headers;
 pub mod messages;
 pub mod musig;
-pub mod peer;
 pub mod reject;
 pub mod rules;
 pub mod schnorr;
