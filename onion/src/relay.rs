@@ -81,7 +81,6 @@ impl OnionRelay {
 			_ => None,
 		};
 		let our_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
-		touch_metrics(config.max_level);
 		let relay = Self {
 			messenger,
 			keys,
@@ -96,8 +95,8 @@ impl OnionRelay {
 			deliveries: Mutex::new(HashSet::new()),
 			stats: Stats::default(),
 		};
-		// A restarted herald shows what its mailbox loaded from the start, not after the first
-		// housekeeping turn.
+		// Every gauge series (each penalty level, each state table, the mailbox a restart
+		// loaded) from start-up, not after the first housekeeping turn.
 		relay.publish_gauges();
 		Ok(relay)
 	}
@@ -391,20 +390,6 @@ impl OnionRelay {
 			m.mailbox_peers.set(depth.peers as i64);
 			m.known_peers.set(depth.known_peers as i64);
 		}
-	}
-}
-
-/// Creates the series of the gauge families' bounded label sets (penalty levels 1..=`max_level`,
-/// the state tables) at zero, without changing existing values, so that dashboards and alerts
-/// see them from start-up rather than after the first housekeeping round. The counter families'
-/// series are created by [`Stats::default`].
-fn touch_metrics(max_level: u8) {
-	let m = &herald_metrics::metrics().onion;
-	for level in 1..=max_level {
-		m.penalized_peers.with(&[&level.to_string()]);
-	}
-	for table in STATE_TABLES {
-		m.state_entries.with(&[table]);
 	}
 }
 

@@ -222,7 +222,6 @@ where
 			if let Err(e) = self.results.record(id, result.clone()) {
 				tracing::warn!(target: "offers", "recording a probe result: {e}");
 			}
-			METRICS.probe_failing_offers.set(self.results.failing() as i64);
 		}
 		result
 	}
@@ -287,7 +286,7 @@ where
 			return Err(fail(Outcome::ExpiredOffer, "the offer has expired".into()));
 		}
 		if self.paths_end_here(&offer) {
-			return self.check_served_here(&offer).map_err(|detail| fail(Outcome::Timeout, detail));
+			return self.check_served_here(&offer).map_err(|(outcome, detail)| fail(outcome, detail));
 		}
 		self.connect_first_hops(&offer).await.map_err(|detail| fail(Outcome::Unreachable, detail))?;
 		let (receiver, _guard) =
@@ -313,27 +312,32 @@ where
 	/// The probe of an offer herald serves: the static invoice it holds for the offer must exist
 	/// and pass the checks a probe's answer passes (same offer, chain, not expired). Whether the
 	/// recipient itself answers is tested when a payer asks (the request is forwarded).
+	/// Nothing crosses the network, so there is no latency to record; a payer would get no
+	/// answer when herald holds no invoice (`timeout`), and a held invoice that fails the checks
+	/// is reported with [`Prober::check_answer`]'s outcome.
 	fn check_served_here(
 		&self,
 		offer: &Offer,
-	) -> Result<([u8; 32], Outcome, Option<Duration>, Option<String>), String> {
-		let started = self.clock.monotonic();
-		let local = self.local.get().and_then(|local| local.upgrade());
-		let Some(local) = local else {
-			return Err("the offer's paths end at this herald, which serves no static invoices".into());
+	) -> Result<([u8; 32], Outcome, Option<Duration>, Option<String>), (Outcome, String)> {
+		let held = self
+			.local
+			.get()
+			.and_then(|local| local.upgrade())
+			.and_then(|l| l.static_invoice_for_offer(offer.id()));
+		let Some(invoice) = held else {
+			let detail = "the offer's paths end at this herald, which holds no static invoice for it";
+			return Err((Outcome::Timeout, detail.into()));
 		};
-		let Some(invoice) = local.static_invoice_for_offer(offer.id()) else {
-			return Err("the offer's paths end at this herald, which holds no static invoice for it".into());
-		};
-		let latency = self.clock.monotonic().saturating_sub(started);
 		match self.check_answer(offer, OffersMessage::StaticInvoice(invoice), None, PaymentId([0; 32])) {
 			(Outcome::StaticInvoice, _) => Ok((
 				offer.id().0,
 				Outcome::StaticInvoice,
-				Some(latency),
+				None,
 				Some("served by this herald: the static invoice it holds verifies".into()),
 			)),
-			(_, detail) => Err(detail.unwrap_or_else(|| "the held static invoice does not verify".into())),
+			(outcome, detail) => {
+				Err((outcome, detail.unwrap_or_else(|| "the held static invoice does not verify".into())))
+			}
 		}
 	}
 

@@ -41,6 +41,11 @@ pub struct ResultStore {
 	state: Mutex<(HashMap<[u8; 32], History>, u64)>,
 }
 
+/// Kept offers whose latest result is a failure.
+fn count_failing(offers: &HashMap<[u8; 32], History>) -> usize {
+	offers.values().filter(|h| h.results.back().is_some_and(|(_, r)| !r.outcome.is_success())).count()
+}
+
 fn key(offer: &[u8; 32], seq: u64) -> [u8; 40] {
 	let mut k = [0u8; 40];
 	k[..32].copy_from_slice(offer);
@@ -107,6 +112,8 @@ impl ResultStore {
 			let (old, _) = history.results.pop_front().expect("non-empty");
 			removed.push(key(&offer, old));
 		}
+		// Published while the lock is held, so concurrent probes cannot leave a stale count.
+		crate::server::metrics::METRICS.probe_failing_offers.set(count_failing(offers) as i64);
 		let json = serde_json::to_vec(&result).map_err(db_err)?;
 		let txn = self.db.begin_write().map_err(db_err)?;
 		{
@@ -128,8 +135,7 @@ impl ResultStore {
 	/// How many kept offers failed their latest probe (the `herald_offers_probe_failing_offers`
 	/// gauge, which the failing-probe alert watches).
 	pub fn failing(&self) -> usize {
-		let guard = self.state.lock().unwrap();
-		guard.0.values().filter(|h| h.results.back().is_some_and(|(_, r)| !r.outcome.is_success())).count()
+		count_failing(&self.state.lock().unwrap().0)
 	}
 
 	/// The latest result of every kept offer.

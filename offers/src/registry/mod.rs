@@ -596,7 +596,7 @@ impl Registry {
 
 	/// Sets what runs after each committed name removal (once; later calls are ignored). A
 	/// crash between the commit and the hook is caught up by the caller at start-up with
-	/// [`Registry::is_registered`].
+	/// [`Registry::pending_removals`].
 	pub fn on_name_removed(&self, hook: NameRemovedHook) {
 		let _ = self.on_removed.set(hook);
 	}
@@ -625,12 +625,6 @@ impl Registry {
 		txn.open_table(store::REMOVED)?.remove((name.domain.as_str(), name.user.as_str()))?;
 		txn.commit()?;
 		Ok(())
-	}
-
-	/// Whether `name` is registered (by any gateway).
-	pub fn is_registered(&self, name: &Name) -> Result<bool, RegistryError> {
-		let txn = self.db.begin_read()?;
-		Ok(txn.open_table(NAMES)?.get((name.domain.as_str(), name.user.as_str()))?.is_some())
 	}
 
 	/// Whether `gateway` owns `domain` (may register names under it).

@@ -450,11 +450,6 @@ impl InvoiceStore {
 		state.committed.values().find(|e| e.invoice.offer_id() == offer).map(|e| e.invoice.clone())
 	}
 
-	/// The recipient ids holding at least one committed invoice.
-	pub fn recipients(&self) -> Vec<Vec<u8>> {
-		self.state.lock().unwrap().usage.keys().cloned().collect()
-	}
-
 	/// Counts for status and gauges.
 	pub fn stats(&self) -> StoreStats {
 		let state = self.state.lock().unwrap();
