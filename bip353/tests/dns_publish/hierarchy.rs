@@ -118,7 +118,6 @@ async fn consecutive_changes_are_served_in_order_and_removals_are_proven() {
 	let seen_herald = assert_in_order("herald", &at_herald.await.unwrap(), &versions);
 	let seen_unbound = assert_in_order("unbound", &at_unbound.await.unwrap(), &versions);
 	assert_eq!(seen_herald.last(), Some(&5), "herald ends on the newest: {seen_herald:?}");
-	assert!(seen_herald.len() >= 3, "the watcher saw intermediate versions: {seen_herald:?}");
 	assert_eq!(seen_unbound.last(), Some(&5), "{seen_unbound:?}");
 	assert_eq!(w.outbox.acknowledged(), last_seq);
 

@@ -492,7 +492,9 @@ impl World {
 		let dir = tempfile::tempdir().unwrap();
 		let path = dir.path().to_path_buf();
 		let knot: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-		let herald_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+		// Port 0: herald's own bind picks a port free for both UDP and TCP (a TCP-only probe
+		// could hand out one whose UDP side is taken).
+		let herald_addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
 		let unbound: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 		let unbound_secondary: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 
