@@ -102,6 +102,8 @@ pub(crate) fn rcode_label(rcode: hickory_proto::op::ResponseCode) -> &'static st
 		R::NXDomain => "NXDOMAIN",
 		R::NotImp => "NOTIMP",
 		R::Refused => "REFUSED",
+		R::NotAuth => "NOTAUTH",
+		R::NotZone => "NOTZONE",
 		R::BADVERS => "BADVERS",
 		_ => "other",
 	}

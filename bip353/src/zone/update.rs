@@ -195,14 +195,9 @@ impl Publisher for ExternalPublisher {
 /// Why the server did not apply an update, for the operator: the RCODE's mnemonic and, when the
 /// answer carries a TSIG error (RFC 8945 §5.3.2, §5.2.3), what it means for the configured key.
 fn refusal(rcode: ResponseCode, tsig_error: Option<TsigError>, key: &Name) -> String {
-	let mnemonic = match rcode {
-		ResponseCode::FormErr => "FORMERR".to_string(),
-		ResponseCode::ServFail => "SERVFAIL".to_string(),
-		ResponseCode::NotImp => "NOTIMP".to_string(),
-		ResponseCode::Refused => "REFUSED".to_string(),
-		ResponseCode::NotAuth => "NOTAUTH".to_string(),
-		ResponseCode::NotZone => "NOTZONE".to_string(),
-		other => other.to_string(),
+	let mnemonic = match super::metrics::rcode_label(rcode) {
+		"other" => rcode.to_string(),
+		known => known.to_string(),
 	};
 	let why = match tsig_error {
 		Some(TsigError::BadKey) => format!("TSIG BADKEY: the server does not know key {key}"),
