@@ -64,8 +64,11 @@ impl Drop for InboundSlot {
 
 /// How often at most the inbound abuse summary is logged.
 const DIGEST_INTERVAL: Duration = Duration::from_secs(60);
-/// How long after accepting a connection herald checks once whether it became a peer.
-const HANDSHAKE_CHECK_AFTER: Duration = Duration::from_secs(1);
+/// When herald checks whether an accepted connection became a peer, counted from the accept:
+/// a few bounded checks, so a flood costs no polling and a slow link (Tor) that completes its
+/// handshake within LDK's handshake timeout is not miscounted.
+const HANDSHAKE_CHECKS: [Duration; 3] =
+	[Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(20)];
 
 /// What was refused or dropped at the door, summed per reason and source IP, so an operator
 /// reading the log sees a flood as one line a minute (what, from where, how many) rather than
@@ -166,9 +169,9 @@ pub async fn accept_inbound(
 	}
 }
 
-/// Runs one inbound connection. It is checked once, a second in, for a finished handshake (one
-/// check per connection, so a flood costs no polling); a connection that closes without having
-/// been seen as a peer is counted in the digest as `no_handshake`.
+/// Runs one inbound connection. It is checked for a finished handshake at [`HANDSHAKE_CHECKS`]
+/// until it is seen as a peer; a connection that closes without having been seen as one is
+/// counted in the digest as `no_handshake`.
 async fn serve_inbound(
 	peer_manager: Arc<PeerManager>,
 	stream: std::net::TcpStream,
@@ -178,13 +181,24 @@ async fn serve_inbound(
 ) {
 	let connection = lightning_net_tokio::setup_inbound(peer_manager.clone(), stream);
 	tokio::pin!(connection);
-	let mut became_peer = false;
-	tokio::select! {
-		_ = &mut connection => {}
-		_ = tokio::time::sleep(HANDSHAKE_CHECK_AFTER) => {
-			became_peer = is_peer_at(&peer_manager, remote);
-			connection.await;
+	let accepted = tokio::time::Instant::now();
+	let (mut became_peer, mut closed) = (false, false);
+	for check in HANDSHAKE_CHECKS {
+		tokio::select! {
+			_ = &mut connection => {
+				closed = true;
+				break;
+			}
+			_ = tokio::time::sleep_until(accepted + check) => {
+				became_peer = is_peer_at(&peer_manager, remote);
+				if became_peer {
+					break;
+				}
+			}
 		}
+	}
+	if !closed {
+		connection.await;
 	}
 	if !became_peer {
 		digest.lock().expect("digest lock").record("no_handshake", remote.ip());
