@@ -23,7 +23,7 @@ pub fn new_nonce() -> String {
 	// The OS generator failing is not something a page can work around; without it no nonce
 	// would be unguessable, so refuse to serve rather than serve a predictable one.
 	getrandom::fill(&mut bytes).expect("the OS random number generator is available");
-	bytes.iter().map(|b| format!("{b:02x}")).collect()
+	hex::encode(bytes)
 }
 
 /// The page's policy: only its own nonce'd style and script run.
