@@ -188,7 +188,16 @@ where
 }
 
 /// Polls `check` every 50 ms until it holds or `within` passes (then panics naming `what`).
-pub async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
+pub async fn wait_for<F, Fut>(what: &str, within: Duration, check: F)
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = bool>,
+{
+	poll_until(what, within, Duration::from_millis(50), check).await
+}
+
+/// [`wait_for`], polling every `every` (the benchmark polls finely: its figures are the waits).
+pub async fn poll_until<F, Fut>(what: &str, within: Duration, every: Duration, mut check: F)
 where
 	F: FnMut() -> Fut,
 	Fut: std::future::Future<Output = bool>,
@@ -198,7 +207,7 @@ where
 		if check().await {
 			return;
 		}
-		tokio::time::sleep(Duration::from_millis(50)).await;
+		tokio::time::sleep(every).await;
 	}
 	panic!("timed out waiting for {what}");
 }
