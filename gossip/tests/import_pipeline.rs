@@ -150,3 +150,23 @@ fn an_update_verified_against_a_rejected_announcement_is_checked_again() {
 		assert_eq!(counts, (1, 1, 0));
 	}
 }
+
+/// The router takes LDK's unsigned path exactly when told the signatures were checked: a forged
+/// announcement fed `Presigned::Verified` is applied (proof that LDK's check was skipped, which
+/// is what makes the parallel import fast), and the same bytes from a peer are rejected.
+#[test]
+fn presigned_messages_skip_ldks_check_and_others_do_not() {
+	use herald_gossip::message::Gossip;
+	use herald_gossip::router::Presigned;
+	let mut raw = signed_inputs()[0].messages[0].bytes.clone();
+	raw[2 + 63] ^= 0x01; // node_signature_1, still well formed, now wrong
+	let Gossip::ChannelAnnouncement(forged) = Gossip::decode(&raw).unwrap() else {
+		panic!("an announcement")
+	};
+	let (handle, _collector) = StoreHandle::collector(1024);
+	let router =
+		GossipRouter::new(GossipConfig::new(Network::Bitcoin), handle, Arc::new(SystemClock::new()), None);
+	let from_peer = router.channel_announcement(None, &forged, Presigned::Unchecked);
+	assert!(from_peer.is_err_and(|e| e.err.contains("signature")), "a peer's forged announcement is refused");
+	assert!(router.channel_announcement(None, &forged, Presigned::Verified(None)).is_ok());
+}
