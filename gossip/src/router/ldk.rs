@@ -272,7 +272,7 @@ impl GossipRouter {
 /// LDK relays messages with at most this many excess bytes (`MAX_EXCESS_BYTES_FOR_RELAY` in
 /// lightning 0.2.7's `routing/gossip.rs`, private there); its handlers answer "relay" by it, and
 /// the unsigned paths answer the same.
-pub(crate) const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
+const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
 
 impl RoutingMessageHandler for GossipRouter {
 	fn handle_node_announcement(
