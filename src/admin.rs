@@ -12,20 +12,20 @@ use herald_wire::http::{error, json_response, parse_json, Method, Request, Respo
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
 use serde_json::json;
 
-use crate::api::authorize_admin;
+use crate::api::AdminToken;
 use crate::config::Config;
 
 /// The admin routes over the registry.
 pub struct GatewayAdmin {
 	registry: Arc<Registry>,
-	admin_token: String,
+	admin_token: AdminToken,
 }
 
 const PREFIX: &str = "/v1/admin/gateways";
 
 impl GatewayAdmin {
 	/// Admin routes for `registry`, guarded by `admin_token` (empty: loopback only).
-	pub fn new(registry: Arc<Registry>, admin_token: String) -> Self {
+	pub fn new(registry: Arc<Registry>, admin_token: AdminToken) -> Self {
 		Self { registry, admin_token }
 	}
 }
@@ -153,7 +153,7 @@ impl Part for GatewayAdmin {
 
 	fn handle_http(&self, _route: &'static str, request: Request) -> BoxFuture<'_, Response> {
 		Box::pin(async move {
-			if let Err(response) = authorize_admin(&self.admin_token, &request) {
+			if let Err(response) = self.admin_token.authorize(&request) {
 				return response;
 			}
 			let call = match Self::call_for(&request) {

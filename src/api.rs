@@ -6,10 +6,13 @@
 
 use std::sync::{Arc, OnceLock};
 
+use bitcoin::hashes::{sha256, Hash};
 use bytes::Bytes;
-use herald_wire::http::{constant_time_eq, error, json_response, Method, Request, Response, StatusCode};
+use herald_wire::http::{
+	bearer_token, constant_time_eq, error, json_response, Method, Request, Response, StatusCode,
+};
 use herald_wire::part::{BoxFuture, Part, PathMatch, Route};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use serde_json::json;
 
 use crate::address::PeerAddress;
@@ -22,7 +25,7 @@ pub struct NodeApi {
 	node: serde_json::Value,
 	peer_manager: Arc<PeerManager>,
 	outbound: OutboundPeers,
-	admin_token: String,
+	admin_token: AdminToken,
 	/// The other parts, for `/v1/status` (set once they are all built).
 	parts: OnceLock<Vec<Arc<dyn Part>>>,
 }
@@ -33,7 +36,7 @@ impl NodeApi {
 		node: serde_json::Value,
 		peer_manager: Arc<PeerManager>,
 		outbound: OutboundPeers,
-		admin_token: String,
+		admin_token: AdminToken,
 	) -> Self {
 		Self { node, peer_manager, outbound, admin_token, parts: OnceLock::new() }
 	}
@@ -75,7 +78,7 @@ impl NodeApi {
 	}
 
 	fn add_peer(&self, request: &Request) -> Response {
-		if let Err(response) = authorize_admin(&self.admin_token, request) {
+		if let Err(response) = self.admin_token.authorize(request) {
 			return response;
 		}
 		if request.body().len() > 4096 {
@@ -105,19 +108,41 @@ impl NodeApi {
 	}
 }
 
-/// Admin routes: the bearer token when one is configured; otherwise the server is on loopback
-/// (configuration validation guarantees it) and loopback callers are trusted.
-#[allow(clippy::result_large_err)]
-pub fn authorize_admin(admin_token: &str, request: &Request) -> Result<(), Response> {
-	if admin_token.is_empty() {
-		return Ok(());
+/// The admin API's bearer token, held only as its SHA-256: the server compares hashes of equal
+/// length in constant time, so neither the token's bytes nor its length leak through timing,
+/// and the token itself is not kept in the serving process's memory after start-up.
+#[derive(Clone)]
+pub struct AdminToken {
+	sha256: Option<[u8; 32]>,
+}
+
+impl AdminToken {
+	/// The token from the configuration (`http.admin_token`); empty: none configured.
+	pub fn new(token: &str) -> Self {
+		let sha256 = (!token.is_empty()).then(|| sha256::Hash::hash(token.as_bytes()).to_byte_array());
+		Self { sha256 }
 	}
-	let expected = format!("Bearer {admin_token}");
-	let given = request.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
-	if constant_time_eq(given, expected.as_bytes()) {
-		Ok(())
-	} else {
-		Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "admin API: missing or wrong bearer token"))
+
+	/// Admin routes: the bearer token when one is configured; otherwise the server is on
+	/// loopback (configuration validation guarantees it) and loopback callers are trusted.
+	#[allow(clippy::result_large_err)]
+	pub fn authorize(&self, request: &Request) -> Result<(), Response> {
+		let Some(expected) = &self.sha256 else { return Ok(()) };
+		let presented = bearer_token(request).map(|t| sha256::Hash::hash(t.as_bytes()).to_byte_array());
+		match presented {
+			Some(hash) if constant_time_eq(&hash, expected) => Ok(()),
+			_ => Err(error(
+				StatusCode::UNAUTHORIZED,
+				"unauthorized",
+				"admin API: missing or wrong bearer token",
+			)),
+		}
+	}
+}
+
+impl std::fmt::Debug for AdminToken {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.write_str(if self.sha256.is_some() { "AdminToken(set)" } else { "AdminToken(none)" })
 	}
 }
 

@@ -23,6 +23,9 @@ pub enum ConfigError {
 	Invalid(String),
 }
 
+/// What `herald config` prints in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 /// The whole configuration (TOML layout).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -290,6 +293,24 @@ impl Config {
 		config.canonicalize()?;
 		config.validate()?;
 		Ok(config)
+	}
+
+	/// The configuration as `herald config` prints it: the admin token, the TSIG secret and the
+	/// password in the chain backend's URL replaced by [`REDACTED`] (a set secret still shows as
+	/// set; an empty one stays empty, so a missing token is visible).
+	pub fn redacted(&self) -> Config {
+		let mut shown = self.clone();
+		let hide = |secret: &mut String| {
+			if !secret.is_empty() {
+				*secret = REDACTED.into();
+			}
+		};
+		hide(&mut shown.http.admin_token);
+		if let Some(external) = shown.dns.external.as_mut() {
+			hide(&mut external.tsig_secret);
+		}
+		shown.chain.url = herald_gossip::chain::redact_url(&shown.chain.url);
+		shown
 	}
 
 	/// A warning for every `HERALD_*` variable in `env` that names no option, with the closest

@@ -365,7 +365,7 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
 			Ok(())
 		}
 		Command::Config(_) => {
-			print!("{}", toml::to_string_pretty(&config).map_err(|e| e.to_string())?);
+			print!("{}", toml::to_string_pretty(&config.redacted()).map_err(|e| e.to_string())?);
 			Ok(())
 		}
 		Command::Gateway(args) => gateway(&config, args.command).await,

@@ -56,6 +56,10 @@ pub enum StartError {
 	DataDir { path: PathBuf, source: std::io::Error },
 	#[error("node key {path}: {reason}")]
 	Key { path: PathBuf, reason: String },
+	#[error(
+		"{what} {path} has mode {mode:04o}: other users can read it; run `chmod {wanted:o} {path}` (herald refuses to start with its secrets exposed)"
+	)]
+	Exposed { what: &'static str, path: PathBuf, mode: u32, wanted: u32 },
 	#[error("{0}")]
 	Store(#[from] herald_gossip::store::StoreError),
 	#[error("the store at {path} is in use by another herald process (stop it first)")]
@@ -106,11 +110,46 @@ pub fn unix_now() -> u64 {
 pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
 	let err = |source| StartError::DataDir { path: dir.to_path_buf(), source };
 	std::fs::create_dir_all(dir).map_err(err)?;
+	make_private(dir, "data directory", 0o700).map_err(err)
+}
+
+/// Tightens a file or directory herald owns to `wanted` (0700 for directories, 0600 for
+/// files) when group or other users have any access, saying so: the data directory and the
+/// database hold the registry, the mailbox and the DNS keys' directory, and a directory created
+/// under a permissive umask by an earlier version should not stay readable. Secrets themselves
+/// (the node seed, DNSSEC keys) are refused instead, by [`check_secret_file`]: once readable by
+/// others they may already be copied.
+fn make_private(path: &Path, what: &str, wanted: u32) -> std::io::Result<()> {
 	#[cfg(unix)]
 	{
 		use std::os::unix::fs::PermissionsExt;
-		std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+		let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+		if mode & 0o077 != 0 {
+			std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))?;
+			tracing::warn!(path = %path.display(), "{what} had mode {mode:04o}; set it to {wanted:04o}");
+		}
 	}
+	#[cfg(not(unix))]
+	let _ = (path, what, wanted);
+	Ok(())
+}
+
+/// Refuses a secret file that group or other users can read or write (the rule OpenSSH applies
+/// to private keys).
+pub fn check_secret_file(path: &Path, what: &'static str) -> Result<(), StartError> {
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		let mode = std::fs::metadata(path)
+			.map_err(|e| StartError::Key { path: path.to_path_buf(), reason: e.to_string() })?
+			.permissions()
+			.mode() & 0o777;
+		if mode & 0o077 != 0 {
+			return Err(StartError::Exposed { what, path: path.to_path_buf(), mode, wanted: 0o600 });
+		}
+	}
+	#[cfg(not(unix))]
+	let _ = (path, what);
 	Ok(())
 }
 
@@ -120,6 +159,7 @@ pub fn load_or_create_seed(dir: &Path) -> Result<[u8; 32], StartError> {
 	let key_err = |reason: String| StartError::Key { path: path.clone(), reason };
 	match std::fs::read(&path) {
 		Ok(bytes) => {
+			check_secret_file(&path, "node key")?;
 			bytes.try_into().map_err(|b: Vec<u8>| key_err(format!("{} bytes, expected 32", b.len())))
 		}
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -147,7 +187,12 @@ const DATABASE_CACHE_BYTES: usize = 32 << 20;
 pub fn open_database(dir: &Path) -> Result<Arc<redb::Database>, StartError> {
 	let path = dir.join(DATABASE_FILE);
 	match redb::Database::builder().set_cache_size(DATABASE_CACHE_BYTES).create(&path) {
-		Ok(db) => Ok(Arc::new(db)),
+		Ok(db) => {
+			// redb creates the file under the process umask (usually 0644).
+			make_private(&path, "database", 0o600)
+				.map_err(|source| StartError::DataDir { path: path.clone(), source })?;
+			Ok(Arc::new(db))
+		}
 		Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StartError::StoreLocked { path }),
 		Err(e) => Err(StartError::Store(e.into())),
 	}
@@ -297,7 +342,7 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		node_view,
 		peer_manager.clone(),
 		outbound.clone(),
-		config.http.admin_token.clone(),
+		crate::api::AdminToken::new(&config.http.admin_token),
 	));
 	api.set_parts(parts.clone());
 	// The console reads /v1/status through the API; it is not among the parts the API shows.
@@ -354,7 +399,10 @@ fn gateway_parts(
 	if let Some(addr) = dns.local_addr() {
 		tracing::info!(listen = %addr, zones = ?config.dns.zones, "BIP-353 zones served");
 	}
-	let admin = Arc::new(crate::admin::GatewayAdmin::new(registry.clone(), config.http.admin_token.clone()));
+	let admin = Arc::new(crate::admin::GatewayAdmin::new(
+		registry.clone(),
+		crate::api::AdminToken::new(&config.http.admin_token),
+	));
 	let mut parts: Vec<Arc<dyn Part>> = vec![Arc::new(RegistryPart::new(registry.clone())), admin, dns];
 	let mut resolver = None;
 	if config.resolver.enabled {

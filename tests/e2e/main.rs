@@ -26,3 +26,4 @@ mod operations;
 mod operator_cli;
 mod restart_and_peers;
 mod rgs_http;
+mod secrets;

@@ -30,11 +30,16 @@ impl Herald {
 	}
 
 	pub fn start_on(network: &str, data_dir: &Path, extra: &[&str]) -> Herald {
+		Self::start_logging(network, data_dir, "info,herald_gossip=debug", extra)
+	}
+
+	/// Like [`Herald::start_on`] with `log_filter` as the `tracing` filter (`--log`).
+	pub fn start_logging(network: &str, data_dir: &Path, log_filter: &str, extra: &[&str]) -> Herald {
 		let mut child = Command::new(BIN)
 			.args(["run", "--network", network, "--data-dir"])
 			.arg(data_dir)
 			.args(["--p2p-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"])
-			.args(["--log", "info,herald_gossip=debug"])
+			.args(["--log", log_filter])
 			.args(extra)
 			.env_remove("RUST_LOG")
 			.stdout(Stdio::null())

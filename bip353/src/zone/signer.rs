@@ -50,6 +50,7 @@ impl ZoneKey {
 		let path = key_path(dir, zone);
 		match fs::read(&path) {
 			Ok(der) => {
+				refuse_exposed(&path)?;
 				Self::from_pkcs8(zone, der).map_err(|e| DnsError::Key(format!("{}: {e}", path.display())))
 			}
 			Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -127,6 +128,29 @@ impl ZoneKey {
 		let rrsig = RRSIG::from_sig(input, sig);
 		Ok(Record::from_rdata(owner, first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig))))
 	}
+}
+
+/// Refuses a key file group or other users can access: it may already have been copied, so
+/// the operator has to decide (tighten it, or roll the key), not herald.
+fn refuse_exposed(path: &Path) -> Result<(), DnsError> {
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		let mode = fs::metadata(path)
+			.map_err(|e| DnsError::Key(format!("{}: {e}", path.display())))?
+			.permissions()
+			.mode() & 0o777;
+		if mode & 0o077 != 0 {
+			return Err(DnsError::Key(format!(
+				"{} has mode {mode:04o}: other users can read the DNSSEC signing key; run `chmod 600 {}`",
+				path.display(),
+				path.display()
+			)));
+		}
+	}
+	#[cfg(not(unix))]
+	let _ = path;
+	Ok(())
 }
 
 /// Writes a private file atomically with mode 0600 (a temporary file renamed into place).

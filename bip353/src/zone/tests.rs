@@ -230,3 +230,21 @@ fn any_port_binds_udp_and_tcp_on_one_port_even_when_tcp_ports_are_taken() {
 		assert_eq!(udp.local_addr().unwrap(), tcp.local_addr().unwrap());
 	}
 }
+
+#[cfg(unix)]
+#[test]
+fn a_signing_key_other_users_can_read_is_refused_with_the_fix() {
+	use std::os::unix::fs::PermissionsExt;
+	let dir = tempfile::tempdir().unwrap();
+	let apex = parse_zone_name(ZONE).unwrap();
+	let generated = ZoneKey::load_or_generate(dir.path(), &apex).unwrap();
+	let path = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+	assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+	let reloaded = ZoneKey::load_or_generate(dir.path(), &apex).unwrap();
+	assert_eq!(reloaded.ds_line(3600).unwrap(), generated.ds_line(3600).unwrap());
+
+	std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+	let err = ZoneKey::load_or_generate(dir.path(), &apex).err().expect("an exposed key is refused");
+	let message = err.to_string();
+	assert!(message.contains("0644") && message.contains("chmod 600"), "{message}");
+}

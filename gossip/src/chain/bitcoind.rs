@@ -67,7 +67,7 @@ use lightning_block_sync::rest::RestClient;
 use lightning_block_sync::rpc::{RpcClient, RpcError};
 use lightning_block_sync::{BlockData, BlockHeaderData, BlockSource, BlockSourceError};
 
-use super::url::{base64, parse_http_url, HttpUrl};
+use super::url::{base64, parse_http_url, redact_url, HttpUrl};
 use super::{scid_parts, ChainError, ChainFuture, ChainSource, FundingOutput};
 
 pub use super::url::EndpointError;
@@ -654,7 +654,10 @@ impl BitcoindRest {
 	pub fn new(url: &str) -> Result<Self, EndpointError> {
 		let parsed = parse_http_url(url)?;
 		if parsed.userinfo.is_some() {
-			return Err(EndpointError(format!("{url}: the REST interface takes no credentials")));
+			return Err(EndpointError(format!(
+				"{}: the REST interface takes no credentials",
+				redact_url(url)
+			)));
 		}
 		let path = if parsed.path.is_empty() { "/rest".to_string() } else { parsed.path.clone() };
 		let client = RestClient::new(endpoint(&parsed, &path));
@@ -686,7 +689,8 @@ impl BitcoindRpc {
 		let mut parsed = parse_http_url(url)?;
 		let Some((user, password)) = parsed.userinfo.take() else {
 			return Err(EndpointError(format!(
-				"{url}: no credentials; use http://user:password@host:port or a cookie file"
+				"{}: no credentials; use http://user:password@host:port or a cookie file",
+				redact_url(url)
 			)));
 		};
 		let encoded = base64(format!("{user}:{password}").as_bytes());
@@ -714,7 +718,7 @@ impl BitcoindRpc {
 	fn parse_without_credentials(url: &str) -> Result<HttpUrl, EndpointError> {
 		let parsed = parse_http_url(url)?;
 		if parsed.userinfo.is_some() {
-			return Err(EndpointError(format!("{url}: credentials given twice")));
+			return Err(EndpointError(format!("{}: credentials given twice", redact_url(url))));
 		}
 		Ok(parsed)
 	}

@@ -47,7 +47,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::url::{parse_http_url, EndpointError};
+use super::url::{parse_http_url, redact_url, EndpointError};
 use super::{scid_parts, ChainError, ChainFuture, ChainSource, FundingOutput};
 
 /// Default bound on one HTTP request, connection to last body byte.
@@ -129,10 +129,10 @@ impl Esplora {
 	pub fn new(base_url: &str) -> Result<Self, EndpointError> {
 		let url = parse_http_url(base_url)?;
 		if url.userinfo.is_some() {
-			return Err(EndpointError(format!("{base_url}: credentials are not supported")));
+			return Err(EndpointError(format!("{}: credentials are not supported", redact_url(base_url))));
 		}
 		let base = format!("http://{}{}", url.authority(), url.path);
-		base.parse::<hyper::Uri>().map_err(|e| EndpointError(format!("{base_url}: {e}")))?;
+		base.parse::<hyper::Uri>().map_err(|e| EndpointError(format!("{}: {e}", redact_url(base_url))))?;
 		Ok(Esplora {
 			client: build_client(DEFAULT_ESPLORA_TIMEOUT),
 			base,

@@ -11,6 +11,7 @@ pub mod bitcoind;
 pub mod esplora;
 pub mod lookup;
 mod url;
+pub use url::redact_url;
 pub mod watch;
 
 use std::future::Future;

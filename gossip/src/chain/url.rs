@@ -32,22 +32,35 @@ impl HttpUrl {
 	}
 }
 
+/// `url` with the password of its userinfo replaced by `***`, for error messages and logs:
+/// `http://user:secret@host:8332` becomes `http://user:***@host:8332`. Anything that is not
+/// recognisably `scheme://user:password@` is returned as is.
+pub fn redact_url(url: &str) -> String {
+	let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+	let rest = &url[scheme_end..];
+	let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+	let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+	let Some(colon) = rest[..at].find(':') else { return url.to_string() };
+	format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..])
+}
+
 /// Parses a plain-http URL; https is refused with an explanation (no TLS stack in herald).
 pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, EndpointError> {
 	let url = url.trim();
+	let shown = redact_url(url);
 	let lower = url.to_ascii_lowercase();
 	let rest = if lower.starts_with("http://") {
 		&url["http://".len()..]
 	} else if lower.starts_with("https://") {
 		return Err(EndpointError(format!(
-			"{url}: https is not supported; use plain http to a local service or put a \
+			"{shown}: https is not supported; use plain http to a local service or put a \
 			 TLS-terminating proxy on localhost in front of the remote one"
 		)));
 	} else {
-		return Err(EndpointError(format!("{url}: expected an http:// URL")));
+		return Err(EndpointError(format!("{shown}: expected an http:// URL")));
 	};
 	if rest.contains(['?', '#']) {
-		return Err(EndpointError(format!("{url}: query strings and fragments are not supported")));
+		return Err(EndpointError(format!("{shown}: query strings and fragments are not supported")));
 	}
 	let (authority, path) = match rest.find('/') {
 		Some(i) => (&rest[..i], &rest[i..]),
@@ -58,12 +71,12 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, EndpointError> {
 		None => (None, authority),
 	};
 	let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-		let end = bracketed.find(']').ok_or_else(|| EndpointError(format!("{url}: unclosed '['")))?;
+		let end = bracketed.find(']').ok_or_else(|| EndpointError(format!("{shown}: unclosed '['")))?;
 		let after = &bracketed[end + 1..];
 		let port = match after.strip_prefix(':') {
 			Some(p) => Some(p),
 			None if after.is_empty() => None,
-			None => return Err(EndpointError(format!("{url}: garbage after the IPv6 host"))),
+			None => return Err(EndpointError(format!("{shown}: garbage after the IPv6 host"))),
 		};
 		(&bracketed[..end], port)
 	} else {
@@ -73,13 +86,13 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, EndpointError> {
 		}
 	};
 	if host.is_empty() || (host.contains(':') && !hostport.starts_with('[')) {
-		return Err(EndpointError(format!("{url}: missing or malformed host")));
+		return Err(EndpointError(format!("{shown}: missing or malformed host")));
 	}
 	let port = match port {
 		None => 80,
 		Some(p) => match p.parse::<u16>() {
 			Ok(p) if p != 0 => p,
-			_ => return Err(EndpointError(format!("{url}: invalid port {p:?}"))),
+			_ => return Err(EndpointError(format!("{shown}: invalid port {p:?}"))),
 		},
 	};
 	let userinfo = match userinfo {
@@ -89,14 +102,14 @@ pub(crate) fn parse_http_url(url: &str) -> Result<HttpUrl, EndpointError> {
 				Some(i) => (&info[..i], &info[i + 1..]),
 				None => (info, ""),
 			};
-			Some((percent_decode(user, url)?, percent_decode(password, url)?))
+			Some((percent_decode(user, &shown)?, percent_decode(password, &shown)?))
 		}
 	};
 	Ok(HttpUrl { host: host.to_string(), port, path: path.trim_end_matches('/').to_string(), userinfo })
 }
 
 /// Decodes RFC 3986 percent-encoding (used for credentials in URLs).
-fn percent_decode(s: &str, url: &str) -> Result<String, EndpointError> {
+fn percent_decode(s: &str, shown: &str) -> Result<String, EndpointError> {
 	let bytes = s.as_bytes();
 	let mut out = Vec::with_capacity(bytes.len());
 	let mut i = 0;
@@ -105,7 +118,7 @@ fn percent_decode(s: &str, url: &str) -> Result<String, EndpointError> {
 			let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
 			match hex {
 				Some(b) => out.push(b),
-				None => return Err(EndpointError(format!("{url}: bad percent-encoding in credentials"))),
+				None => return Err(EndpointError(format!("{shown}: bad percent-encoding in credentials"))),
 			}
 			i += 3;
 		} else {
@@ -113,7 +126,7 @@ fn percent_decode(s: &str, url: &str) -> Result<String, EndpointError> {
 			i += 1;
 		}
 	}
-	String::from_utf8(out).map_err(|_| EndpointError(format!("{url}: credentials are not UTF-8")))
+	String::from_utf8(out).map_err(|_| EndpointError(format!("{shown}: credentials are not UTF-8")))
 }
 
 /// Standard base64 with padding (RFC 4648 section 4), as HTTP basic authentication
@@ -139,6 +152,17 @@ pub(crate) fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn passwords_are_redacted_from_shown_urls_and_errors() {
+		assert_eq!(redact_url("http://u:s3cret@127.0.0.1:8332/x"), "http://u:***@127.0.0.1:8332/x");
+		assert_eq!(redact_url("http://u:p@ss@h:1"), "http://u:***@h:1");
+		assert_eq!(redact_url("http://127.0.0.1:8332/rest"), "http://127.0.0.1:8332/rest");
+		assert_eq!(redact_url("http://user@h/a@b"), "http://user@h/a@b");
+		assert_eq!(redact_url("not a url"), "not a url");
+		let err = parse_http_url("http://u:s3cret@h:notaport").unwrap_err().to_string();
+		assert!(!err.contains("s3cret") && err.contains("u:***@"), "{err}");
+	}
 
 	#[test]
 	fn base64_matches_rfc4648_vectors() {
