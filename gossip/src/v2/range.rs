@@ -171,7 +171,10 @@ impl<'a> Cursor<'a> {
 
 	fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Rejection> {
 		let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or_else(|| {
-			Rejection::new(Reject::Truncated, format!("{what}: {} bytes left, {n} needed", self.bytes.len() - self.pos))
+			Rejection::new(
+				Reject::Truncated,
+				format!("{what}: {} bytes left, {n} needed", self.bytes.len() - self.pos),
+			)
 		})?;
 		let out = &self.bytes[self.pos..end];
 		self.pos = end;
@@ -435,12 +438,16 @@ impl ReplyBlockRange {
 		}) {
 			return Err(Rejection::new(
 				Reject::RangeMismatch,
-				format!("short channel id {id} (block {}) outside [{first_blocknum}, {end})", scid_block(*id)),
+				format!(
+					"short channel id {id} (block {}) outside [{first_blocknum}, {end})",
+					scid_block(*id)
+				),
 			));
 		}
 		let records = tlv::parse_stream(cursor.rest())?;
 		tlv::check_known(&records, &[1, 5])?;
-		let pairs = records.iter().find(|r| r.typ == 1).map(|r| read_pairs(r.value, ids.len())).transpose()?;
+		let pairs =
+			records.iter().find(|r| r.typ == 1).map(|r| read_pairs(r.value, ids.len())).transpose()?;
 		let versions =
 			records.iter().find(|r| r.typ == 5).map(|r| read_versions(r.value, ids.len())).transpose()?;
 		let entries = ids
@@ -476,7 +483,10 @@ fn read_pairs(value: &[u8], n: usize) -> Result<Vec<[u32; 2]>, Rejection> {
 	Ok(array
 		.chunks_exact(8)
 		.map(|c| {
-			[u32::from_be_bytes(c[..4].try_into().expect("4")), u32::from_be_bytes(c[4..].try_into().expect("4"))]
+			[
+				u32::from_be_bytes(c[..4].try_into().expect("4")),
+				u32::from_be_bytes(c[4..].try_into().expect("4")),
+			]
 		})
 		.collect())
 }
@@ -635,7 +645,8 @@ impl QueryGossipIds {
 		}
 		let records = tlv::parse_stream(cursor.rest())?;
 		tlv::check_known(&records, &[1])?;
-		let flags = records.iter().find(|r| r.typ == 1).map(|r| read_flags(r.value, ids.len())).transpose()?;
+		let flags =
+			records.iter().find(|r| r.typ == 1).map(|r| read_flags(r.value, ids.len())).transpose()?;
 		Ok(QueryGossipIds { chain_hash, ids, flags })
 	}
 }
@@ -715,9 +726,13 @@ impl RangeMessage {
 		Ok(Some(match kind {
 			RangeKind::QueryBlockRange => RangeMessage::QueryBlockRange(QueryBlockRange::decode_body(body)?),
 			RangeKind::ReplyBlockRange => RangeMessage::ReplyBlockRange(ReplyBlockRange::decode_body(body)?),
-			RangeKind::GossipBlockFilter => RangeMessage::GossipBlockFilter(GossipBlockFilter::decode_body(body)?),
+			RangeKind::GossipBlockFilter => {
+				RangeMessage::GossipBlockFilter(GossipBlockFilter::decode_body(body)?)
+			}
 			RangeKind::QueryGossipIds => RangeMessage::QueryGossipIds(QueryGossipIds::decode_body(body)?),
-			RangeKind::ReplyGossipIdsEnd => RangeMessage::ReplyGossipIdsEnd(ReplyGossipIdsEnd::decode_body(body)?),
+			RangeKind::ReplyGossipIdsEnd => {
+				RangeMessage::ReplyGossipIdsEnd(ReplyGossipIdsEnd::decode_body(body)?)
+			}
 		}))
 	}
 
@@ -872,7 +887,12 @@ mod tests {
 
 	#[test]
 	fn malformed_queries_are_refused_for_their_reason() {
-		let query = QueryBlockRange { chain_hash: CHAIN, first_blocknum: 0, number_of_blocks: 10, query_option: Some(1) };
+		let query = QueryBlockRange {
+			chain_hash: CHAIN,
+			first_blocknum: 0,
+			number_of_blocks: 10,
+			query_option: Some(1),
+		};
 		let good = query.encode();
 		assert_eq!(reason(&good[..30]), Reject::Truncated);
 		// query_option: a non-minimal BigSize, then trailing bytes after it.
@@ -890,7 +910,13 @@ mod tests {
 		assert!(decode(&unknown_odd).is_ok(), "it's OK to be odd");
 
 		// gossip_block_filter without its block TLVs.
-		let filter = GossipBlockFilter { chain_hash: CHAIN, first_timestamp: 0, timestamp_range: 0, first_block: 5, block_range: 6 };
+		let filter = GossipBlockFilter {
+			chain_hash: CHAIN,
+			first_timestamp: 0,
+			timestamp_range: 0,
+			first_block: 5,
+			block_range: 6,
+		};
 		let encoded = filter.encode();
 		assert_eq!(reason(&encoded[..2 + 40]), Reject::MissingField);
 		assert_eq!(reason(&encoded[..2 + 40 + 6]), Reject::MissingField, "block_height_range missing");
@@ -930,7 +956,8 @@ mod tests {
 
 	#[test]
 	fn malformed_replies_are_refused_for_their_reason() {
-		let entry = |block: u32| RangeEntry { scid: scid(block, 0), version: GossipVersion::V2, heights: [block, 0] };
+		let entry =
+			|block: u32| RangeEntry { scid: scid(block, 0), version: GossipVersion::V2, heights: [block, 0] };
 		let reply = |first: u32, count: u32, entries: Vec<RangeEntry>| ReplyBlockRange {
 			chain_hash: CHAIN,
 			first_blocknum: first,
@@ -968,8 +995,17 @@ mod tests {
 
 	#[test]
 	fn windows_select_initial_answers_and_relays() {
-		let window = GossipBlockFilter { chain_hash: CHAIN, first_timestamp: 0, timestamp_range: 0, first_block: 100, block_range: 10 }.window();
-		assert!(!window.contains(99) && window.contains(100) && window.contains(109) && !window.contains(110));
+		let window = GossipBlockFilter {
+			chain_hash: CHAIN,
+			first_timestamp: 0,
+			timestamp_range: 0,
+			first_block: 100,
+			block_range: 10,
+		}
+		.window();
+		assert!(
+			!window.contains(99) && window.contains(100) && window.contains(109) && !window.contains(110)
+		);
 		assert!(window.relays(50), "backdated live gossip below the window is relayed");
 		assert!(!window.relays(110));
 		let everything = BlockWindow { first: u32::MAX, end: range_end(u32::MAX, u32::MAX) };

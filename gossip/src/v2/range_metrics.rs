@@ -34,7 +34,8 @@ pub struct RangeMetrics {
 }
 
 static METRICS: LazyLock<RangeMetrics> = LazyLock::new(|| {
-	herald_metrics::register(|b| RangeMetrics {
+	herald_metrics::register(|b| {
+		RangeMetrics {
 		queries_sent: b.counter_vec(
 			"herald_gossip_v2_range_queries_sent_total",
 			"Gossip 2.0 range queries sent, by type (query_block_range, gossip_block_filter, query_gossip_ids)",
@@ -80,6 +81,7 @@ static METRICS: LazyLock<RangeMetrics> = LazyLock::new(|| {
 			"herald_gossip_v2_dump_bytes_sent_total",
 			"Bytes of whole-graph gossip 2.0 dumps sent on connect",
 		),
+	}
 	})
 });
 

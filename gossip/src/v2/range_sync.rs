@@ -116,7 +116,10 @@ impl RangeProgress {
 		let mismatch = |detail: String| Err(Rejection::new(Reject::RangeMismatch, detail));
 		let (first, end) = (reply.first_blocknum, reply.end());
 		if first < self.first || end > self.end {
-			return mismatch(format!("reply [{first}, {end}) outside the query [{}, {})", self.first, self.end));
+			return mismatch(format!(
+				"reply [{first}, {end}) outside the query [{}, {})",
+				self.first, self.end
+			));
 		}
 		if first < self.last_first || first as u64 > self.covered_to {
 			return mismatch(format!(
@@ -126,7 +129,10 @@ impl RangeProgress {
 		}
 		if let (Some(last), Some(next)) = (self.last_id, reply.entries.first()) {
 			if next.scid <= last {
-				return mismatch(format!("short channel id {} not above {last} of the previous reply", next.scid));
+				return mismatch(format!(
+					"short channel id {} not above {last} of the previous reply",
+					next.scid
+				));
 			}
 		}
 		if !self.bolt7 && reply.entries.iter().any(|e| e.version == GossipVersion::Bolt7) {
@@ -187,7 +193,9 @@ impl Horizon {
 	fn height_plausible(&self, scid: u64, height: u32) -> bool {
 		height != 0
 			&& height >= scid_block(scid)
-			&& self.tip.is_none_or(|tip| height <= tip && height as u64 + self.stale_blocks as u64 >= tip as u64)
+			&& self
+				.tip
+				.is_none_or(|tip| height <= tip && height as u64 + self.stale_blocks as u64 >= tip as u64)
 	}
 
 	/// Whether a claimed BOLT 7 update timestamp could be accepted at all.
@@ -208,7 +216,11 @@ impl Horizon {
 /// - one it forgot as spent, reorganized out or conflicting: nothing, whatever the claim;
 ///   forgot as stale: as one it does not hold, but only for updates claimed newer than the
 ///   ones it had when it forgot the channel.
-pub fn plan(entries: &[RangeEntry], held: impl Fn(&RangeEntry) -> Held, horizon: &Horizon) -> Vec<(u64, u64)> {
+pub fn plan(
+	entries: &[RangeEntry],
+	held: impl Fn(&RangeEntry) -> Held,
+	horizon: &Horizon,
+) -> Vec<(u64, u64)> {
 	let update_flags = [FLAG_UPDATE_1, FLAG_UPDATE_2];
 	let mut wanted = Vec::new();
 	for entry in entries {
@@ -228,7 +240,9 @@ pub fn plan(entries: &[RangeEntry], held: impl Fn(&RangeEntry) -> Held, horizon:
 		};
 		let flags = match (entry.version, held(entry)) {
 			(_, Held::Nothing) => whole(newer_than([0, 0])),
-			(GossipVersion::V2, Held::V2(ours)) | (GossipVersion::Bolt7, Held::Bolt7(ours)) => newer_than(ours),
+			(GossipVersion::V2, Held::V2(ours)) | (GossipVersion::Bolt7, Held::Bolt7(ours)) => {
+				newer_than(ours)
+			}
 			// Listed as the other version than herald holds: herald's copy wins (it was
 			// validated); a wrong claim is the peer's problem.
 			(_, Held::V2(_)) | (_, Held::Bolt7(_)) => 0,
@@ -264,13 +278,22 @@ mod tests {
 	}
 
 	fn query(first: u32, count: u32, option: u64) -> QueryBlockRange {
-		QueryBlockRange { chain_hash: [1; 32], first_blocknum: first, number_of_blocks: count, query_option: Some(option) }
+		QueryBlockRange {
+			chain_hash: [1; 32],
+			first_blocknum: first,
+			number_of_blocks: count,
+			query_option: Some(option),
+		}
 	}
 
 	#[test]
 	fn replies_cover_the_range_in_order_at_block_boundaries() {
 		let q = query(100, 100, OPTION_HEIGHTS);
-		let entries: Vec<_> = [110, 110, 120, 130, 130, 130, 150].iter().enumerate().map(|(i, b)| v2(*b, i as u32, [*b, 0])).collect();
+		let entries: Vec<_> = [110, 110, 120, 130, 130, 130, 150]
+			.iter()
+			.enumerate()
+			.map(|(i, b)| v2(*b, i as u32, [*b, 0]))
+			.collect();
 		let replies = chunk_replies([1; 32], &q, &entries, 3);
 		let ranges: Vec<_> = replies.iter().map(|r| (r.first_blocknum, r.end(), r.entries.len())).collect();
 		assert_eq!(ranges, vec![(100, 130, 3), (130, 150, 3), (150, 200, 1)]);
@@ -283,7 +306,8 @@ mod tests {
 	#[test]
 	fn an_oversized_block_is_split_and_the_next_reply_starts_at_it_again() {
 		let q = query(0, 1000, OPTION_HEIGHTS);
-		let entries: Vec<_> = (0..5).map(|tx| v2(500, tx, [500, 500])).chain([v2(600, 0, [600, 0])]).collect();
+		let entries: Vec<_> =
+			(0..5).map(|tx| v2(500, tx, [500, 500])).chain([v2(600, 0, [600, 0])]).collect();
 		let replies = chunk_replies([1; 32], &q, &entries, 2);
 		let ranges: Vec<_> = replies.iter().map(|r| (r.first_blocknum, r.end(), r.entries.len())).collect();
 		assert_eq!(ranges, vec![(0, 501, 2), (500, 501, 2), (500, 1000, 2)]);
@@ -336,7 +360,11 @@ mod tests {
 			replies.into_iter().map(|r| progress.take(r, max)).find_map(|r| r.err()).map(|e| e.reason)
 		};
 		assert_eq!(reason(vec![reply(90, 20, vec![])], 10), Some(Reject::RangeMismatch), "starts before");
-		assert_eq!(reason(vec![reply(150, 100, vec![])], 10), Some(Reject::RangeMismatch), "runs past the end");
+		assert_eq!(
+			reason(vec![reply(150, 100, vec![])], 10),
+			Some(Reject::RangeMismatch),
+			"runs past the end"
+		);
 		assert_eq!(reason(vec![reply(120, 10, vec![])], 10), Some(Reject::RangeMismatch), "a gap");
 		let e = v2(110, 0, [110, 0]);
 		assert_eq!(
@@ -350,14 +378,24 @@ mod tests {
 			"goes back"
 		);
 		let bolt7 = RangeEntry { version: GossipVersion::Bolt7, ..e };
-		assert_eq!(reason(vec![reply(100, 100, vec![bolt7])], 10), Some(Reject::RangeMismatch), "unasked BOLT 7");
+		assert_eq!(
+			reason(vec![reply(100, 100, vec![bolt7])], 10),
+			Some(Reject::RangeMismatch),
+			"unasked BOLT 7"
+		);
 		let many: Vec<_> = (0..3).map(|tx| v2(110, tx, [110, 0])).collect();
 		assert_eq!(reason(vec![reply(100, 100, many)], 2), Some(Reject::TooManyIds));
 		assert_eq!(reason(vec![reply(100, 50, vec![e]), reply(150, 50, vec![])], 10), None);
 	}
 
 	fn horizon(tip: u32) -> Horizon {
-		Horizon { tip: Some(tip), stale_blocks: 2016, now: 2_000_000, stale_secs: 1_209_600, future_secs: 86_400 }
+		Horizon {
+			tip: Some(tip),
+			stale_blocks: 2016,
+			now: 2_000_000,
+			stale_secs: 1_209_600,
+			future_secs: 86_400,
+		}
 	}
 
 	#[test]
@@ -370,7 +408,8 @@ mod tests {
 		let no_update = v2(9_000, 3, [0, 0]);
 		let before_funding = v2(9_000, 4, [8_999, 0]);
 		let entries = [absent, newer, future, stale, no_update, before_funding];
-		let held = |e: &RangeEntry| if e.scid == newer.scid { Held::V2([9_400, 9_500]) } else { Held::Nothing };
+		let held =
+			|e: &RangeEntry| if e.scid == newer.scid { Held::V2([9_400, 9_500]) } else { Held::Nothing };
 		assert_eq!(
 			plan(&entries, held, &h),
 			vec![
@@ -400,7 +439,8 @@ mod tests {
 	#[test]
 	fn bolt7_entries_are_judged_by_timestamps() {
 		let h = horizon(10_000);
-		let fresh = RangeEntry { scid: scid(9_000, 0), version: GossipVersion::Bolt7, heights: [1_999_000, 0] };
+		let fresh =
+			RangeEntry { scid: scid(9_000, 0), version: GossipVersion::Bolt7, heights: [1_999_000, 0] };
 		let old = RangeEntry { heights: [100, 0], scid: scid(9_000, 1), ..fresh };
 		let ahead = RangeEntry { heights: [2_200_000, 0], scid: scid(9_000, 2), ..fresh };
 		assert_eq!(plan(&[fresh, old, ahead], |_| Held::Nothing, &h).len(), 1);

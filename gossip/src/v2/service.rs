@@ -31,10 +31,10 @@ use lightning::util::ser::{Hostname, LengthLimitedRead};
 use tokio::sync::{mpsc, watch};
 
 use super::header_sync::{sync_and_apply, SyncError, SyncReport};
-use super::range::{self, BlockWindow, RangeKind, RANGE_FEATURE_BIT};
-use super::range_metrics::range_metrics;
 use super::headers::HeaderChain;
 use super::messages::{ChannelUpdate2, Kind, Message2, NetAddress, NodeAnnouncement2};
+use super::range::{self, BlockWindow, RangeKind, RANGE_FEATURE_BIT};
+use super::range_metrics::range_metrics;
 use super::validator::{validate_message, Accepted, Channel2, ForgetReason, Validator, VerifiedFunding};
 use super::{Rejection, GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT};
 use crate::chain::ChainSource;
@@ -450,12 +450,13 @@ impl GossipV2 {
 		let with_proof = RawMessage::from_encoded(&channel.announcement_with_proof());
 		let without = RawMessage::from_encoded(&channel.announcement.without_spv_proof());
 		let height = super::range::scid_block(channel.short_channel_id());
-		self.enqueue(
-			from,
-			Kind::ChannelAnnouncement2,
-			height,
-			|peer| if peer.proofs { &with_proof } else { &without },
-		);
+		self.enqueue(from, Kind::ChannelAnnouncement2, height, |peer| {
+			if peer.proofs {
+				&with_proof
+			} else {
+				&without
+			}
+		});
 	}
 
 	fn relay(&self, from: Option<PublicKey>, kind: Kind, height: u32, raw: &[u8]) {
@@ -521,7 +522,9 @@ impl GossipV2 {
 
 	/// Whether messages wait to be released.
 	pub fn has_outbound(&self) -> bool {
-		self.peers().values().any(|p| !p.queue.is_empty() || !p.walks.is_empty() || service_range::has_control(p))
+		self.peers()
+			.values()
+			.any(|p| !p.queue.is_empty() || !p.walks.is_empty() || service_range::has_control(p))
 	}
 
 	// --- peers ---
@@ -759,8 +762,8 @@ fn socket_address(address: &NetAddress) -> Option<SocketAddress> {
 // a child of this module so that it sees the peer table).
 #[path = "service_range.rs"]
 mod service_range;
-pub use service_range::{RangeRequestError, RangeStats};
 use service_range::Walk;
+pub use service_range::{RangeRequestError, RangeStats};
 
 #[cfg(test)]
 mod tests {
@@ -770,7 +773,9 @@ mod tests {
 	fn feature_pairs_are_read_from_either_bit() {
 		let flags = feature_flags();
 		assert_eq!(flags[8], 0x80, "bit 71");
-		assert_eq!(flags[33], 0x08, "bit 267");
+		assert_eq!(flags[33], 0x08 | 0x20, "bits 267 and 269");
+		assert!(supports_range_queries(&init_features()));
+		assert!(!supports_range_queries(&InitFeatures::from_le_bytes(vec![0xff; 33])));
 		assert!(speaks_gossip_v2(&init_features()));
 		assert!(wants_spv_proofs(&init_features()));
 		let mut even = vec![0u8; 9];

@@ -4,7 +4,8 @@
 //!
 //! With a peer that sets `option_gossip_v2_range_queries` (268/269), on connect herald sends
 //! - a `gossip_block_filter` from the tip herald had when it last was in sync with that peer
-//!   (its current tip for a peer it has not seen, so that the answer is only what is new):
+//!   (the block after its current tip for a peer it has not seen, whose past the range query
+//!   covers):
 //!   the peer answers with what is dated in the window, then relays live gossip;
 //! - for a peer it has not seen (since start), a `query_block_range` over every block with
 //!   heights, then `query_gossip_ids` for what [`super::range_sync::plan`] says it lacks, one
@@ -23,9 +24,8 @@ use lightning::routing::gossip::NodeId;
 
 use super::*;
 use crate::v2::range::{
-	GossipBlockFilter, GossipVersion, QueryBlockRange, QueryGossipIds, RangeEntry,
-	RangeMessage, ReplyBlockRange, ReplyGossipIdsEnd, FLAG_ALL, FLAG_NODE_1, FLAG_NODE_2, OPTION_BOLT7,
-	OPTION_HEIGHTS,
+	GossipBlockFilter, GossipVersion, QueryBlockRange, QueryGossipIds, RangeEntry, RangeMessage,
+	ReplyBlockRange, ReplyGossipIdsEnd, FLAG_ALL, FLAG_NODE_1, FLAG_NODE_2, OPTION_BOLT7, OPTION_HEIGHTS,
 };
 use crate::v2::range_sync::{chunk_replies, plan, window_query, Held, Horizon, RangeProgress};
 use crate::v2::Reject;
@@ -169,7 +169,16 @@ impl Walk {
 		window: Option<BlockWindow>,
 		end: Option<RawMessage>,
 	) -> Walk {
-		Walk { purpose, channels, nodes, window, next_channel: 0, next_node: 0, nodes_sent: HashSet::new(), end }
+		Walk {
+			purpose,
+			channels,
+			nodes,
+			window,
+			next_channel: 0,
+			next_node: 0,
+			nodes_sent: HashSet::new(),
+			end,
+		}
 	}
 }
 
@@ -177,7 +186,12 @@ impl GossipV2 {
 	// --- walks ---
 
 	/// Sends the next step of `peer`'s first walk into `out`; `false` when it has none left.
-	pub(super) fn step_walk(&self, id: &PublicKey, peer: &mut V2Peer, out: &mut Vec<(PublicKey, RawMessage)>) -> bool {
+	pub(super) fn step_walk(
+		&self,
+		id: &PublicKey,
+		peer: &mut V2Peer,
+		out: &mut Vec<(PublicKey, RawMessage)>,
+	) -> bool {
 		let proofs = peer.proofs;
 		let Some(walk) = peer.walks.front_mut() else { return false };
 		let purpose = walk.purpose;
@@ -211,10 +225,15 @@ impl GossipV2 {
 					sent.inc(&[kind.as_str()]);
 					out.push(msg);
 				}
-				let nodes = [(FLAG_NODE_1, channel.announcement.node_id_1), (FLAG_NODE_2, channel.announcement.node_id_2)];
+				let nodes = [
+					(FLAG_NODE_1, channel.announcement.node_id_1),
+					(FLAG_NODE_2, channel.announcement.node_id_2),
+				];
 				for (flag, node) in nodes {
 					if flags & flag != 0 && walk.nodes_sent.insert(node) {
-						if let Some(msg) = self.validator.node(&node).and_then(|a| RawMessage::from_encoded(a.raw())) {
+						if let Some(msg) =
+							self.validator.node(&node).and_then(|a| RawMessage::from_encoded(a.raw()))
+						{
 							sent.inc(&[Kind::NodeAnnouncement2.as_str()]);
 							out.push(msg);
 						}
@@ -259,7 +278,9 @@ impl GossipV2 {
 		for (flag, node) in [(FLAG_NODE_1, channel.node_1), (FLAG_NODE_2, channel.node_2)] {
 			let Ok(key) = node.as_pubkey() else { continue };
 			if flags & flag != 0 && nodes_sent.insert(key) {
-				if let Some(ann) = index.node(&NodeId::from_pubkey(&key)).and_then(|n| n.announcement.as_ref()) {
+				if let Some(ann) =
+					index.node(&NodeId::from_pubkey(&key)).and_then(|n| n.announcement.as_ref())
+				{
 					raws.push(&ann.raw);
 				}
 			}
@@ -276,9 +297,16 @@ impl GossipV2 {
 		let last_seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner()).get(peer).copied();
 		let mut range = RangeState::default();
 		// Unknown tip: a window starting at the top holds nothing old and relays everything.
-		let first_block = last_seen.or(self.validator.tip()).unwrap_or(u32::MAX);
-		let filter =
-			GossipBlockFilter { chain_hash, first_timestamp: 0, timestamp_range: 0, first_block, block_range: u32::MAX };
+		// Never seen: from above the tip (the range query covers the past, and what the peer
+		// accepts later is relayed live).
+		let first_block = last_seen.or(self.validator.tip().map(|t| t.saturating_add(1))).unwrap_or(u32::MAX);
+		let filter = GossipBlockFilter {
+			chain_hash,
+			first_timestamp: 0,
+			timestamp_range: 0,
+			first_block,
+			block_range: u32::MAX,
+		};
 		range.control.push_back((RangeKind::GossipBlockFilter, range::raw(&filter.encode())));
 		match last_seen {
 			Some(height) => {
@@ -404,14 +432,22 @@ impl GossipV2 {
 			Err(rejection) => Err(rejection),
 		};
 		if let Err(rejection) = result {
-			herald_metrics::metrics().gossip_v2.messages_rejected.inc(&[kind.as_str(), rejection.reason.as_str()]);
+			herald_metrics::metrics()
+				.gossip_v2
+				.messages_rejected
+				.inc(&[kind.as_str(), rejection.reason.as_str()]);
 			tracing::debug!(peer = %from, kind = kind.as_str(), reason = rejection.reason.as_str(), detail = %rejection.detail, "gossip v2 range message refused");
 			self.count_fault_as(from, kind.as_str(), &rejection);
 		}
 		self.router.wake_handle().notify_one();
 	}
 
-	fn take_range_message(&self, from: &PublicKey, message: RangeMessage, bytes: u64) -> Result<(), Rejection> {
+	fn take_range_message(
+		&self,
+		from: &PublicKey,
+		message: RangeMessage,
+		bytes: u64,
+	) -> Result<(), Rejection> {
 		let kind = message.kind();
 		if message.chain_hash() != &self.validator.chain_hash() {
 			return Err(Rejection::new(Reject::WrongChain, "range message for another chain"));
@@ -436,14 +472,28 @@ impl GossipV2 {
 			RangeMessage::QueryBlockRange(query) => self.answer_block_range(range, &query),
 			RangeMessage::GossipBlockFilter(filter) => {
 				range.filter = Some(filter.window());
-				let channels = self.validator.channel_ids().into_iter().map(|c| (c, FLAG_ALL & !(FLAG_NODE_1 | FLAG_NODE_2))).collect();
+				let channels = self
+					.validator
+					.channel_ids()
+					.into_iter()
+					.map(|c| (c, FLAG_ALL & !(FLAG_NODE_1 | FLAG_NODE_2)))
+					.collect();
 				peer.walks.retain(|w| w.purpose != Purpose::Filter);
-				peer.walks.push_back(Walk::new(Purpose::Filter, channels, self.validator.node_ids(), Some(filter.window()), None));
+				peer.walks.push_back(Walk::new(
+					Purpose::Filter,
+					channels,
+					self.validator.node_ids(),
+					Some(filter.window()),
+					None,
+				));
 				Ok(())
 			}
 			RangeMessage::QueryGossipIds(query) => {
 				if peer.walks.iter().any(|w| w.purpose == Purpose::Ids) {
-					return Err(Rejection::new(Reject::TooManyQueries, "query_gossip_ids before the previous answer ended"));
+					return Err(Rejection::new(
+						Reject::TooManyQueries,
+						"query_gossip_ids before the previous answer ended",
+					));
 				}
 				if query.ids.len() > self.config.range_max_ids {
 					return Err(Rejection::new(Reject::TooManyIds, format!("{} ids", query.ids.len())));
@@ -466,7 +516,10 @@ impl GossipV2 {
 	/// (and BOLT 7 ones when asked), chunked.
 	fn answer_block_range(&self, range: &mut RangeState, query: &QueryBlockRange) -> Result<(), Rejection> {
 		if range.replies_queued > 0 {
-			return Err(Rejection::new(Reject::TooManyQueries, "query_block_range before the previous answer was sent"));
+			return Err(Rejection::new(
+				Reject::TooManyQueries,
+				"query_block_range before the previous answer was sent",
+			));
 		}
 		let mut entries: Vec<RangeEntry> = self
 			.validator
@@ -476,13 +529,17 @@ impl GossipV2 {
 			.collect();
 		if query.wants_bolt7() {
 			let index = self.router.index();
-			entries.extend(index.channels_in_blocks(query.first_blocknum, query.number_of_blocks).map(|(scid, c)| {
-				let heights = c.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.timestamp));
-				RangeEntry { scid: *scid, version: GossipVersion::Bolt7, heights }
-			}));
+			entries.extend(index.channels_in_blocks(query.first_blocknum, query.number_of_blocks).map(
+				|(scid, c)| {
+					let heights = c.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.timestamp));
+					RangeEntry { scid: *scid, version: GossipVersion::Bolt7, heights }
+				},
+			));
 			entries.sort_unstable_by_key(|e| e.scid);
 		}
-		for reply in chunk_replies(self.validator.chain_hash(), query, &entries, self.config.range_ids_per_reply) {
+		for reply in
+			chunk_replies(self.validator.chain_hash(), query, &entries, self.config.range_ids_per_reply)
+		{
 			let Some(encoded) = reply.encode() else {
 				tracing::error!("a reply_block_range chunk did not fit in a message");
 				continue;
@@ -511,7 +568,11 @@ impl GossipV2 {
 			Ok(true) => {
 				let progress = range.querying.take().expect("checked above");
 				let wanted = plan(&progress.entries, |e| self.held(e), &self.horizon());
-				tracing::debug!(listed = progress.entries.len(), wanted = wanted.len(), "gossip v2 range replies complete");
+				tracing::debug!(
+					listed = progress.entries.len(),
+					wanted = wanted.len(),
+					"gossip v2 range replies complete"
+				);
 				range.wanted.extend(wanted);
 				self.request_next_ids(range);
 				Ok(())
@@ -533,7 +594,9 @@ impl GossipV2 {
 			return Held::Forgotten(forgotten);
 		}
 		match self.router.index().channel(entry.scid) {
-			Some(c) if !c.gossip_v2 => Held::Bolt7(c.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.timestamp))),
+			Some(c) if !c.gossip_v2 => {
+				Held::Bolt7(c.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.timestamp)))
+			}
 			_ => Held::Nothing,
 		}
 	}
