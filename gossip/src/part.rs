@@ -131,9 +131,19 @@ impl GossipPart {
 	}
 }
 
-/// The gossip 2.0 message types herald reads when the service is on.
-const GOSSIP_V2_TYPES: [u16; 4] =
-	[ANNOUNCEMENT_SIGNATURES_2, CHANNEL_ANNOUNCEMENT_2, NODE_ANNOUNCEMENT_2, CHANNEL_UPDATE_2];
+/// The gossip 2.0 message types herald reads when the service is on (its range messages
+/// included, `v2::range`).
+const GOSSIP_V2_TYPES: [u16; 9] = [
+	ANNOUNCEMENT_SIGNATURES_2,
+	CHANNEL_ANNOUNCEMENT_2,
+	NODE_ANNOUNCEMENT_2,
+	CHANNEL_UPDATE_2,
+	crate::v2::range::QUERY_BLOCK_RANGE,
+	crate::v2::range::REPLY_BLOCK_RANGE,
+	crate::v2::range::GOSSIP_BLOCK_FILTER,
+	crate::v2::range::QUERY_GOSSIP_IDS,
+	crate::v2::range::REPLY_GOSSIP_IDS_END,
+];
 
 impl Part for GossipPart {
 	fn name(&self) -> &'static str {

@@ -11,7 +11,10 @@
 //!   channel sent alongside;
 //! - both heralds end with the same graph, as LDK's Rapid Gossip Sync client sees it;
 //! - after a SIGKILL the light herald restores everything from its store;
-//! - a peer sending undecodable gossip 2.0 repeatedly is disconnected.
+//! - a peer sending undecodable gossip 2.0 repeatedly is disconnected;
+//! - a herald that connects to one holding gossip 2.0 channels syncs them by block-height range
+//!   (`query_block_range`, `query_gossip_ids`), not by the whole-graph dump, as both heralds'
+//!   metrics show; a peer that sets only 70/71 still gets the dump; an LDK node sees nothing new.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -361,4 +364,162 @@ async fn heralds_relay_verify_store_and_serve_gossip_v2() {
 	let _ = gateway;
 	full.stop();
 	light.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_herald_syncs_gossip_v2_by_block_range_not_by_dump() {
+	let secp = Secp256k1::new();
+	let mut chain = new_chain();
+	let mut channels: Vec<TestChannel> =
+		SHAPES.iter().enumerate().map(|(i, shape)| TestChannel::new(&secp, *shape, 300 + i as u32)).collect();
+	mine_channels(&secp, &mut chain, &mut channels, 6);
+	let tip = chain.tip_height();
+	let chain = Arc::new(Mutex::new(chain));
+	let (rest, _rest_server) = serve_bitcoind_rest(chain.clone()).await;
+	let rest_url = format!("http://{rest}/rest");
+	let args = |config: &std::path::Path| {
+		vec![
+			"--config".to_string(),
+			config.to_str().unwrap().to_string(),
+			"--chain-backend".into(),
+			"bitcoind-rest".into(),
+			"--chain-url".into(),
+			rest_url.clone(),
+		]
+	};
+
+	// Herald A gets the channels from a gateway that sets only option_gossip_v2.
+	let a_dir = tempfile::tempdir().unwrap();
+	let a_config = a_dir.path().join("herald.toml");
+	std::fs::write(&a_config, "[chain]\npoll_interval_secs = 1\n").unwrap();
+	let a_args = args(&a_config);
+	let a = Herald::start(a_dir.path(), &a_args.iter().map(String::as_str).collect::<Vec<_>>());
+	a.wait_for_metric("herald_headers_tip_height", tip as f64, WAIT).await;
+	let mut gateway =
+		RawPeer::connect(a.p2p, a.node_id, test_secret("range gateway", 0), &features(&[71]), regtest())
+			.await
+			.unwrap();
+	for channel in &channels {
+		gateway.send(&channel.announcement(&secp)).await.unwrap();
+		for direction in 0..2 {
+			gateway.send(&channel.update(direction, tip - direction as u32, 2000)).await.unwrap();
+		}
+		let node = &channel.nodes[0];
+		gateway
+			.send(&NodeAnnouncement2Builder::new(node.public_key(), tip).sign(node, channel.form))
+			.await
+			.unwrap();
+	}
+	let n = channels.len() as f64;
+	a.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
+	a.wait_for_metric("herald_gossip_v2_nodes", n, WAIT).await;
+	a.wait_for_metric("herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}", 2.0 * n, WAIT)
+		.await;
+	// The gateway connected to an empty herald: it got a dump, of nothing.
+	assert_eq!(a.metric("herald_gossip_v2_dumps_total").await, 1.0);
+	assert_eq!(a.metric("herald_gossip_v2_dump_bytes_sent_total").await, 0.0);
+
+	// Herald B connects to A: it has never seen A, so it asks for every block with heights,
+	// then for the channels it lacks by id.
+	let b_dir = tempfile::tempdir().unwrap();
+	let b_config = b_dir.path().join("herald.toml");
+	std::fs::write(&b_config, "[chain]\npoll_interval_secs = 1\n").unwrap();
+	let a_peer = format!("{}@{}", a.node_id, a.p2p);
+	let mut b_args = args(&b_config);
+	b_args.extend(["--peer".to_string(), a_peer]);
+	let b = Herald::start(b_dir.path(), &b_args.iter().map(String::as_str).collect::<Vec<_>>());
+	b.wait_for_metric("herald_gossip_v2_channels", n, WAIT).await;
+	b.wait_for_metric("herald_gossip_v2_nodes", n, WAIT).await;
+	b.wait_for_metric("herald_gossip_v2_messages_accepted_total{type=\"channel_update_2\"}", 2.0 * n, WAIT)
+		.await;
+	b.wait_for_metric("herald_gossip_v2_range_syncs_total{outcome=\"complete\"}", 1.0, WAIT).await;
+	assert_eq!(b.metric("herald_gossip_v2_range_ids_requested_total").await, n, "every channel, once");
+	assert_eq!(b.metric("herald_gossip_v2_announcements_verified_total{evidence=\"backend\"}").await, n);
+	assert!(
+		b.metric("herald_gossip_v2_range_replies_received_total{type=\"reply_block_range\"}").await >= 1.0
+	);
+	assert_eq!(
+		b.metric("herald_gossip_v2_range_replies_received_total{type=\"reply_gossip_ids_end\"}").await,
+		1.0
+	);
+	assert!(b.metric("herald_gossip_v2_range_bytes_received_total").await > 0.0);
+	// A answered by range, not with a dump.
+	assert_eq!(a.metric("herald_gossip_v2_dumps_total").await, 1.0, "no dump for a range peer");
+	assert_eq!(a.metric("herald_gossip_v2_dump_bytes_sent_total").await, 0.0);
+	assert_eq!(
+		a.metric("herald_gossip_v2_range_queries_received_total{type=\"query_gossip_ids\"}").await,
+		1.0
+	);
+	let a_sent = a.metric("herald_gossip_v2_range_bytes_sent_total").await;
+	let b_received = b.metric("herald_gossip_v2_range_bytes_received_total").await;
+	assert!(a_sent >= b_received && b_received > 0.0, "A sent {a_sent}, B counted {b_received}");
+	for herald in [&a, &b] {
+		let text = herald.metrics().await;
+		for line in text.lines().filter(|l| l.starts_with("herald_gossip_v2_messages_rejected_total{")) {
+			let refused_range = [
+				"query_block_range",
+				"reply_block_range",
+				"gossip_block_filter",
+				"query_gossip_ids",
+				"reply_gossip_ids_end",
+			]
+			.iter()
+			.any(|t| line.contains(&format!("type=\"{t}\"")));
+			assert!(!refused_range || line.ends_with(" 0"), "a range message was refused: {line}");
+		}
+	}
+
+	// A peer that sets only 70/71 connecting to B still gets the whole graph.
+	let mut watcher =
+		RawPeer::connect(b.p2p, b.node_id, test_secret("range watcher", 0), &features(&[71]), regtest())
+			.await
+			.unwrap();
+	let dumped = collect(&mut watcher, &[267, 269, 271], 4 * channels.len()).await;
+	assert_eq!(dumped.iter().filter(|m| message_type(m) == 267).count(), channels.len());
+	assert_eq!(b.metric("herald_gossip_v2_dumps_total").await, 1.0);
+	assert!(b.metric("herald_gossip_v2_dump_bytes_sent_total").await > 0.0);
+
+	// A raw peer that sets 71 and 269 gets B's block filter and range query, and no dump.
+	let mut ranger =
+		RawPeer::connect(b.p2p, b.node_id, test_secret("ranger", 0), &features(&[71, 269]), regtest())
+			.await
+			.unwrap();
+	let got = drain(&mut ranger, Duration::from_secs(2)).await;
+	let types: Vec<u16> = got.iter().map(|m| message_type(m)).collect();
+	assert!(types.contains(&33005) && types.contains(&33001), "{types:?}");
+	assert!(!types.iter().any(|t| [267, 269, 271].contains(t)), "no gossip 2.0 before a filter: {types:?}");
+	// A malformed answer to B's range query (an id outside the reply's own range) is refused
+	// with its reason.
+	let mut reply = Vec::from(33003u16.to_be_bytes());
+	reply.extend_from_slice(&regtest());
+	reply.extend_from_slice(&0u32.to_be_bytes());
+	reply.extend_from_slice(&10u32.to_be_bytes());
+	reply.push(1);
+	reply.extend_from_slice(&9u16.to_be_bytes());
+	reply.push(0);
+	reply.extend_from_slice(&(500u64 << 40).to_be_bytes());
+	ranger.send(&reply).await.unwrap();
+	b.wait_for_metric(
+		"herald_gossip_v2_messages_rejected_total{reason=\"range_mismatch\",type=\"reply_block_range\"}",
+		1.0,
+		WAIT,
+	)
+	.await;
+
+	// An LDK node connected to B sees nothing new: it stays connected, learns no gossip 2.0,
+	// and B sends it no range message (it sets neither bit).
+	let queries_before =
+		b.metric("herald_gossip_v2_range_queries_sent_total{type=\"query_block_range\"}").await;
+	let wallet = LdkNode::new("range wallet", Network::Regtest);
+	wallet.connect(b.node_id, b.p2p).await;
+	tokio::time::sleep(Duration::from_secs(2)).await;
+	assert!(wallet.peer_manager.peer_by_node_id(&b.node_id).is_some(), "LDK stays connected");
+	assert_eq!(wallet.channel_count(), 0);
+	assert_eq!(
+		b.metric("herald_gossip_v2_range_queries_sent_total{type=\"query_block_range\"}").await,
+		queries_before
+	);
+	let _ = gateway;
+	a.stop();
+	b.stop();
 }

@@ -20,8 +20,11 @@
 //!   reorganizations, checkpoints) and its feed from a [`crate::chain::ChainSource`];
 //! - [`validator`] and [`rules`]: the rules and the state they need, with [`reject::Reject`]
 //!   naming every refusal; [`peer`]: disconnecting repeat offenders;
+//! - [`range`] and [`range_sync`]: block-height range queries (the draft's query changes, in
+//!   herald's own odd message types) and their logic: reply chunking, reply checks, what to ask
+//!   for (never resurrecting a forgotten channel from a claimed height);
 //! - [`service`]: the daemon's side: peers, the validation queue, the store, the graph index,
-//!   relay and the header-chain feed.
+//!   relay, range sync and the header-chain feed.
 
 pub mod digest;
 pub mod funding;
@@ -32,6 +35,9 @@ pub mod header_sync;
 pub mod headers;
 pub mod messages;
 pub mod musig;
+pub mod range;
+mod range_metrics;
+pub mod range_sync;
 pub mod reject;
 pub mod rules;
 pub mod schnorr;

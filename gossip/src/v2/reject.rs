@@ -93,6 +93,19 @@ pub enum Reject {
 	/// One of the nodes is blacklisted.
 	Blacklisted,
 
+	// --- range queries (herald's carriers of the draft's query messages, `range.rs`) ---
+	/// A query arrived while the answer to the previous one of its kind was still being sent
+	/// (per-peer limit on outstanding queries; BOLT 7 lets a node wait for the end of one
+	/// answer before the next query).
+	TooManyQueries,
+	/// A reply herald did not ask for (no query outstanding to that peer).
+	Unsolicited,
+	/// A reply outside the queried range, overlapping an earlier reply, or with short channel
+	/// ids outside its own range or not above the previous reply's.
+	RangeMismatch,
+	/// More short channel ids than the limit (per query asked, per range answer received).
+	TooManyIds,
+
 	// --- not the peer's fault ---
 	/// The chain backend could not answer.
 	ChainUnavailable,
@@ -100,7 +113,7 @@ pub enum Reject {
 
 impl Reject {
 	/// Every reason, for metric pre-registration and exhaustive tests.
-	pub const ALL: [Reject; 34] = [
+	pub const ALL: [Reject; 38] = [
 		Self::Truncated,
 		Self::NonMinimalBigSize,
 		Self::OutOfOrderTlvs,
@@ -134,6 +147,10 @@ impl Reject {
 		Self::UnknownNode,
 		Self::ConflictingAnnouncement,
 		Self::Blacklisted,
+		Self::TooManyQueries,
+		Self::Unsolicited,
+		Self::RangeMismatch,
+		Self::TooManyIds,
 		Self::ChainUnavailable,
 	];
 
@@ -173,6 +190,10 @@ impl Reject {
 			Self::UnknownNode => "unknown_node",
 			Self::ConflictingAnnouncement => "conflicting_announcement",
 			Self::Blacklisted => "blacklisted",
+			Self::TooManyQueries => "too_many_queries",
+			Self::Unsolicited => "unsolicited",
+			Self::RangeMismatch => "range_mismatch",
+			Self::TooManyIds => "too_many_ids",
 			Self::ChainUnavailable => "chain_unavailable",
 		}
 	}
@@ -248,7 +269,7 @@ mod tests {
 			assert!(label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
 			assert!(seen.insert(label), "duplicate label {label}");
 		}
-		assert_eq!(seen.len(), 34);
+		assert_eq!(seen.len(), 38);
 		assert!(!Reject::ChainUnavailable.is_peer_fault());
 		assert!(Reject::BadSignature.is_peer_fault());
 	}

@@ -11,8 +11,10 @@
 //!   restart does not ask the chain again), mirrored into the router's graph index (Rapid
 //!   Gossip Sync snapshots and the HTTP API serve one graph) and relayed to the other peers
 //!   that set `option_gossip_v2` (bit 70/71) in their `init`.
-//! - A newly connected gossip 2.0 peer is sent the whole gossip 2.0 graph, paced like the
-//!   router's query answers: the draft's query messages are still "TODO".
+//! - A newly connected gossip 2.0 peer that also sets `option_gossip_v2_range_queries`
+//!   (268/269) syncs by block-height range (`service_range.rs`, [`super::range`]): herald
+//!   answers its range queries and block filter and queries it in turn. One that sets only
+//!   70/71 is sent the whole gossip 2.0 graph, paced like the router's query answers.
 //! - Announcements go out with herald's SPV proof to peers that set
 //!   `option_gossip_v2_spv_proofs` (266/267), without it to the others.
 //! - [`GossipV2::sync_chain`] keeps the header chain in step with the chain backend and removes
@@ -31,6 +33,8 @@ use tokio::sync::{mpsc, watch};
 use super::header_sync::{sync_and_apply, SyncError, SyncReport};
 use super::headers::HeaderChain;
 use super::messages::{ChannelUpdate2, Kind, Message2, NetAddress, NodeAnnouncement2};
+use super::range::{self, BlockWindow, RangeKind, RANGE_FEATURE_BIT};
+use super::range_metrics::range_metrics;
 use super::validator::{validate_message, Accepted, Channel2, ForgetReason, Validator, VerifiedFunding};
 use super::{Rejection, GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT};
 use crate::chain::ChainSource;
@@ -60,6 +64,16 @@ pub struct ServiceConfig {
 	pub messages_per_peer: usize,
 	/// Relayed messages waiting for one peer at most; beyond, relays to it are shed.
 	pub max_peer_queue: usize,
+	/// Short channel ids per `reply_block_range` at most (capped by the message size: 4,061
+	/// with heights and versions).
+	pub range_ids_per_reply: usize,
+	/// Short channel ids per `query_gossip_ids` herald sends.
+	pub range_ids_per_query: usize,
+	/// Short channel ids herald accepts in all the replies to one `query_block_range` (a
+	/// bigger answer is refused, `too_many_ids`), and answers per `query_gossip_ids`.
+	pub range_max_ids: usize,
+	/// Seconds herald waits for a range answer before giving the sync up.
+	pub range_timeout_secs: u64,
 }
 
 impl Default for ServiceConfig {
@@ -72,6 +86,10 @@ impl Default for ServiceConfig {
 			invalid_window_secs: 600,
 			messages_per_peer: 100,
 			max_peer_queue: 50_000,
+			range_ids_per_reply: 8_000,
+			range_ids_per_query: 2_000,
+			range_max_ids: 1_000_000,
+			range_timeout_secs: 120,
 		}
 	}
 }
@@ -86,16 +104,22 @@ pub fn wants_spv_proofs(features: &InitFeatures) -> bool {
 	has_pair(features.le_flags(), SPV_PROOF_FEATURE_BIT)
 }
 
+/// Whether `init` features set `option_gossip_v2_range_queries` (either bit of 268/269).
+pub fn supports_range_queries(features: &InitFeatures) -> bool {
+	has_pair(features.le_flags(), RANGE_FEATURE_BIT)
+}
+
 fn has_pair(le_flags: &[u8], odd_bit: usize) -> bool {
 	let even = odd_bit & !1;
 	[even, even + 1].iter().any(|bit| le_flags.get(bit / 8).is_some_and(|byte| byte & (1 << (bit % 8)) != 0))
 }
 
-/// The feature bits herald sets for gossip 2.0: the odd bits of `option_gossip_v2` (71) and
-/// `option_gossip_v2_spv_proofs` (267), little-endian as LDK's `from_le_bytes` wants them.
+/// The feature bits herald sets for gossip 2.0: the odd bits of `option_gossip_v2` (71),
+/// `option_gossip_v2_spv_proofs` (267) and `option_gossip_v2_range_queries` (269),
+/// little-endian as LDK's `from_le_bytes` wants them.
 fn feature_flags() -> Vec<u8> {
-	let mut flags = vec![0u8; SPV_PROOF_FEATURE_BIT / 8 + 1];
-	for bit in [GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT] {
+	let mut flags = vec![0u8; RANGE_FEATURE_BIT / 8 + 1];
+	for bit in [GOSSIP_V2_FEATURE_BIT, SPV_PROOF_FEATURE_BIT, RANGE_FEATURE_BIT] {
 		flags[bit / 8] |= 1 << (bit % 8);
 	}
 	flags
@@ -136,15 +160,11 @@ struct Inbound {
 struct V2Peer {
 	proofs: bool,
 	queue: VecDeque<RawMessage>,
-	/// The initial dump, walked lazily so that a connection costs one list of ids.
-	dump: Option<Dump>,
-}
-
-struct Dump {
-	channels: Vec<u64>,
-	nodes: Vec<PublicKey>,
-	next_channel: usize,
-	next_node: usize,
+	/// Walks over the graph waiting to be sent: the initial dump (peers without range
+	/// support), the answer to a block filter, answers to `query_gossip_ids`.
+	walks: VecDeque<Walk>,
+	/// Range sync state (peers that set 268/269).
+	range: Option<service_range::RangeState>,
 }
 
 /// The gossip 2.0 service (see the module documentation).
@@ -159,6 +179,9 @@ pub struct GossipV2 {
 	inbound: mpsc::Sender<Inbound>,
 	receiver: Mutex<Option<mpsc::Receiver<Inbound>>>,
 	peers: Mutex<HashMap<PublicKey, V2Peer>>,
+	/// herald's tip when each range peer was last in sync with it (the next connection asks
+	/// for what is dated since).
+	last_seen: Mutex<HashMap<PublicKey, u32>>,
 }
 
 impl GossipV2 {
@@ -193,6 +216,7 @@ impl GossipV2 {
 			inbound,
 			receiver: Mutex::new(Some(receiver)),
 			peers: Mutex::new(HashMap::new()),
+			last_seen: Mutex::new(HashMap::new()),
 		})
 	}
 
@@ -218,7 +242,7 @@ impl GossipV2 {
 		message_type: u16,
 		buffer: &mut R,
 	) -> Result<Option<RawMessage>, DecodeError> {
-		if Kind::from_type(message_type).is_none() {
+		if Kind::from_type(message_type).is_none() && RangeKind::from_type(message_type).is_none() {
 			return Ok(None);
 		}
 		let payload = read_rest(buffer, MAX_MESSAGE_LEN)?.ok_or(DecodeError::InvalidValue)?;
@@ -227,7 +251,12 @@ impl GossipV2 {
 
 	/// Takes a message from `from`: decodes it and queues it for validation.
 	pub fn handle_message(&self, from: PublicKey, msg: &RawMessage) {
+		if let Some(kind) = RangeKind::from_type(msg.type_id) {
+			self.handle_range_message(from, kind, msg);
+			return;
+		}
 		let Some(kind) = Kind::from_type(msg.type_id) else { return };
+		self.count_range_bytes_received(&from, msg);
 		let message = match Message2::read(msg.type_id, &msg.payload) {
 			Ok(Some(message)) => message,
 			Ok(None) => return,
@@ -248,9 +277,13 @@ impl GossipV2 {
 	}
 
 	fn count_fault(&self, from: PublicKey, kind: Kind, rejection: &Rejection) {
+		self.count_fault_as(from, kind.as_str(), rejection)
+	}
+
+	fn count_fault_as(&self, from: PublicKey, kind: &str, rejection: &Rejection) {
 		if self.tracker.record(&from, rejection.reason) == Verdict::Disconnect {
 			herald_metrics::metrics().gossip_v2.peers_disconnected.inc();
-			tracing::info!(peer = %from, kind = kind.as_str(), reason = rejection.reason.as_str(), "disconnecting a peer that keeps sending invalid gossip 2.0");
+			tracing::info!(peer = %from, kind, reason = rejection.reason.as_str(), "disconnecting a peer that keeps sending invalid gossip 2.0");
 			let warning = format!("too much invalid gossip 2.0 (last: {})", rejection.reason.as_str());
 			self.router.disconnect_peer(from, warning);
 		}
@@ -327,7 +360,7 @@ impl GossipV2 {
 					replaced,
 				})
 				.await;
-				self.relay(from, Kind::ChannelUpdate2, &accepted.raw);
+				self.relay(from, Kind::ChannelUpdate2, update.block_height, &accepted.raw);
 			}
 			Message2::NodeAnnouncement(ann) => {
 				let details_since = self.index_node(ann, seen, seen);
@@ -338,7 +371,7 @@ impl GossipV2 {
 					raw: accepted.raw.clone(),
 				})
 				.await;
-				self.relay(from, Kind::NodeAnnouncement2, &accepted.raw);
+				self.relay(from, Kind::NodeAnnouncement2, ann.block_height, &accepted.raw);
 			}
 			Message2::AnnouncementSignatures(_) => {}
 		}
@@ -416,28 +449,34 @@ impl GossipV2 {
 	fn relay_announcement(&self, from: Option<PublicKey>, channel: &Channel2) {
 		let with_proof = RawMessage::from_encoded(&channel.announcement_with_proof());
 		let without = RawMessage::from_encoded(&channel.announcement.without_spv_proof());
-		self.enqueue(
-			from,
-			Kind::ChannelAnnouncement2,
-			|peer| if peer.proofs { &with_proof } else { &without },
-		);
+		let height = super::range::scid_block(channel.short_channel_id());
+		self.enqueue(from, Kind::ChannelAnnouncement2, height, |peer| {
+			if peer.proofs {
+				&with_proof
+			} else {
+				&without
+			}
+		});
 	}
 
-	fn relay(&self, from: Option<PublicKey>, kind: Kind, raw: &[u8]) {
+	fn relay(&self, from: Option<PublicKey>, kind: Kind, height: u32, raw: &[u8]) {
 		let msg = RawMessage::from_encoded(raw);
-		self.enqueue(from, kind, |_| &msg);
+		self.enqueue(from, kind, height, |_| &msg);
 	}
 
+	/// Queues a relay of a message dated `height` to every peer but `from` (range peers only
+	/// within their block filter).
 	fn enqueue<'a>(
 		&self,
 		from: Option<PublicKey>,
 		kind: Kind,
+		height: u32,
 		pick: impl Fn(&V2Peer) -> &'a Option<RawMessage>,
 	) {
 		let m = &herald_metrics::metrics().gossip_v2;
 		let mut queued = false;
 		for (id, peer) in self.peers().iter_mut() {
-			if Some(*id) == from {
+			if Some(*id) == from || !service_range::relays_to(peer, height) {
 				continue;
 			}
 			let Some(msg) = pick(peer).clone() else { continue };
@@ -454,38 +493,27 @@ impl GossipV2 {
 		}
 	}
 
-	/// Messages to send: about [`ServiceConfig::messages_per_peer`] per peer per call, relays
-	/// first, then the next part of an initial dump.
+	/// Messages to send: about [`ServiceConfig::messages_per_peer`] per peer per call: relays
+	/// first, then range messages, then the next part of a walk (dump, filter answer, answer
+	/// by id). Also gives up range syncs whose peer stopped answering.
 	pub fn take_outbound(&self) -> Vec<(PublicKey, RawMessage)> {
 		let budget = self.config.messages_per_peer.max(1);
-		let m = &herald_metrics::metrics().gossip_v2;
+		let now = self.clock.unix_secs();
 		let mut out = Vec::new();
 		for (id, peer) in self.peers().iter_mut() {
+			self.check_range_timeouts(id, peer, now);
 			let start = out.len();
 			while out.len() - start < budget {
 				if let Some(msg) = peer.queue.pop_front() {
 					out.push((*id, msg));
 					continue;
 				}
-				let Some(dump) = peer.dump.as_mut() else { break };
-				if let Some(scid) = dump.channels.get(dump.next_channel).copied() {
-					dump.next_channel += 1;
-					if let Some(channel) = self.validator.channel(scid) {
-						for (kind, msg) in channel_messages(&channel, peer.proofs) {
-							m.messages_sent.inc(&[kind.as_str()]);
-							out.push((*id, msg));
-						}
-					}
-				} else if let Some(node) = dump.nodes.get(dump.next_node).copied() {
-					dump.next_node += 1;
-					if let Some(msg) =
-						self.validator.node(&node).and_then(|ann| RawMessage::from_encoded(ann.raw()))
-					{
-						m.messages_sent.inc(&[Kind::NodeAnnouncement2.as_str()]);
-						out.push((*id, msg));
-					}
-				} else {
-					peer.dump = None;
+				if let Some(msg) = service_range::next_control(peer) {
+					out.push((*id, msg));
+					continue;
+				}
+				if !self.step_walk(id, peer, &mut out) {
+					break;
 				}
 			}
 		}
@@ -494,29 +522,31 @@ impl GossipV2 {
 
 	/// Whether messages wait to be released.
 	pub fn has_outbound(&self) -> bool {
-		self.peers().values().any(|p| !p.queue.is_empty() || p.dump.is_some())
+		self.peers()
+			.values()
+			.any(|p| !p.queue.is_empty() || !p.walks.is_empty() || service_range::has_control(p))
 	}
 
 	// --- peers ---
 
-	/// A peer connected: if it speaks gossip 2.0 it gets relays from now on and the whole
+	/// A peer connected: if it speaks gossip 2.0 it gets relays from now on; with range
+	/// support both sides sync by block-height range, without it the peer gets the whole
 	/// gossip 2.0 graph.
 	pub fn peer_connected(&self, peer: PublicKey, features: &InitFeatures) {
 		if !speaks_gossip_v2(features) {
 			return;
 		}
-		let dump = Dump {
-			channels: self.validator.channel_ids(),
-			nodes: self.validator.node_ids(),
-			next_channel: 0,
-			next_node: 0,
-		};
-		tracing::debug!(%peer, channels = dump.channels.len(), nodes = dump.nodes.len(), "gossip v2 peer connected");
+		let mut state = V2Peer { proofs: wants_spv_proofs(features), ..V2Peer::default() };
+		if supports_range_queries(features) {
+			self.start_range_sync(&peer, &mut state);
+		} else {
+			let dump = Walk::dump(self.validator.channel_ids(), self.validator.node_ids());
+			tracing::debug!(%peer, channels = dump.channels.len(), nodes = dump.nodes.len(), "gossip v2 peer connected: whole-graph dump");
+			range_metrics().dumps.inc();
+			state.walks.push_back(dump);
+		}
 		let mut peers = self.peers();
-		peers.insert(
-			peer,
-			V2Peer { proofs: wants_spv_proofs(features), queue: VecDeque::new(), dump: Some(dump) },
-		);
+		peers.insert(peer, state);
 		herald_metrics::metrics().gossip_v2.peers.set(peers.len() as i64);
 		drop(peers);
 		self.router.wake_handle().notify_one();
@@ -525,8 +555,9 @@ impl GossipV2 {
 	/// Forgets a disconnected peer (its relay state and misbehaviour score).
 	pub fn peer_disconnected(&self, peer: &PublicKey) {
 		let mut peers = self.peers();
-		if peers.remove(peer).is_some() {
+		if let Some(state) = peers.remove(peer) {
 			herald_metrics::metrics().gossip_v2.peers.set(peers.len() as i64);
+			self.remember_range_peer(peer, &state);
 		}
 		drop(peers);
 		self.tracker.forget(peer);
@@ -685,16 +716,27 @@ impl GossipV2 {
 }
 
 /// A channel's messages for a peer: the announcement (with the proof if the peer wants
-/// proofs), then its updates.
-fn channel_messages(channel: &Channel2, proofs: bool) -> Vec<(Kind, RawMessage)> {
-	let announcement =
-		if proofs { channel.announcement_with_proof() } else { channel.announcement.without_spv_proof() };
-	let mut out: Vec<(Kind, RawMessage)> = RawMessage::from_encoded(&announcement)
-		.map(|m| (Kind::ChannelAnnouncement2, m))
-		.into_iter()
-		.collect();
-	for update in channel.updates.iter().flatten() {
-		out.extend(RawMessage::from_encoded(update.raw()).map(|m| (Kind::ChannelUpdate2, m)));
+/// proofs) if `flags` asks for it and `window` (if any) holds its funding block, then the
+/// updates `flags` asks for that `window` holds.
+fn channel_messages(
+	channel: &Channel2,
+	proofs: bool,
+	flags: u64,
+	window: Option<BlockWindow>,
+) -> Vec<(Kind, RawMessage)> {
+	let dated = |height: u32| window.is_none_or(|w| w.contains(height));
+	let mut out: Vec<(Kind, RawMessage)> = Vec::new();
+	if flags & range::FLAG_ANNOUNCEMENT != 0 && dated(range::scid_block(channel.short_channel_id())) {
+		let announcement =
+			if proofs { channel.announcement_with_proof() } else { channel.announcement.without_spv_proof() };
+		out.extend(RawMessage::from_encoded(&announcement).map(|m| (Kind::ChannelAnnouncement2, m)));
+	}
+	for (direction, update) in channel.updates.iter().enumerate() {
+		let Some(update) = update else { continue };
+		let wanted = [range::FLAG_UPDATE_1, range::FLAG_UPDATE_2][direction];
+		if flags & wanted != 0 && dated(update.block_height) {
+			out.extend(RawMessage::from_encoded(update.raw()).map(|m| (Kind::ChannelUpdate2, m)));
+		}
 	}
 	out
 }
@@ -716,6 +758,13 @@ fn socket_address(address: &NetAddress) -> Option<SocketAddress> {
 	})
 }
 
+// Range sync: peers' range state, the walks, the five range messages (kept in their own file,
+// a child of this module so that it sees the peer table).
+#[path = "service_range.rs"]
+mod service_range;
+use service_range::Walk;
+pub use service_range::{RangeRequestError, RangeStats};
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -724,7 +773,9 @@ mod tests {
 	fn feature_pairs_are_read_from_either_bit() {
 		let flags = feature_flags();
 		assert_eq!(flags[8], 0x80, "bit 71");
-		assert_eq!(flags[33], 0x08, "bit 267");
+		assert_eq!(flags[33], 0x08 | 0x20, "bits 267 and 269");
+		assert!(supports_range_queries(&init_features()));
+		assert!(!supports_range_queries(&InitFeatures::from_le_bytes(vec![0xff; 33])));
 		assert!(speaks_gossip_v2(&init_features()));
 		assert!(wants_spv_proofs(&init_features()));
 		let mut even = vec![0u8; 9];

@@ -264,6 +264,40 @@ struct State {
 	node_channels: HashMap<PublicKey, HashSet<u64>>,
 	nodes: HashMap<PublicKey, NodeAnnouncement2>,
 	blacklist: HashSet<PublicKey>,
+	/// Channels forgotten lately, for range sync (see [`Validator::forgotten`]).
+	forgotten: ForgottenChannels,
+}
+
+/// What herald knew of a channel when it forgot it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forgotten {
+	/// Why it was forgotten.
+	pub reason: ForgetReason,
+	/// The block heights of its newest update per direction then (0 = none).
+	pub heights: [u32; 2],
+}
+
+/// A bounded memory of forgotten channels: oldest first out beyond [`FORGOTTEN_CAPACITY`].
+#[derive(Default)]
+struct ForgottenChannels {
+	by_scid: HashMap<u64, Forgotten>,
+	order: std::collections::VecDeque<u64>,
+}
+
+/// Forgotten channels remembered at most (about 3 MB).
+pub const FORGOTTEN_CAPACITY: usize = 100_000;
+
+impl ForgottenChannels {
+	fn note(&mut self, scid: u64, forgotten: Forgotten) {
+		if self.by_scid.insert(scid, forgotten).is_none() {
+			self.order.push_back(scid);
+		}
+		while self.order.len() > FORGOTTEN_CAPACITY {
+			if let Some(old) = self.order.pop_front() {
+				self.by_scid.remove(&old);
+			}
+		}
+	}
 }
 
 impl State {
@@ -318,6 +352,18 @@ impl Validator {
 			known_node: Mutex::new(None),
 			state: Mutex::new(State::default()),
 		}
+	}
+
+	/// The genesis hash of the chain it validates for (`chain_hash`, internal byte order).
+	pub fn chain_hash(&self) -> [u8; 32] {
+		self.chain_hash
+	}
+
+	/// The block heights of a held channel's newest update per direction (0 = none).
+	pub fn update_heights(&self, scid: u64) -> Option<[u32; 2]> {
+		let state = self.state();
+		let channel = state.channels.get(&scid)?;
+		Some(channel.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.block_height)))
 	}
 
 	/// The settings it runs with.
@@ -832,7 +878,9 @@ impl Validator {
 	// --- chain changes ---
 
 	fn forget(&self, state: &mut State, scid: u64, reason: ForgetReason) -> bool {
-		if state.remove(scid).is_some() {
+		if let Some(channel) = state.remove(scid) {
+			let heights = channel.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.block_height));
+			state.forgotten.note(scid, Forgotten { reason, heights });
 			herald_metrics::metrics().gossip_v2.channels_forgotten.inc(&[reason.as_str()]);
 			tracing::debug!(scid, reason = reason.as_str(), "gossip v2 channel forgotten");
 			true
@@ -941,6 +989,23 @@ impl Validator {
 		ids
 	}
 
+	/// The channels funded in blocks `[first, end)`, ascending, with the block height of each
+	/// direction's newest update (0 = none): what a `reply_block_range` lists.
+	pub fn channels_funded_in(&self, first: u32, end: u64) -> Vec<(u64, [u32; 2])> {
+		let state = self.state();
+		let mut out: Vec<(u64, [u32; 2])> = state
+			.channels
+			.iter()
+			.filter(|(scid, _)| {
+				let block = (*scid >> 40) as u32;
+				block >= first && (block as u64) < end
+			})
+			.map(|(scid, c)| (*scid, c.updates.each_ref().map(|u| u.as_ref().map_or(0, |u| u.block_height))))
+			.collect();
+		out.sort_unstable_by_key(|(scid, _)| *scid);
+		out
+	}
+
 	/// Every channel (for the graph index and RGS snapshots).
 	pub fn channels(&self) -> Vec<Channel2> {
 		let state = self.state();
@@ -964,6 +1029,17 @@ impl Validator {
 	/// Nodes with a `node_announcement_2`.
 	pub fn node_count(&self) -> usize {
 		self.state().nodes.len()
+	}
+
+	/// What herald knew of `scid` when it forgot it (the newest [`FORGOTTEN_CAPACITY`]
+	/// forgotten channels; a channel accepted again since is not listed). Range sync reads it so
+	/// that a peer's claimed heights alone never bring a forgotten channel back (`range_sync`).
+	pub fn forgotten(&self, scid: u64) -> Option<Forgotten> {
+		let state = self.state();
+		if state.channels.contains_key(&scid) {
+			return None;
+		}
+		state.forgotten.by_scid.get(&scid).copied()
 	}
 
 	/// Whether `node` is blacklisted.
