@@ -21,6 +21,8 @@ pub mod messages;
 mod metrics;
 pub mod peer;
 pub mod sizing;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
