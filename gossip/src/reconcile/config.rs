@@ -1,10 +1,10 @@
 //! The `[reconcile]` configuration section (docs/configuration.md, docs/reconciliation.md §7).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Tunables of herald-to-herald set reconciliation. Every limit a peer could push against is
 /// here, with the default docs/reconciliation.md states.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReconcileConfig {
 	/// Whether herald advertises the reconciliation feature bit and reconciles with peers that
