@@ -116,3 +116,28 @@ async fn two_heralds_reconcile_a_tenth_of_a_percent_difference() {
 async fn two_heralds_reconcile_a_ten_percent_difference() {
 	converge(100, 20_000).await;
 }
+
+/// An LDK peer does not set the bit: herald sends it no reconciliation message (its
+/// reconciliation byte counters stay at zero) and the ordinary BOLT 7 sync serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldk_peer_sees_no_reconciliation_and_still_syncs() {
+	use crate::support::ldk::LdkNode;
+	let dir = tempfile::tempdir().unwrap();
+	let herald = Herald::start(dir.path(), &[]);
+	let chain_hash = ChainHash::using_genesis_block(Network::Regtest);
+	let graph = TestGraph::new("reconcile-ldk", chain_hash, 30, 90, now());
+	feed(&herald, &graph.raw_messages(), chain_hash).await;
+	herald
+		.wait_for_graph(Duration::from_secs(60), |g| g["channels"] == 90 && g["channel_updates"] == 180)
+		.await;
+	let ldk = LdkNode::new("ldk-reconcile", Network::Regtest);
+	ldk.connect(herald.node_id, herald.p2p).await;
+	ldk.wait_for(Duration::from_secs(60), "sync from herald", |g| g.read_only().channels().len() == 90).await;
+	let status = herald.get_json("/v1/status").await;
+	assert_eq!(status["reconcile"]["enabled"], true);
+	assert_eq!(status["reconcile"]["peers"].as_array().map(Vec::len), Some(0), "{status}");
+	for direction in ["sent", "received"] {
+		let sample = format!("herald_gossip_reconcile_message_bytes_total{{direction=\"{direction}\"}}");
+		assert_eq!(herald.metric(&sample).await, 0.0, "{direction}");
+	}
+}
