@@ -41,7 +41,13 @@ async fn converge(per_mille: u64, channels: usize) {
 	let mut missing: [HashSet<usize>; 2] = [HashSet::new(), HashSet::new()];
 	for i in 0..all.len() {
 		if rng.below(1000) < per_mille {
-			missing[rng.below(2) as usize].insert(i);
+			let side = rng.below(2) as usize;
+			// An update whose channel the other side lacks would then be held by neither.
+			let is_update = (channels..3 * channels).contains(&i);
+			if is_update && missing[1 - side].contains(&((i - channels) / 2)) {
+				continue;
+			}
+			missing[side].insert(i);
 		}
 	}
 	let rate = (per_mille as f64 / 1000.0).max(0.0005).to_string();
