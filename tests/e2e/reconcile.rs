@@ -74,7 +74,7 @@ async fn converge(per_mille: u64, channels: usize) {
 		let mut last = u64::MAX;
 		for _ in 0..600 {
 			let now_held = held(&herald.get_json("/v1/graph").await);
-			if now_held == last {
+			if now_held == last && now_held > 0 {
 				break;
 			}
 			last = now_held;
