@@ -55,7 +55,7 @@ async fn converge(per_mille: u64, channels: usize) {
 	for dir in [&dir_a, &dir_b] {
 		std::fs::write(
 			dir.path().join("herald.toml"),
-			format!("[reconcile]\ninitial_difference_rate = {rate}\ninterval_secs = 5\n"),
+			format!("[reconcile]\ninitial_difference_rate = {rate}\ninterval_secs = 5\nmax_requests_per_minute = 60\n"),
 		)
 		.unwrap();
 	}
