@@ -47,6 +47,8 @@ pub struct Config {
 	pub rgs: RgsSection,
 	pub onion: herald_onion::OnionSection,
 	pub gossip_v2: GossipV2Section,
+	/// Set reconciliation with other herald nodes (docs/reconciliation.md).
+	pub reconcile: herald_gossip::reconcile::ReconcileConfig,
 	/// The gateway registry: gateways, their users' names and payment instructions.
 	pub registry: herald_offers::registry::RegistryConfig,
 	/// The BOLT12 static-invoice server and offer probing.
@@ -138,6 +140,7 @@ impl Default for Config {
 			rgs: RgsSection::default(),
 			onion: herald_onion::OnionSection::default(),
 			gossip_v2: GossipV2Section::default(),
+			reconcile: Default::default(),
 			registry: Default::default(),
 			offers: Default::default(),
 			dns: Default::default(),

@@ -463,6 +463,20 @@ async fn status(config: &Config, args: &ClientArgs) -> Result<(), String> {
 		}
 		_ => println!("gossip_v2: off"),
 	}
+	// Set reconciliation (docs/reconciliation.md): absent when it is off or herald is older.
+	if let Ok(status) = client::call(&base, token, Method::GET, "/v1/status", None).await {
+		for peer in status["reconcile"]["peers"].as_array().cloned().unwrap_or_default() {
+			println!(
+				"  reconcile {} {} passes={} last={} differences={} fallbacks={}",
+				peer["node_id"].as_str().unwrap_or("?"),
+				peer["state"].as_str().unwrap_or("?"),
+				peer["passes"],
+				peer["last_outcome"].as_str().unwrap_or("-"),
+				peer["differences"],
+				peer["fallbacks"]
+			);
+		}
+	}
 	// An older herald has no /v1/onion: say so rather than fail the whole status.
 	match client::call(&base, token, Method::GET, "/v1/onion", None).await {
 		Ok(onion) => print_mailbox(&onion["mailbox"]),

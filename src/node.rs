@@ -17,6 +17,7 @@ use herald_gossip::chain::esplora::Esplora;
 use herald_gossip::chain::lookup::run_lookups;
 use herald_gossip::chain::ChainSource;
 use herald_gossip::part::{GossipPart, GossipV2Part, Schedule};
+use herald_gossip::reconcile::ReconcilePart;
 use herald_gossip::store::{Store, StoreHandle};
 use herald_gossip::v2::service::GossipV2;
 use herald_gossip::v2::{HeaderChain, Validator, ValidatorConfig};
@@ -272,7 +273,10 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		poll_interval_secs: config.chain.poll_interval_secs,
 		static_dir: (!config.rgs.static_dir.is_empty()).then(|| config.rgs.static_dir.clone().into()),
 	};
+	let gossip_v2_on = v2.is_some();
 	let gossip = Arc::new(GossipPart::new(router.clone(), rgs, v2, chain, schedule));
+	config.reconcile.validate().map_err(part_error("reconcile"))?;
+	let reconcile = Arc::new(ReconcilePart::new(config.reconcile.clone(), router.clone(), gossip_v2_on));
 	let clock: Arc<dyn herald_wire::Clock> = Arc::new(SystemClock::new());
 	let gateway = gateway_parts(&config, network, db.clone(), clock.clone())?;
 	let intro: Vec<PublicKey> = config.intro_nodes()?.iter().map(|p| p.node_id).collect();
@@ -315,6 +319,9 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	// Every part but the daemon's own API (which needs the peer manager), in mounting order:
 	// one line per part. The custom-message table and the HTTP routes are built from this list.
 	let mut parts: Vec<Arc<dyn Part>> = vec![gossip.clone(), onion.clone()];
+	if config.reconcile.enabled {
+		parts.push(reconcile);
+	}
 	// Before the registry: its /v1/names prefix would take /v1/names/{name}/probe.
 	parts.push(offers_api);
 	parts.extend(gateway.parts);

@@ -12,6 +12,7 @@
 //! - [`reject`]: why a message was refused;
 //! - [`rules`] and [`misbehaviour`]: the timestamp rule and the misbehaviour score BOLT 7 and
 //!   gossip 2.0 share;
+//! - [`reconcile`]: set reconciliation between herald peers (PinSketch sketches, after BIP-330);
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub use herald_wire::logger;
 pub mod message;
 pub mod misbehaviour;
 pub mod part;
+pub mod reconcile;
 pub mod reject;
 pub mod rgs;
 pub mod router;

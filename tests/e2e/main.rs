@@ -24,6 +24,7 @@ mod onion_ops;
 mod onion_relay;
 mod operations;
 mod operator_cli;
+mod reconcile;
 mod restart_and_peers;
 mod rgs_http;
 mod secrets;

@@ -52,7 +52,8 @@ impl BaseMessageHandler for GossipRouter {
 	/// first few peers and fetches what it lacks.
 	fn peer_connected(&self, their_node_id: PublicKey, init: &msgs::Init, inbound: bool) -> Result<(), ()> {
 		let state = if init.features.supports_gossip_queries() {
-			self.start_sync(their_node_id, inbound)
+			let reconciles = self.reconciles() && crate::reconcile::peer_supports(&init.features);
+			self.start_sync(their_node_id, inbound, reconciles)
 		} else {
 			PeerState { sync: PeerSync::idle(), inbound }
 		};

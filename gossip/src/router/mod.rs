@@ -39,7 +39,7 @@ mod prune;
 mod sync_driver;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bitcoin::constants::ChainHash;
@@ -139,6 +139,9 @@ pub struct GossipRouter {
 	accepted_total: AtomicU64,
 	accepted_at_last_tick: AtomicU64,
 	wake: Arc<Notify>,
+	/// Whether set reconciliation (crate::reconcile) replaces the backfill with peers that
+	/// support it.
+	reconciles: AtomicBool,
 	/// Every verdict, counted whatever the metrics build (imports report from it).
 	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
@@ -184,8 +187,20 @@ impl GossipRouter {
 			accepted_total: AtomicU64::new(0),
 			accepted_at_last_tick: AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
+			reconciles: AtomicBool::new(false),
 			verdicts: Default::default(),
 		}
+	}
+
+	/// Marks set reconciliation on: peers that set its feature bit then get a live-only
+	/// timestamp filter and no range query on connect (the reconciliation pass replaces both).
+	pub fn set_reconciles(&self, on: bool) {
+		self.reconciles.store(on, Ordering::Release);
+	}
+
+	/// Whether set reconciliation is on.
+	pub fn reconciles(&self) -> bool {
+		self.reconciles.load(Ordering::Acquire)
 	}
 
 	/// LDK's graph (read-only use: routing views, comparisons in tests).

@@ -37,10 +37,17 @@ pub struct PeerSyncView {
 }
 
 impl GossipRouter {
-	pub(super) fn start_sync(&self, peer: PublicKey, inbound: bool) -> PeerState {
+	/// `reconciles`: the peer and herald both reconcile sets (crate::reconcile), which replaces
+	/// the backfill: only gossip from now on is asked for, and no range query is sent.
+	pub(super) fn start_sync(&self, peer: PublicKey, inbound: bool, reconciles: bool) -> PeerState {
 		let now = self.now();
-		let full = self.full_syncs_started.fetch_add(1, Ordering::AcqRel) < self.config.full_sync_peers;
-		let first_timestamp = if full { now.saturating_sub(TWO_WEEKS) } else { now.saturating_sub(3600) };
+		let full = !reconciles
+			&& self.full_syncs_started.fetch_add(1, Ordering::AcqRel) < self.config.full_sync_peers;
+		let first_timestamp = match (reconciles, full) {
+			(true, _) => now,
+			(false, true) => now.saturating_sub(TWO_WEEKS),
+			(false, false) => now.saturating_sub(3600),
+		};
 		let mut events = self.events.lock().expect("events lock");
 		events.push(MessageSendEvent::SendGossipTimestampFilter {
 			node_id: peer,
@@ -64,6 +71,29 @@ impl GossipRouter {
 			PeerSync::idle()
 		};
 		PeerState { sync, inbound }
+	}
+
+	/// Range-queries `peer` over `first_blocknum..+number_of_blocks` and fetches the channels
+	/// herald lacks, as the sync on connect does (the set-reconciliation fallback,
+	/// crate::reconcile::fallback). False if the peer is unknown or a sync with it is under way.
+	pub fn query_block_range(&self, peer: PublicKey, first_blocknum: u32, number_of_blocks: u32) -> bool {
+		let now = self.now();
+		let mut peers = self.peers.lock().expect("peers lock");
+		let Some(state) = peers.get_mut(&peer) else { return false };
+		if matches!(state.sync.phase, SyncPhase::RangeQuery | SyncPhase::Fetching) {
+			return false;
+		}
+		let previous = std::mem::replace(&mut state.sync, PeerSync::range_query_sent(now));
+		state.sync.range_replies = previous.range_replies;
+		state.sync.scids_announced = previous.scids_announced;
+		state.sync.scids_requested = previous.scids_requested;
+		drop(peers);
+		self.broadcast(MessageSendEvent::SendChannelRangeQuery {
+			node_id: peer,
+			msg: QueryChannelRange { chain_hash: self.chain_hash, first_blocknum, number_of_blocks },
+		});
+		self.wake.notify_one();
+		true
 	}
 
 	/// Sends the next batch of missing channels to `peer`, if any.
