@@ -274,9 +274,13 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 		static_dir: (!config.rgs.static_dir.is_empty()).then(|| config.rgs.static_dir.clone().into()),
 	};
 	let gossip_v2_on = v2.is_some();
+	let v2_fallback = v2.as_ref().map(|v2| v2.service.clone());
 	let gossip = Arc::new(GossipPart::new(router.clone(), rgs, v2, chain, schedule));
 	config.reconcile.validate().map_err(part_error("reconcile"))?;
 	let reconcile = Arc::new(ReconcilePart::new(config.reconcile.clone(), router.clone(), gossip_v2_on));
+	if let Some(v2) = v2_fallback {
+		reconcile.set_gossip_v2_fallback(v2);
+	}
 	let clock: Arc<dyn herald_wire::Clock> = Arc::new(SystemClock::new());
 	let gateway = gateway_parts(&config, network, db.clone(), clock.clone())?;
 	let intro: Vec<PublicKey> = config.intro_nodes()?.iter().map(|p| p.node_id).collect();

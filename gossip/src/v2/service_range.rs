@@ -636,3 +636,11 @@ impl GossipV2 {
 		range.control.push_back((RangeKind::QueryGossipIds, range::raw(&encoded)));
 	}
 }
+
+/// Reconciliation's fallback for gossip 2.0 windows (docs/reconciliation.md): the block-range
+/// sync above, refused (false) when the peer lacks range support or a sync is under way.
+impl crate::reconcile::RangeFallback for GossipV2 {
+	fn request_block_range(&self, peer: &PublicKey, first_blocknum: u32, number_of_blocks: u32) -> bool {
+		GossipV2::request_block_range(self, peer, first_blocknum, number_of_blocks).is_ok()
+	}
+}
