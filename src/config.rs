@@ -243,6 +243,12 @@ pub struct RgsSection {
 	pub cache_ttl_secs: u64,
 	/// Built snapshots kept in memory at most.
 	pub cache_entries: usize,
+	/// Bytes of built snapshots (raw and gzip) kept in memory at most, least recently used
+	/// dropped first. Default 128 MiB: both full mainnet snapshots and a day of deltas.
+	pub cache_bytes: usize,
+	/// Snapshot builds running at once; more requests wait (identical ones share a build).
+	/// Default 1: a build takes a core, and the other keeps serving.
+	pub max_concurrent_builds: usize,
 	/// Directory to write snapshots into as static files (empty: none).
 	pub static_dir: String,
 }
@@ -254,6 +260,8 @@ impl Default for RgsSection {
 			interval_secs: d.interval_secs,
 			cache_ttl_secs: d.cache_ttl_secs,
 			cache_entries: d.cache_entries,
+			cache_bytes: d.cache_bytes,
+			max_concurrent_builds: d.max_concurrent_builds,
 			static_dir: String::new(),
 		}
 	}
@@ -379,9 +387,11 @@ impl Config {
 	/// Numeric options that parse but are outside the range herald can use: an error naming the
 	/// option and its range, never a value silently replaced by another.
 	fn check_ranges(&self) -> Result<(), ConfigError> {
-		let ranges: [(&str, u64, u64, u64); 5] = [
+		let ranges: [(&str, u64, u64, u64); 7] = [
 			("rgs.interval_secs", u64::from(self.rgs.interval_secs), 60, 86_400),
 			("rgs.cache_entries", self.rgs.cache_entries as u64, 1, u64::MAX),
+			("rgs.cache_bytes", self.rgs.cache_bytes as u64, 1, u64::MAX),
+			("rgs.max_concurrent_builds", self.rgs.max_concurrent_builds as u64, 1, 64),
 			("gossip.scids_per_query", self.gossip.scids_per_query as u64, 1, 8000),
 			("gossip.max_pending_lookups", self.gossip.max_pending_lookups as u64, 1, u64::MAX),
 			("gossip_v2.queue", self.gossip_v2.queue as u64, 1, u64::MAX),
@@ -451,6 +461,8 @@ impl Config {
 			interval_secs: self.rgs.interval_secs,
 			cache_ttl_secs: self.rgs.cache_ttl_secs,
 			cache_entries: self.rgs.cache_entries,
+			cache_bytes: self.rgs.cache_bytes,
+			max_concurrent_builds: self.rgs.max_concurrent_builds,
 		}
 	}
 

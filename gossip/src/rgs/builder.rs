@@ -13,9 +13,11 @@
 //! - in full, the channels the client cannot have had at T (announced since, or with no live
 //!   direction then);
 //! - for the others, each direction whose policy (fields or disable bit) changed since T as an
-//!   *incremental* update against the policy the client held at T (from the index's policy
-//!   history), in full if the direction did not exist at T; refreshes that change nothing are
-//!   not sent;
+//!   *incremental* update carrying every field that had another value at some time since T
+//!   (from the index's policy history), in full if the direction did not exist at T; refreshes
+//!   that change nothing are not sent. Every field left out had today's value all along, so
+//!   the delta is right for a client that synced at any time from T on: the service serves one
+//!   delta per snapshot interval and rounds a client's timestamp down to it;
 //! - a *reminder* (an incremental update with no fields) for each unchanged direction whose
 //!   reminder falls due in (T, latest_seen]: clients date what they apply a week before
 //!   `latest_seen` and prune at two weeks, so each direction is re-dated once every six days,
@@ -115,8 +117,8 @@ pub struct Snapshot {
 enum UpdateKind {
 	/// Fields relative to the snapshot's defaults.
 	Full(Policy),
-	/// Fields relative to what the client held.
-	Incremental { held: Policy, now: Policy },
+	/// The fields in `fields` (flag bits) at their current values; the client keeps the rest.
+	Incremental { fields: u8, now: Policy },
 	/// Nothing changed; re-dates the client's copy.
 	Reminder,
 }
@@ -158,11 +160,15 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 			let kind = match held[direction] {
 				_ if !client_has_it => UpdateKind::Full(now),
 				None => UpdateKind::Full(now),
-				Some(held) if held != now => UpdateKind::Incremental { held, now },
-				Some(_) if reminder_due(*scid, direction as u8, request.since, request.latest_seen) => {
-					UpdateKind::Reminder
-				}
-				Some(_) => continue,
+				Some(_) => match changed_since(channel, direction, request.since, &now) {
+					(true, fields) => UpdateKind::Incremental { fields, now },
+					(false, _)
+						if reminder_due(*scid, direction as u8, request.since, request.latest_seen) =>
+					{
+						UpdateKind::Reminder
+					}
+					(false, _) => continue,
+				},
 			};
 			updates.push(UpdateOut { scid: *scid, direction: direction as u8, disabled: now.disabled, kind });
 		}
@@ -195,6 +201,44 @@ pub fn build(index: &GraphIndex, chain_hash: ChainHash, request: Request) -> Sna
 	stats.bytes = out.len();
 	stats.build_micros = started.elapsed().as_micros() as u64;
 	Snapshot { bytes: out, stats }
+}
+
+/// Whether `direction` of `channel` had a policy other than `now` at any time in
+/// [`since`, now], and the fields (flag bits) in which any of those policies differed from `now`.
+/// An incremental update that sets those fields brings a client that synced at any time in the
+/// window to `now`, whichever of the window's policies it held: a field the update leaves out
+/// had the same value throughout. (The disable bit is in every update's flags.)
+fn changed_since(channel: &ChannelEntry, direction: usize, since: u32, now: &Policy) -> (bool, u8) {
+	let held_at_since = channel.policy_at(direction as u8, since);
+	let later = channel.history[direction].iter().filter(|past| past.since > since).map(|past| past.policy);
+	let mut changed = false;
+	let mut fields = 0;
+	for policy in held_at_since.into_iter().chain(later) {
+		changed |= policy != *now;
+		fields |= differing_fields(&policy, now);
+	}
+	(changed, fields)
+}
+
+/// The flag bits of the fields in which `a` and `b` differ.
+fn differing_fields(a: &Policy, b: &Policy) -> u8 {
+	let mut flags = 0;
+	if a.cltv_expiry_delta != b.cltv_expiry_delta {
+		flags |= CLTV;
+	}
+	if a.htlc_minimum_msat != b.htlc_minimum_msat {
+		flags |= HTLC_MINIMUM;
+	}
+	if a.fee_base_msat != b.fee_base_msat {
+		flags |= FEE_BASE;
+	}
+	if a.fee_proportional_millionths != b.fee_proportional_millionths {
+		flags |= FEE_PROPORTIONAL;
+	}
+	if a.htlc_maximum_msat != b.htlc_maximum_msat {
+		flags |= HTLC_MAXIMUM;
+	}
+	flags
 }
 
 /// Whether the reminder of (`scid`, `direction`) falls due in (`since`, `latest_seen`]: due
@@ -403,14 +447,14 @@ fn write_updates(out: &mut Vec<u8>, updates: &[UpdateOut], stats: &mut Stats) {
 		write(out, &BigSize(update.scid - previous));
 		previous = update.scid;
 		let base_flags = update.direction & DIRECTION | if update.disabled { DISABLED } else { 0 };
-		let (flags, relative_to, policy) = match update.kind {
+		let (flags, policy) = match update.kind {
 			UpdateKind::Full(policy) => {
 				stats.updates_full += 1;
-				(base_flags, defaults, policy)
+				(base_flags | differing_fields(&defaults, &policy), policy)
 			}
-			UpdateKind::Incremental { held, now } => {
+			UpdateKind::Incremental { fields, now } => {
 				stats.updates_incremental += 1;
-				(base_flags | INCREMENTAL, held, now)
+				(base_flags | INCREMENTAL | fields, now)
 			}
 			UpdateKind::Reminder => {
 				stats.reminders += 1;
@@ -418,28 +462,12 @@ fn write_updates(out: &mut Vec<u8>, updates: &[UpdateOut], stats: &mut Stats) {
 				continue;
 			}
 		};
-		write_policy(out, flags, &relative_to, &policy);
+		write_policy(out, flags, &policy);
 	}
 }
 
-/// The flags with a bit per field that differs from `relative_to`, then those fields, in the
-/// order the client reads them.
-fn write_policy(out: &mut Vec<u8>, mut flags: u8, relative_to: &Policy, policy: &Policy) {
-	if policy.cltv_expiry_delta != relative_to.cltv_expiry_delta {
-		flags |= CLTV;
-	}
-	if policy.htlc_minimum_msat != relative_to.htlc_minimum_msat {
-		flags |= HTLC_MINIMUM;
-	}
-	if policy.fee_base_msat != relative_to.fee_base_msat {
-		flags |= FEE_BASE;
-	}
-	if policy.fee_proportional_millionths != relative_to.fee_proportional_millionths {
-		flags |= FEE_PROPORTIONAL;
-	}
-	if policy.htlc_maximum_msat != relative_to.htlc_maximum_msat {
-		flags |= HTLC_MAXIMUM;
-	}
+/// The flags, then the fields they name, in the order the client reads them.
+fn write_policy(out: &mut Vec<u8>, flags: u8, policy: &Policy) {
 	out.push(flags);
 	if flags & CLTV != 0 {
 		out.extend_from_slice(&policy.cltv_expiry_delta.to_be_bytes());
