@@ -252,16 +252,26 @@ fn most_forwards(link: &Link, now: Duration, window: Duration) -> Option<(Public
 		.into_iter().max_by_key(|(_, n, _, _)| *n).map(|(p, _, _, id)| (p, id))
 }
 
-/// Every upstream peer of `link` that spent at least half the allowance the heaviest spender
-/// spent on it within `window`, heaviest first, each with the incoming packet id of its newest
-/// forward. Half: a sender within one halving of the heaviest is, at the penalty's
-/// granularity, one of the flows that fill the link.
+/// Every upstream peer of `link` whose rate of spending its own allowance on the link within
+/// `window` is at least half the top spender's, heaviest first, each with the incoming packet id
+/// of its newest forward. A peer's rate is the allowance it spent over the time since its
+/// oldest forward in the window (at least a second), so a flow that just started is weighed
+/// by its rate, not drowned by a steady light sender's ten-second total. Half: a sender within
+/// one halving of the heaviest is, at the penalty's granularity, one of the flows that fill
+/// the link.
 fn allowance_share(link: &Link, now: Duration, window: Duration) -> Vec<(PublicKey, PacketId)> {
-	let mut spent = senders(link, now, window);
-	let Some(top) = spent.iter().map(|s| s.2).reduce(f64::max) else { return Vec::new() };
-	spent.retain(|s| s.2 >= top / 2.0);
-	spent.sort_by(|a, b| b.2.total_cmp(&a.2));
-	spent.into_iter().map(|(p, _, _, id)| (p, id)).collect()
+	let mut rates: Vec<(PublicKey, f64, PacketId)> = senders(link, now, window)
+		.into_iter()
+		.map(|(peer, _, spent, id)| {
+			let first = link.ring.iter().find(|f| f.from == peer && now.saturating_sub(f.at) <= window);
+			let span = first.map(|f| now.saturating_sub(f.at).as_secs_f64()).unwrap_or(0.0);
+			(peer, spent / span.max(1.0), id)
+		})
+		.collect();
+	let Some(top) = rates.iter().map(|r| r.1).reduce(f64::max) else { return Vec::new() };
+	rates.retain(|r| r.1 >= top / 2.0);
+	rates.sort_by(|a, b| b.1.total_cmp(&a.1));
+	rates.into_iter().map(|(p, _, id)| (p, id)).collect()
 }
 
 /// Applies R6 lazily: one level back per whole `recovery` period since the anchor.
