@@ -636,7 +636,8 @@ fn before_after(results: &HashMap<(usize, Policy), Summary>) {
 	println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
 	for (case, (topology, attack)) in CASES.iter().enumerate() {
 		let (b, a) = (&results[&(case, Policy::MostForwards)], &results[&(case, Policy::Herald)]);
-		let attackers = Sim::new(*topology, Policy::Herald, *attack, 0).senders.iter().filter(|s| !s.honest).count();
+		let attackers =
+			Sim::new(*topology, Policy::Herald, *attack, 0).senders.iter().filter(|s| !s.honest).count();
 		println!(
 			"| {} | {} | {:.3} | **{:.3}** | {:.3} | {:.2} | {:.2} | {:.0} | {} | {} | {:.0} | {:.0} |",
 			topology.name(),

@@ -248,8 +248,7 @@ fn senders(link: &Link, now: Duration, window: Duration) -> Vec<(PublicKey, usiz
 /// id of its newest one (ties go to the sender that first appeared in the window last).
 fn most_forwards(link: &Link, now: Duration, window: Duration) -> Option<(PublicKey, PacketId)> {
 	// `max_by_key` keeps the last maximum, in order of first appearance.
-	senders(link, now, window)
-		.into_iter().max_by_key(|(_, n, _, _)| *n).map(|(p, _, _, id)| (p, id))
+	senders(link, now, window).into_iter().max_by_key(|(_, n, _, _)| *n).map(|(p, _, _, id)| (p, id))
 }
 
 /// Every upstream peer of `link` whose rate of spending its own allowance on the link within
@@ -389,8 +388,7 @@ impl BackPressure {
 		let now = self.clock.monotonic();
 		let base = if self.is_trusted(&from) { self.config.trusted_rate } else { self.config.peer_rate };
 		let mut state = self.state.lock().unwrap();
-		let level =
-			state.penalties.get_mut(&from).map(|p| decay(p, now, self.config.recovery)).unwrap_or(0);
+		let level = state.penalties.get_mut(&from).map(|p| decay(p, now, self.config.recovery)).unwrap_or(0);
 		let cost = ((1u64 << level) as f64 / base) as f32;
 		if !state.links.contains_key(&to) && state.links.len() >= self.config.max_links {
 			// Evict the link that forwarded least recently.
@@ -787,7 +785,11 @@ mod tests {
 		// The drop names h's message (it was the one that overflowed), but a sent most.
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([59; 16])));
 		assert_eq!((v.outcome, blamed(&v)), (DropOutcome::AttributedPacketId, vec![a]));
-		assert_eq!(v.blamed[0].relay.as_ref().unwrap().packet_id, Some([4; 16]), "a's newest message on the link");
+		assert_eq!(
+			v.blamed[0].relay.as_ref().unwrap().packet_id,
+			Some([4; 16]),
+			"a's newest message on the link"
+		);
 		assert_eq!((bp.level(&a), bp.level(&h)), (1, 0));
 		// The named message cannot be reported twice.
 		clock.advance(Duration::from_secs(1));
