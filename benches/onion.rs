@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use herald_gossip::testkit::Rng;
-use herald_onion::{herald_messenger, BackPressure, IntroRouter, OnionMessageDrop, OnionRelay, RelayConfig};
+use herald_onion::{
+	herald_messenger, BackPressure, Blame, IntroRouter, OnionMessageDrop, OnionRelay, RelayConfig,
+};
 use herald_wire::{Clock, ManualClock};
 use lightning::blinded_path::EmptyNodeIdLookUp;
 use lightning::ln::msgs::{BaseMessageHandler, Init, OnionMessage, OnionMessageHandler};
@@ -40,7 +42,8 @@ use lightning::util::ser::{Writeable, Writer};
 // ---------------------------------------------------------------------------------------------
 // Part 1: simulation
 
-const SEEDS: u64 = 5;
+/// Seeds 0..SEEDS; the first five are the seeds of every run published before issue 14.
+const SEEDS: u64 = 10;
 const WARMUP: f64 = 60.0;
 const ATTACK: f64 = 300.0;
 const COOLDOWN: f64 = 300.0;
@@ -66,23 +69,31 @@ impl Draws for Rng {
 	}
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Policy {
 	DropOnly,
 	Last1,
 	Exact,
+	MostForwards,
 	DropsReset,
 	Herald,
 }
 
 impl Policy {
-	const ALL: [Policy; 5] =
-		[Policy::DropOnly, Policy::Last1, Policy::Exact, Policy::DropsReset, Policy::Herald];
+	const ALL: [Policy; 6] = [
+		Policy::DropOnly,
+		Policy::Last1,
+		Policy::Exact,
+		Policy::MostForwards,
+		Policy::DropsReset,
+		Policy::Herald,
+	];
 	fn name(self) -> &'static str {
 		match self {
 			Policy::DropOnly => "drop-only (CLN, Eclair)",
 			Policy::Last1 => "proposal as written",
 			Policy::Exact => "herald, blame the dropped message's sender",
+			Policy::MostForwards => "herald before issue 14: blame the most forwards",
 			Policy::DropsReset => "herald, only drops restart recovery",
 			Policy::Herald => "**herald (defaults)**",
 		}
@@ -100,12 +111,13 @@ impl Policy {
 			Policy::Last1 => RelayConfig {
 				packet_ids: false,
 				anti_framing: false,
-				blame_heaviest: false,
+				blame: Blame::DroppedMessage,
 				drop_bounces: false,
 				overflow_resets_recovery: true,
 				..base
 			},
-			Policy::Exact => RelayConfig { blame_heaviest: false, ..base },
+			Policy::Exact => RelayConfig { blame: Blame::DroppedMessage, ..base },
+			Policy::MostForwards => RelayConfig { blame: Blame::MostForwards, ..base },
 			Policy::DropsReset => RelayConfig { overflow_resets_recovery: false, ..base },
 			Policy::Herald => base,
 		}
@@ -215,6 +227,10 @@ struct Sim {
 	attacker_per_sec: Vec<u64>,
 	/// Honest messages (sent, delivered) by the second they were sent in.
 	honest_per_sec: Vec<(u64, u64)>,
+	/// When the last attacker message reached a node: the attack's end as the relays see it.
+	last_attack_arrival: f64,
+	/// After the attack: the latest time at which some node's penalties were due to clear.
+	last_penalty_end: Option<f64>,
 }
 
 fn nanos(t: f64) -> u64 {
@@ -288,6 +304,8 @@ impl Sim {
 			out: Outcome::default(),
 			attacker_per_sec: vec![0; (WARMUP + ATTACK + COOLDOWN) as usize + 2],
 			honest_per_sec: vec![(0, 0); (WARMUP + ATTACK + COOLDOWN) as usize + 2],
+			last_attack_arrival: WARMUP,
+			last_penalty_end: None,
 		};
 		for i in 0..sim.senders.len() {
 			let start = if sim.senders[i].honest { sim.rng.exp(sim.senders[i].rate) } else { WARMUP };
@@ -356,6 +374,9 @@ impl Sim {
 	fn arrive(&mut self, msg: usize, hop: usize, now: f64) {
 		let (node, from) = (self.msgs[msg].path[hop], self.msgs[msg].path[hop - 1]);
 		let from_key = self.keys[from];
+		if !self.msgs[msg].honest {
+			self.last_attack_arrival = now;
+		}
 		if self.nodes[node].admit(&from_key) != herald_onion::Admission::Admitted {
 			if self.nodes[node].reserve_drop(&from_key).is_ok() {
 				self.out.drops_sent += 1;
@@ -400,39 +421,50 @@ impl Sim {
 			return;
 		}
 		self.out.attributed += 1;
-		let blamed = self.index[&verdict.blamed.expect("attributed")];
-		if verdict.halved {
-			self.out.halvings += 1;
-			// Innocent: an honest sender, or a relay that carries no attacker traffic.
-			let on_attack_path =
-				self.senders.iter().any(|s| !s.honest && s.path[..s.path.len() - 1].contains(&blamed));
-			if !on_attack_path {
-				self.out.wrong_blame += 1;
+		for blamed in verdict.blamed {
+			let peer = self.index[&blamed.peer];
+			if blamed.halved {
+				self.out.halvings += 1;
+				// Innocent: an honest sender, or a relay that carries no attacker traffic.
+				let on_attack_path =
+					self.senders.iter().any(|s| !s.honest && s.path[..s.path.len() - 1].contains(&peer));
+				if !on_attack_path {
+					self.out.wrong_blame += 1;
+				}
+				match self.senders.iter().find(|s| s.node == peer) {
+					Some(s) if s.honest => self.out.honest_halvings += 1,
+					Some(_) => self.out.attacker_halvings += 1,
+					None => {}
+				}
 			}
-			match self.senders.iter().find(|s| s.node == blamed) {
-				Some(s) if s.honest => self.out.honest_halvings += 1,
-				Some(_) => self.out.attacker_halvings += 1,
-				None => {}
+			if let Some(relayed) = blamed.relay {
+				self.out.drops_relayed += 1;
+				let when = now + self.rng.latency();
+				self.schedule(when, Ev::Drop { at: peer, from: at, drop: relayed });
 			}
-		}
-		if let Some((up, relayed)) = verdict.relay {
-			self.out.drops_relayed += 1;
-			let up = self.index[&up];
-			let when = now + self.rng.latency();
-			self.schedule(when, Ev::Drop { at: up, from: at, drop: relayed });
 		}
 	}
 
-	/// After the attack: every second, whether any node still penalises anyone.
+	/// After the attack, every second until the run's end: when the penalties that nodes hold
+	/// now are due to clear (exact, from each node's penalty state, not rounded to the sample).
 	fn sample(&mut self, now: f64) {
-		let penalised = self.nodes.iter().any(|n| !n.penalised().is_empty());
-		if !penalised {
-			if self.out.ttr.is_none() {
-				self.out.ttr = Some(now - (WARMUP + ATTACK));
-			}
-			return;
+		let clear_at = self.nodes.iter().filter_map(|n| n.penalties_clear_at()).max();
+		if let Some(at) = clear_at {
+			self.last_penalty_end = Some(at.as_secs_f64());
 		}
-		self.schedule(now + 1.0, Ev::Sample);
+		if now + 1.0 <= WARMUP + ATTACK + COOLDOWN {
+			self.schedule(now + 1.0, Ev::Sample);
+		}
+	}
+
+	/// Seconds from the last attacker message reaching a node until no node penalises anyone;
+	/// `None` if some node still does at the end of the run.
+	fn time_to_recover(&self) -> Option<f64> {
+		if self.nodes.iter().any(|n| !n.penalised().is_empty()) {
+			return None;
+		}
+		let end = self.last_penalty_end.unwrap_or(self.last_attack_arrival);
+		Some((end - self.last_attack_arrival).max(0.0))
 	}
 
 	/// Seconds from the attack's start until honest traffic is whole again: the earliest second
@@ -488,8 +520,10 @@ impl Sim {
 				Ev::Sample => self.sample(now),
 			}
 		}
+		self.clock.set_monotonic(Duration::from_nanos(nanos(end)));
 		self.out.honest_delivered_attack = delivered_attack;
 		self.out.tts = self.time_to_suppress();
+		self.out.ttr = self.time_to_recover();
 		self.out
 	}
 }
@@ -556,7 +590,81 @@ fn summarize(topology: Topology, policy: Policy, attack: Attack) -> Summary {
 	s
 }
 
+/// The scenarios: every topology under every attack it is built for.
+const CASES: [(Topology, Attack); 7] = [
+	(Topology::SharedLine, Attack::Flood),
+	(Topology::SharedLine, Attack::JustBelow),
+	(Topology::SharedLine, Attack::Pulsing),
+	(Topology::FanIn, Attack::Flood),
+	(Topology::FanIn, Attack::JustBelow),
+	(Topology::FanIn, Attack::Pulsing),
+	(Topology::Bounce, Attack::Flood),
+];
+
+fn min(v: &[f64]) -> f64 {
+	v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(v: &[f64]) -> f64 {
+	v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The longest recovery over the seeds, or "never" when some run ended with a penalty.
+fn worst_time(v: &[Option<f64>]) -> String {
+	match v.iter().copied().collect::<Option<Vec<f64>>>() {
+		Some(found) => format!("{:.1}", max(&found)),
+		None => format!("never ({}/{} runs)", v.iter().filter(|t| t.is_none()).count(), v.len()),
+	}
+}
+
+/// The rule before issue 14 against the rule now, same seeds, same traffic, worst seed shown.
+fn before_after(results: &HashMap<(usize, Policy), Summary>) {
+	println!("## Simulation: herald's rule before and after issue 14, worst of {SEEDS} seeds\n");
+	println!(
+		"Before = blame the upstream peer with the most forwards on the link (herald's default until issue \
+		 14); after = blame every upstream peer that spent at least half as much of its own allowance on the \
+		 link as the heaviest spender (herald's default now). Everything else is herald's defaults. Honest \
+		 delivery = honest messages sent during the attack and delivered, minimum over the seeds; attacker \
+		 msg/s = attacker messages delivered per second of attack, maximum over the seeds, against the \
+		 attackers' own limit (their first hop's per-peer limit, {LIMIT} msg/s each, summed); recovery = \
+		 seconds from the last attacker message reaching a node until no node penalises anyone, maximum \
+		 over the seeds (k_max × 30 s = 120 s for a peer at the floor).\n"
+	);
+	println!(
+		"| topology | attack | honest delivery before | after | after / before | attacker msg/s before | after | attackers' limit | recovery s before | after | honest halvings before | after |"
+	);
+	println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+	for (case, (topology, attack)) in CASES.iter().enumerate() {
+		let (b, a) = (&results[&(case, Policy::MostForwards)], &results[&(case, Policy::Herald)]);
+		let attackers =
+			Sim::new(*topology, Policy::Herald, *attack, 0).senders.iter().filter(|s| !s.honest).count();
+		println!(
+			"| {} | {} | {:.3} | **{:.3}** | {:.3} | {:.2} | {:.2} | {:.0} | {} | {} | {:.0} | {:.0} |",
+			topology.name(),
+			attack.name(),
+			min(&b.hdr_attack),
+			min(&a.hdr_attack),
+			min(&a.hdr_attack) / min(&b.hdr_attack),
+			max(&b.attacker_rate),
+			max(&a.attacker_rate),
+			attackers as f64 * LIMIT,
+			worst_time(&b.ttr),
+			worst_time(&a.ttr),
+			b.honest_halvings.iter().sum::<f64>(),
+			a.honest_halvings.iter().sum::<f64>(),
+		);
+	}
+	println!();
+}
+
 fn simulation() {
+	let mut results = HashMap::new();
+	for (case, (topology, attack)) in CASES.iter().enumerate() {
+		for policy in Policy::ALL {
+			results.insert((case, policy), summarize(*topology, policy, *attack));
+		}
+	}
+	before_after(&results);
 	println!("## Simulation: back-pressure versus drop-only limiting\n");
 	println!(
 		"{SEEDS} seeds per cell (mean ± 95 % CI); warm-up {WARMUP} s, attack {ATTACK} s, cool-down {COOLDOWN} s; \
@@ -564,8 +672,8 @@ fn simulation() {
 		 {FLOOD_RATE} msg/s. HDR = honest messages delivered / sent (during the attack, and over the whole run); \
 		 attacker rate = attacker messages delivered per second of attack; TTS = time from the attack's start \
 		 until honest traffic is whole again (honest messages sent from then to the attack's end delivered at \
-		 ≥ 95 %); TTR = time from the attack's \
-		 end until no node penalises anyone; wrong blame = share of halvings that hit an innocent peer (an honest \
+		 ≥ 95 %); TTR = time from the last attacker message reaching a node until no node penalises anyone; \
+		 wrong blame = share of halvings that hit an innocent peer (an honest \
 		 sender, or a relay that carries no attacker traffic); honest halvings = halvings applied to an honest sender; drops = \
 		 onion_message_drop sent + relayed; forwards/msg = hops an attacker message travels.\n"
 	);
@@ -573,18 +681,9 @@ fn simulation() {
 		"| topology | attack | policy | HDR attack | HDR all | attacker msg/s | TTS s | TTR s | wrong blame | honest halvings | drops | forwards/msg |"
 	);
 	println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-	let cases: Vec<(Topology, Attack)> = vec![
-		(Topology::SharedLine, Attack::Flood),
-		(Topology::SharedLine, Attack::JustBelow),
-		(Topology::SharedLine, Attack::Pulsing),
-		(Topology::FanIn, Attack::Flood),
-		(Topology::FanIn, Attack::JustBelow),
-		(Topology::FanIn, Attack::Pulsing),
-		(Topology::Bounce, Attack::Flood),
-	];
-	for (topology, attack) in cases {
+	for (case, (topology, attack)) in CASES.iter().enumerate() {
 		for policy in Policy::ALL {
-			let s = summarize(topology, policy, attack);
+			let s = &results[&(case, policy)];
 			println!(
 				"| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
 				topology.name(),

@@ -8,8 +8,9 @@
 //! - R3: per outgoing link, the last sender (kept here as the newest entry of a ring);
 //! - R4: on overflow the caller drops the message and sends a drop ([`BackPressure::reserve_drop`]);
 //! - R5: a received drop, once validated against the ring (it must name a recent forward on
-//!   that link, not named before), halves the heaviest upstream sender on that link and is
-//!   relayed to it ([`BackPressure::on_drop`]);
+//!   that link, not named before), halves the upstream senders that fill that link (by default
+//!   every one that spent at least half as much of its own allowance on it as the heaviest
+//!   spender, [`crate::Blame`]) and is relayed to each ([`BackPressure::on_drop`]);
 //! - R6: the limit doubles again after `recovery` (30 s) without overflow, never above the default;
 //! - R10: "more state to improve attribution": the ring of recent forwards and the `packet_id`.
 //!
@@ -31,7 +32,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::GovernorClock;
-use crate::config::RelayConfig;
+use crate::config::{Blame, RelayConfig};
 use crate::wire::{OnionMessageDrop, PacketId, RATE_LIMITED};
 use herald_wire::Clock;
 
@@ -138,24 +139,43 @@ impl DropOutcome {
 	}
 }
 
+/// One upstream peer a drop was attributed to, and what that led to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blamed {
+	/// The upstream peer.
+	pub peer: PublicKey,
+	/// Whether its limit was halved now (at most once per `min_halving_interval`).
+	pub halved: bool,
+	/// The drop to relay to it, if the emission caps allow it.
+	pub relay: Option<OnionMessageDrop>,
+	/// Why no drop is relayed to it.
+	pub relay_suppressed: Option<Suppressed>,
+}
+
 /// The full result of handling a received drop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropVerdict {
-	/// What the drop led to; [`DropVerdict::blamed`] is set only when it is attributed.
+	/// What the drop led to; [`DropVerdict::blamed`] is empty unless it is attributed.
 	pub outcome: DropOutcome,
-	/// The upstream peer the drop was attributed to.
-	pub blamed: Option<PublicKey>,
-	/// Whether that peer's limit was halved now (at most once per `min_halving_interval`).
-	pub halved: bool,
-	/// The drop to relay upstream, if the emission caps allow it.
-	pub relay: Option<(PublicKey, OnionMessageDrop)>,
-	/// Why an attributed drop is not relayed.
-	pub relay_suppressed: Option<Suppressed>,
+	/// The upstream peers the drop was attributed to, the heaviest first: one with
+	/// [`Blame::DroppedMessage`] and [`Blame::MostForwards`], every flow that fills the link
+	/// with [`Blame::AllowanceShare`].
+	pub blamed: Vec<Blamed>,
 }
 
 impl DropVerdict {
 	fn rejected(outcome: DropOutcome) -> Self {
-		Self { outcome, blamed: None, halved: false, relay: None, relay_suppressed: None }
+		Self { outcome, blamed: Vec::new() }
+	}
+
+	/// The heaviest upstream peer blamed, if any.
+	pub fn first(&self) -> Option<&Blamed> {
+		self.blamed.first()
+	}
+
+	/// Whether any blamed peer was halved.
+	pub fn halved(&self) -> bool {
+		self.blamed.iter().any(|b| b.halved)
 	}
 }
 
@@ -180,6 +200,8 @@ struct Forward {
 	in_id: PacketId,
 	from: PublicKey,
 	at: Duration,
+	/// Seconds of the sender's own allowance this forward cost: 2^level / base rate.
+	cost: f32,
 	blamed: bool,
 }
 
@@ -205,21 +227,50 @@ struct State {
 	last_drop_sent: HashMap<PublicKey, Duration>,
 }
 
-/// The upstream peer with the most forwards on `link` within `window`, and the incoming packet
-/// id of its newest one (ties go to the most recent sender).
-fn heaviest(link: &Link, now: Duration, window: Duration) -> Option<(PublicKey, Option<PacketId>)> {
-	let mut counts: Vec<(PublicKey, usize, PacketId)> = Vec::new();
+/// Per upstream peer of `link`, over the forwards younger than `window`: forwards, allowance
+/// spent (seconds), and the incoming packet id of its newest one; in order of first appearance.
+fn senders(link: &Link, now: Duration, window: Duration) -> Vec<(PublicKey, usize, f64, PacketId)> {
+	let mut out: Vec<(PublicKey, usize, f64, PacketId)> = Vec::new();
 	for f in link.ring.iter().filter(|f| now.saturating_sub(f.at) <= window) {
-		match counts.iter_mut().find(|(p, _, _)| *p == f.from) {
+		match out.iter_mut().find(|(p, _, _, _)| *p == f.from) {
 			Some(entry) => {
 				entry.1 += 1;
-				entry.2 = f.in_id;
+				entry.2 += f.cost as f64;
+				entry.3 = f.in_id;
 			}
-			None => counts.push((f.from, 1, f.in_id)),
+			None => out.push((f.from, 1, f.cost as f64, f.in_id)),
 		}
 	}
-	// `max_by_key` keeps the last maximum: the sender seen most recently among equals.
-	counts.into_iter().max_by_key(|(_, n, _)| *n).map(|(p, _, id)| (p, Some(id)))
+	out
+}
+
+/// The upstream peer with the most forwards on `link` within `window`, and the incoming packet
+/// id of its newest one (ties go to the sender that first appeared in the window last).
+fn most_forwards(link: &Link, now: Duration, window: Duration) -> Option<(PublicKey, PacketId)> {
+	// `max_by_key` keeps the last maximum, in order of first appearance.
+	senders(link, now, window).into_iter().max_by_key(|(_, n, _, _)| *n).map(|(p, _, _, id)| (p, id))
+}
+
+/// Every upstream peer of `link` whose rate of spending its own allowance on the link within
+/// `window` is at least half the top spender's, heaviest first, each with the incoming packet id
+/// of its newest forward. A peer's rate is the allowance it spent over the time since its
+/// oldest forward in the window (at least a second), so a flow that just started is weighed
+/// by its rate, not drowned by a steady light sender's ten-second total. Half: a sender within
+/// one halving of the heaviest is, at the penalty's granularity, one of the flows that fill
+/// the link.
+fn allowance_share(link: &Link, now: Duration, window: Duration) -> Vec<(PublicKey, PacketId)> {
+	let mut rates: Vec<(PublicKey, f64, PacketId)> = senders(link, now, window)
+		.into_iter()
+		.map(|(peer, _, spent, id)| {
+			let first = link.ring.iter().find(|f| f.from == peer && now.saturating_sub(f.at) <= window);
+			let span = first.map(|f| now.saturating_sub(f.at).as_secs_f64()).unwrap_or(0.0);
+			(peer, spent / span.max(1.0), id)
+		})
+		.collect();
+	let Some(top) = rates.iter().map(|r| r.1).reduce(f64::max) else { return Vec::new() };
+	rates.retain(|r| r.1 >= top / 2.0);
+	rates.sort_by(|a, b| b.1.total_cmp(&a.1));
+	rates.into_iter().map(|(p, _, id)| (p, id)).collect()
 }
 
 /// Applies R6 lazily: one level back per whole `recovery` period since the anchor.
@@ -331,10 +382,14 @@ impl BackPressure {
 		Admission::Admitted
 	}
 
-	/// R3 (and R10): remembers that the message `in_id` from `from` left as `out_id` to `to`.
+	/// R3 (and R10): remembers that the message `in_id` from `from` left as `out_id` to `to`,
+	/// with the allowance it cost `from` at its current level.
 	pub fn record_forward(&self, from: PublicKey, in_id: PacketId, to: PublicKey, out_id: PacketId) {
 		let now = self.clock.monotonic();
+		let base = if self.is_trusted(&from) { self.config.trusted_rate } else { self.config.peer_rate };
 		let mut state = self.state.lock().unwrap();
+		let level = state.penalties.get_mut(&from).map(|p| decay(p, now, self.config.recovery)).unwrap_or(0);
+		let cost = ((1u64 << level) as f64 / base) as f32;
 		if !state.links.contains_key(&to) && state.links.len() >= self.config.max_links {
 			// Evict the link that forwarded least recently.
 			if let Some(oldest) = state.links.iter().min_by_key(|(_, l)| l.last_forward).map(|(k, _)| *k) {
@@ -345,7 +400,7 @@ impl BackPressure {
 		if link.ring.len() >= self.config.ring_size {
 			link.ring.pop_front();
 		}
-		link.ring.push_back(Forward { out_id, in_id, from, at: now, blamed: false });
+		link.ring.push_back(Forward { out_id, in_id, from, at: now, cost, blamed: false });
 		link.last_sender = Some(from);
 		link.last_forward = now;
 	}
@@ -386,8 +441,8 @@ impl BackPressure {
 	}
 
 	/// R5 with herald's guards: handles a drop received from `from` (a downstream peer):
-	/// validates it against the link's ring, then blames the heaviest sender on the link (or,
-	/// with `blame_heaviest` off, the sender of the named message).
+	/// validates it against the link's ring, then blames according to [`RelayConfig::blame`]:
+	/// halves each blamed peer and relays the drop to it.
 	pub fn on_drop(&self, from: &PublicKey, drop: &OnionMessageDrop) -> DropVerdict {
 		if !self.config.backpressure {
 			return DropVerdict::rejected(DropOutcome::Ignored);
@@ -426,20 +481,36 @@ impl BackPressure {
 				None => return DropVerdict::rejected(DropOutcome::Unsolicited),
 			},
 		};
-		let (upstream, in_id) = if c.blame_heaviest {
-			heaviest(link, now, c.drop_window).unwrap_or((upstream, in_id))
-		} else {
-			(upstream, in_id)
-		};
-		let halved = self.halve_locked(&mut state, upstream, now);
-		let (relay, relay_suppressed) = match self.reserve_drop_locked(&mut state, &upstream, now) {
-			Ok(()) => {
-				let packet_id = in_id.filter(|_| c.packet_ids);
-				(Some((upstream, OnionMessageDrop::rate_limited(drop.shared_secret_hash, packet_id))), None)
+		let culprits: Vec<(PublicKey, Option<PacketId>)> = match c.blame {
+			Blame::DroppedMessage => vec![(upstream, in_id)],
+			Blame::MostForwards => match most_forwards(link, now, c.drop_window) {
+				Some((peer, id)) => vec![(peer, Some(id))],
+				None => vec![(upstream, in_id)],
+			},
+			Blame::AllowanceShare => {
+				let group = allowance_share(link, now, c.drop_window);
+				if group.is_empty() {
+					vec![(upstream, in_id)]
+				} else {
+					group.into_iter().map(|(peer, id)| (peer, Some(id))).collect()
+				}
 			}
-			Err(why) => (None, Some(why)),
 		};
-		DropVerdict { outcome, blamed: Some(upstream), halved, relay, relay_suppressed }
+		let blamed = culprits
+			.into_iter()
+			.map(|(peer, in_id)| {
+				let halved = self.halve_locked(&mut state, peer, now);
+				match self.reserve_drop_locked(&mut state, &peer, now) {
+					Ok(()) => {
+						let packet_id = in_id.filter(|_| c.packet_ids);
+						let relay = OnionMessageDrop::rate_limited(drop.shared_secret_hash, packet_id);
+						Blamed { peer, halved, relay: Some(relay), relay_suppressed: None }
+					}
+					Err(why) => Blamed { peer, halved, relay: None, relay_suppressed: Some(why) },
+				}
+			})
+			.collect();
+		DropVerdict { outcome, blamed }
 	}
 
 	/// R5's halving: one level up (capped at `max_level`), at most once per
@@ -517,6 +588,22 @@ impl BackPressure {
 		counts
 	}
 
+	/// When the last current penalty will have decayed back to the default limit, if no peer
+	/// overflows its reduced limit or is blamed again (R6); `None` when nobody is penalised.
+	pub fn penalties_clear_at(&self) -> Option<Duration> {
+		let now = self.clock.monotonic();
+		let recovery = self.config.recovery;
+		let mut state = self.state.lock().unwrap();
+		state
+			.penalties
+			.values_mut()
+			.filter_map(|p| {
+				let level = decay(p, now, recovery);
+				(level > 0).then(|| p.anchor + recovery * level as u32)
+			})
+			.max()
+	}
+
 	/// Penalised peers and their levels, highest first.
 	pub fn penalised(&self) -> Vec<(PublicKey, u8)> {
 		let now = self.clock.monotonic();
@@ -559,6 +646,10 @@ mod tests {
 		(BackPressure::new(config, clock.clone()), clock)
 	}
 
+	fn blamed(v: &DropVerdict) -> Vec<PublicKey> {
+		v.blamed.iter().map(|b| b.peer).collect()
+	}
+
 	fn admitted(bp: &BackPressure, from: &PublicKey, n: usize) -> usize {
 		(0..n).filter(|_| bp.admit(from) == Admission::Admitted).count()
 	}
@@ -573,7 +664,7 @@ mod tests {
 		bp.record_forward(a, [1; 16], q, [2; 16]);
 		let verdict = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([2; 16])));
 		assert_eq!(verdict.outcome, DropOutcome::AttributedPacketId);
-		assert!(verdict.halved);
+		assert!(verdict.halved());
 		assert_eq!(bp.level(&a), 1);
 		assert_eq!(bp.current_rate(&a), 2.0);
 		// Level 1: 2 cells a message, so 8 messages of burst and 2 msg/s sustained.
@@ -605,22 +696,26 @@ mod tests {
 		for i in 0..3u8 {
 			bp.record_forward(a, [i; 16], q, [i + 10; 16]);
 			let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([i + 10; 16])));
-			assert!(v.halved, "{v:?}");
+			assert!(v.halved(), "{v:?}");
 			clock.advance(Duration::from_secs(1));
 		}
 		assert_eq!(bp.level(&a), 3);
+		let last_halving = bp.now() - Duration::from_secs(1);
+		assert_eq!(bp.penalties_clear_at(), Some(last_halving + Duration::from_secs(90)));
 		clock.advance(Duration::from_secs(28));
 		assert_eq!(bp.level(&a), 3, "29 s after the last halving");
 		clock.advance(Duration::from_secs(1));
 		assert_eq!(bp.level(&a), 2);
 		// An overflow at the reduced limit restarts the period.
 		while bp.admit(&a) == Admission::Admitted {}
+		assert_eq!(bp.penalties_clear_at(), Some(bp.now() + Duration::from_secs(60)));
 		clock.advance(Duration::from_secs(29));
 		assert_eq!(bp.level(&a), 2);
 		clock.advance(Duration::from_secs(1));
 		assert_eq!(bp.level(&a), 1);
 		clock.advance(Duration::from_secs(30));
 		assert_eq!(bp.level(&a), 0);
+		assert_eq!(bp.penalties_clear_at(), None);
 		clock.advance(Duration::from_secs(600));
 		assert_eq!(bp.level(&a), 0);
 		assert_eq!(bp.current_rate(&a), 1.0, "never above the default");
@@ -635,9 +730,9 @@ mod tests {
 		}
 		let v1 = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([100; 16])));
 		let v2 = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([101; 16])));
-		assert!(v1.halved && !v2.halved, "two drops within a second are one halving");
-		assert!(v1.relay.is_some() && v2.relay.is_none());
-		assert_eq!(v2.relay_suppressed, Some(Suppressed::PeerInterval));
+		assert!(v1.halved() && !v2.halved(), "two drops within a second are one halving");
+		assert!(v1.blamed[0].relay.is_some() && v2.blamed[0].relay.is_none());
+		assert_eq!(v2.blamed[0].relay_suppressed, Some(Suppressed::PeerInterval));
 		for i in 2..8u8 {
 			clock.advance(Duration::from_secs(1));
 			bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([100 + i; 16])));
@@ -663,7 +758,7 @@ mod tests {
 		assert_eq!(bp.level(&a), 0);
 		// Genuine once, then replayed.
 		clock.advance(Duration::from_secs(1));
-		assert!(bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([2; 16]))).halved);
+		assert!(bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([2; 16]))).halved());
 		clock.advance(Duration::from_secs(1));
 		let replay = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([2; 16])));
 		assert_eq!(replay.outcome, DropOutcome::UnknownPacket);
@@ -680,8 +775,8 @@ mod tests {
 	}
 
 	#[test]
-	fn the_heaviest_sender_on_the_link_is_blamed() {
-		let (bp, clock) = setup(RelayConfig::default());
+	fn most_forwards_blames_the_sender_with_the_most_forwards_on_the_link() {
+		let (bp, clock) = setup(RelayConfig { blame: Blame::MostForwards, ..RelayConfig::default() });
 		let (a, h, q) = (key(1), key(2), key(3));
 		for i in 0..5u8 {
 			bp.record_forward(a, [i; 16], q, [i + 50; 16]);
@@ -689,8 +784,12 @@ mod tests {
 		bp.record_forward(h, [9; 16], q, [59; 16]);
 		// The drop names h's message (it was the one that overflowed), but a sent most.
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([59; 16])));
-		assert_eq!((v.outcome, v.blamed), (DropOutcome::AttributedPacketId, Some(a)));
-		assert_eq!(v.relay.unwrap().1.packet_id, Some([4; 16]), "a's newest message on the link");
+		assert_eq!((v.outcome, blamed(&v)), (DropOutcome::AttributedPacketId, vec![a]));
+		assert_eq!(
+			v.blamed[0].relay.as_ref().unwrap().packet_id,
+			Some([4; 16]),
+			"a's newest message on the link"
+		);
 		assert_eq!((bp.level(&a), bp.level(&h)), (1, 0));
 		// The named message cannot be reported twice.
 		clock.advance(Duration::from_secs(1));
@@ -700,21 +799,79 @@ mod tests {
 		clock.advance(Duration::from_secs(10));
 		bp.record_forward(h, [10; 16], q, [60; 16]);
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([60; 16])));
-		assert_eq!(v.blamed, Some(h));
+		assert_eq!(blamed(&v), vec![h]);
+	}
+
+	#[test]
+	fn allowance_share_blames_every_flow_that_fills_the_link_and_spares_light_senders() {
+		let (bp, clock) = setup(RelayConfig::default());
+		let (a1, a2, h, q) = (key(1), key(2), key(3), key(4));
+		for i in 0..8u8 {
+			bp.record_forward(a1, [i; 16], q, [i + 100; 16]);
+			bp.record_forward(a2, [i + 20; 16], q, [i + 120; 16]);
+		}
+		bp.record_forward(h, [40; 16], q, [140; 16]);
+		bp.record_forward(h, [41; 16], q, [141; 16]);
+		// The drop names h's message; the two flows that fill the link are halved, h is not.
+		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([7; 32], Some([141; 16])));
+		assert_eq!(blamed(&v), vec![a1, a2]);
+		assert!(v.blamed.iter().all(|b| b.halved));
+		assert_eq!(v.blamed[0].relay.as_ref().unwrap().packet_id, Some([7; 16]), "a1's newest forward");
+		assert_eq!(v.blamed[1].relay.as_ref().unwrap().packet_id, Some([27; 16]), "a2's newest forward");
+		assert_eq!(v.blamed[1].relay.as_ref().unwrap().shared_secret_hash, [7; 32], "passed on unchanged");
+		assert_eq!((bp.level(&a1), bp.level(&a2), bp.level(&h)), (1, 1, 0));
+		// Half the top spender's allowance is enough to be one of the flows.
+		clock.advance(Duration::from_secs(1));
+		let (b, q2) = (key(5), key(6));
+		for i in 0..4u8 {
+			bp.record_forward(b, [i + 60; 16], q2, [i + 160; 16]);
+		}
+		bp.record_forward(h, [70; 16], q2, [170; 16]);
+		bp.record_forward(h, [71; 16], q2, [171; 16]);
+		let v = bp.on_drop(&q2, &OnionMessageDrop::rate_limited([0; 32], Some([160; 16])));
+		assert_eq!(blamed(&v), vec![b, h]);
+	}
+
+	#[test]
+	fn a_light_sender_next_to_a_floored_flooder_is_not_blamed() {
+		// The trap of most-forwards blame: a flooder at the floor passes fewer messages than an
+		// honest sender's burst, but each of them costs it 16 times its allowance.
+		for (blame, honest_halved) in [(Blame::MostForwards, true), (Blame::AllowanceShare, false)] {
+			let (bp, clock) = setup(RelayConfig { blame, ..RelayConfig::default() });
+			let (a, h, q) = (key(1), key(2), key(3));
+			for i in 0..4u8 {
+				bp.record_forward(a, [i; 16], q, [i + 100; 16]);
+				let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([i + 100; 16])));
+				assert_eq!(blamed(&v), vec![a]);
+				clock.advance(Duration::from_secs(1));
+			}
+			assert_eq!(bp.level(&a), 4);
+			clock.advance(Duration::from_secs(10));
+			for i in 0..3u8 {
+				bp.record_forward(a, [i + 10; 16], q, [i + 110; 16]);
+			}
+			for i in 0..6u8 {
+				bp.record_forward(h, [i + 20; 16], q, [i + 120; 16]);
+			}
+			let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([110; 16])));
+			assert_eq!(blamed(&v), vec![if honest_halved { h } else { a }], "{blame:?}");
+			assert_eq!(bp.level(&h), honest_halved as u8, "{blame:?}");
+			assert_eq!(bp.level(&a), 4, "{blame:?}: still at the floor");
+		}
 	}
 
 	#[test]
 	fn without_packet_id_the_newest_unblamed_forward_is_blamed_once() {
-		let (bp, clock) = setup(RelayConfig { blame_heaviest: false, ..RelayConfig::default() });
+		let (bp, clock) = setup(RelayConfig { blame: Blame::DroppedMessage, ..RelayConfig::default() });
 		let (a, h, q) = (key(1), key(2), key(3));
 		bp.record_forward(a, [1; 16], q, [11; 16]);
 		bp.record_forward(h, [2; 16], q, [12; 16]);
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], None));
-		assert_eq!((v.outcome, v.blamed), (DropOutcome::AttributedLastSender, Some(h)));
-		assert_eq!(v.relay.unwrap().1.packet_id, Some([2; 16]));
+		assert_eq!((v.outcome, blamed(&v)), (DropOutcome::AttributedLastSender, vec![h]));
+		assert_eq!(v.blamed[0].relay.as_ref().unwrap().packet_id, Some([2; 16]));
 		clock.advance(Duration::from_secs(1));
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], None));
-		assert_eq!(v.blamed, Some(a));
+		assert_eq!(blamed(&v), vec![a]);
 		clock.advance(Duration::from_secs(1));
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], None));
 		assert_eq!(v.outcome, DropOutcome::Unsolicited, "each forward is blamed at most once");
@@ -725,15 +882,15 @@ mod tests {
 		let (bp, _clock) = setup(RelayConfig {
 			packet_ids: false,
 			anti_framing: false,
-			blame_heaviest: false,
+			blame: Blame::DroppedMessage,
 			..RelayConfig::default()
 		});
 		let (a, h, q) = (key(1), key(2), key(3));
 		bp.record_forward(a, [1; 16], q, [11; 16]);
 		bp.record_forward(h, [2; 16], q, [12; 16]);
 		let v = bp.on_drop(&q, &OnionMessageDrop::rate_limited([0; 32], Some([11; 16])));
-		assert_eq!(v.blamed, Some(h), "the packet id is not used");
-		assert_eq!(v.relay.unwrap().1.packet_id, None);
+		assert_eq!(blamed(&v), vec![h], "the packet id is not used");
+		assert_eq!(v.blamed[0].relay.as_ref().unwrap().packet_id, None);
 	}
 
 	#[test]

@@ -39,9 +39,9 @@ pub struct RelayConfig {
 	/// Attribute through the ring of recent forwards and the `packet_id` record. Off = the
 	/// proposal's last-sender attribution only.
 	pub packet_ids: bool,
-	/// Once a drop is validated, blame the upstream peer with the most forwards on that link
-	/// within `drop_window` (the heaviest sender) rather than the sender of the dropped message.
-	pub blame_heaviest: bool,
+	/// Whom a validated drop blames among the upstream peers of that link
+	/// (docs/onion-messages.md, "Attribution").
+	pub blame: Blame,
 	/// Accept a drop only for a message herald forwarded to that peer within `drop_window`
 	/// and not already blamed. Off = the proposal as written (any drop blames the last sender).
 	pub anti_framing: bool,
@@ -66,6 +66,24 @@ pub struct RelayConfig {
 	pub trusted: HashSet<PublicKey>,
 	/// Offline-peer mailbox settings.
 	pub mailbox: MailboxConfig,
+}
+
+/// Whom a validated `onion_message_drop` blames (the proposal's R5 halves "the last sender";
+/// R9/R10 leave better attribution open). Each variant is measured by `benches/onion.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+	/// The upstream peer of the message the drop names (exact through the `packet_id`; without
+	/// one, the newest unblamed forward: the proposal's last sender).
+	DroppedMessage,
+	/// The upstream peer with the most forwards on the link within `drop_window` (herald's rule
+	/// until issue 14). Near the floor, an honest sender's Poisson bursts outnumber a floored
+	/// flooder's forwards and it is halved instead.
+	MostForwards,
+	/// Every upstream peer that spent at least half as much of its *own* allowance on the link
+	/// within `drop_window` as the peer that spent most (a forward at level k costs
+	/// 2^k / base rate seconds of allowance): the flows that fill the link, however many, and
+	/// never a light sender next to a penalised one (the default).
+	AllowanceShare,
 }
 
 /// The offline-peer mailbox.
@@ -104,7 +122,7 @@ impl Default for RelayConfig {
 			overflow_resets_recovery: true,
 			backpressure: true,
 			packet_ids: true,
-			blame_heaviest: true,
+			blame: Blame::AllowanceShare,
 			anti_framing: true,
 			drop_interval: Duration::from_secs(1),
 			max_drops_per_sec: 100,

@@ -26,8 +26,8 @@ pub mod router;
 pub mod stats;
 pub mod wire;
 
-pub use backpressure::{Admission, BackPressure, DropOutcome, DropVerdict, Suppressed};
-pub use config::{MailboxConfig, OnionSection, RelayConfig};
+pub use backpressure::{Admission, BackPressure, Blamed, DropOutcome, DropVerdict, Suppressed};
+pub use config::{Blame, MailboxConfig, OnionSection, RelayConfig};
 pub use messenger::{herald_messenger, HeraldMessenger, Messenger};
 pub use part::view as status_view;
 pub use relay::OnionRelay;

@@ -217,26 +217,27 @@ impl OnionRelay {
 			tracing::debug!(peer = %from, outcome = verdict.outcome.as_str(), "ignoring an onion_message_drop");
 			return;
 		}
-		if verdict.halved {
-			self.stats.on_halving();
-		}
-		let blamed = verdict.blamed.expect("attributed");
-		tracing::debug!(
-			peer = %from,
-			blamed = %blamed,
-			halved = verdict.halved,
-			level = self.core.level(&blamed),
-			outcome = verdict.outcome.as_str(),
-			"onion_message_drop attributed"
-		);
-		if let Some(why) = verdict.relay_suppressed {
-			self.stats.on_drop_suppressed(why.as_str());
-		}
-		if let Some((upstream, relayed)) = verdict.relay {
-			if !self.is_connected(&upstream) {
-				self.stats.on_drop_suppressed(SUPPRESSED_UPSTREAM_OFFLINE);
-			} else if self.enqueue(upstream, relayed) {
-				self.stats.on_drop_relayed();
+		for blamed in verdict.blamed {
+			if blamed.halved {
+				self.stats.on_halving();
+			}
+			tracing::debug!(
+				peer = %from,
+				blamed = %blamed.peer,
+				halved = blamed.halved,
+				level = self.core.level(&blamed.peer),
+				outcome = verdict.outcome.as_str(),
+				"onion_message_drop attributed"
+			);
+			if let Some(why) = blamed.relay_suppressed {
+				self.stats.on_drop_suppressed(why.as_str());
+			}
+			if let Some(relayed) = blamed.relay {
+				if !self.is_connected(&blamed.peer) {
+					self.stats.on_drop_suppressed(SUPPRESSED_UPSTREAM_OFFLINE);
+				} else if self.enqueue(blamed.peer, relayed) {
+					self.stats.on_drop_relayed();
+				}
 			}
 		}
 	}
