@@ -11,6 +11,7 @@ mod support;
 
 mod chain_backends;
 mod chain_pruning;
+mod crash;
 mod gateway_api;
 mod gateway_flow;
 mod gossip_queries;
