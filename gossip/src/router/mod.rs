@@ -115,6 +115,10 @@ impl GossipConfig {
 	}
 }
 
+/// Says whether query answers may be released to a peer now: false while the peer has not read
+/// what it was sent (see [`GossipRouter::set_send_gate`]).
+pub type SendGate = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+
 /// herald's routing handler. Plug it into LDK's `PeerManager` as the route handler; drain
 /// [`GossipRouter::take_outbound_messages`] from the custom message handler.
 pub struct GossipRouter {
@@ -139,6 +143,8 @@ pub struct GossipRouter {
 	accepted_total: AtomicU64,
 	accepted_at_last_tick: AtomicU64,
 	wake: Arc<Notify>,
+	/// Whether query answers may go to a peer now (the daemon's view of its socket); unset: yes.
+	send_gate: std::sync::OnceLock<SendGate>,
 	/// Every verdict, counted whatever the metrics build (imports report from it).
 	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
@@ -184,6 +190,7 @@ impl GossipRouter {
 			accepted_total: AtomicU64::new(0),
 			accepted_at_last_tick: AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
+			send_gate: std::sync::OnceLock::new(),
 			verdicts: Default::default(),
 		}
 	}
@@ -233,6 +240,14 @@ impl GossipRouter {
 	/// Channels, updates and nodes in the index.
 	pub fn counts(&self) -> GraphCounts {
 		self.index().counts()
+	}
+
+	/// Installs the check [`GossipRouter::take_outbound_messages`] asks before releasing a peer's
+	/// query answers (once; later calls are ignored). LDK's `PeerManager` buffers whatever the
+	/// custom-message path returns, read or not, so without it a peer that asks for the whole
+	/// graph and never reads makes herald hold the whole answer for it.
+	pub fn set_send_gate(&self, gate: SendGate) {
+		let _ = self.send_gate.set(gate);
 	}
 
 	/// Notified when async work produced messages to send (call `PeerManager::process_events`).
