@@ -72,6 +72,15 @@ pub struct P2pConfig {
 	pub max_inbound: usize,
 	/// Most inbound connections from one IP address.
 	pub max_inbound_per_ip: usize,
+	/// New inbound connections accepted per IPv4 address or IPv6 /64 per minute (a token bucket
+	/// this size, refilled over a minute; refused attempts cost a token too); 0: no limit.
+	pub max_accepts_per_ip_per_minute: u32,
+	/// Gossip query answers go to a peer only while its socket holds fewer unsent bytes than
+	/// this, so a peer that reads slowly makes herald buffer about this much plus one batch.
+	pub max_unsent_bytes: usize,
+	/// A peer whose socket stays at `max_unsent_bytes` or more for this long is disconnected,
+	/// seconds.
+	pub slow_reader_timeout_secs: u64,
 	/// First reconnect delay to a configured peer, seconds (doubles up to the maximum).
 	pub reconnect_min_secs: u64,
 	pub reconnect_max_secs: u64,
@@ -157,8 +166,30 @@ impl Default for P2pConfig {
 			peers: vec![],
 			max_inbound: 256,
 			max_inbound_per_ip: 8,
+			max_accepts_per_ip_per_minute: 30,
+			max_unsent_bytes: 256 * 1024,
+			slow_reader_timeout_secs: 60,
 			reconnect_min_secs: 1,
 			reconnect_max_secs: 300,
+		}
+	}
+}
+
+impl P2pConfig {
+	/// The BOLT 8 listener's connection limits.
+	pub fn door_policy(&self) -> crate::peers::DoorPolicy {
+		crate::peers::DoorPolicy {
+			max_total: self.max_inbound,
+			max_per_ip: self.max_inbound_per_ip,
+			accepts_per_minute: self.max_accepts_per_ip_per_minute,
+		}
+	}
+
+	/// How far a slow reader may fall behind.
+	pub fn slow_reader_policy(&self) -> crate::peers::SlowReaderPolicy {
+		crate::peers::SlowReaderPolicy {
+			max_unsent_bytes: self.max_unsent_bytes,
+			timeout: std::time::Duration::from_secs(self.slow_reader_timeout_secs),
 		}
 	}
 }
@@ -379,6 +410,11 @@ impl Config {
 		if self.p2p.max_inbound_per_ip == 0 || self.gossip.store_queue < 16 {
 			return Err(ConfigError::Invalid(
 				"p2p.max_inbound_per_ip must be > 0 and gossip.store_queue >= 16".into(),
+			));
+		}
+		if self.p2p.max_unsent_bytes < 16 * 1024 || self.p2p.slow_reader_timeout_secs == 0 {
+			return Err(ConfigError::Invalid(
+				"p2p.max_unsent_bytes must be >= 16384 and p2p.slow_reader_timeout_secs > 0".into(),
 			));
 		}
 		Ok(())

@@ -39,7 +39,7 @@ use crate::api::NodeApi;
 use crate::config::{Backend, Config};
 use crate::ldk::{DnsSlot, Messenger, OffersServer, PeerManager};
 use crate::peer_view::PeerView;
-use crate::peers::{OutboundPeers, PeerAddress};
+use crate::peers::{OutboundPeers, PeerAddress, SendQueues};
 use herald_bip353::blip32::Blip32Handler;
 use herald_offers::probe::Prober;
 use herald_offers::server::part::{OffersPart, ProbeTargets};
@@ -101,6 +101,8 @@ pub struct Node {
 	pub writer: std::thread::JoinHandle<()>,
 	/// Flips to `true` at shutdown.
 	pub shutdown: watch::Sender<bool>,
+	/// Connected peers' sockets, watched for slow readers.
+	pub send_queues: SendQueues,
 }
 
 pub fn unix_now() -> u64 {
@@ -332,13 +334,17 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	parts.push(offers);
 	let custom = Arc::new(PartMessages::new(parts.clone()).map_err(part_error("custom messages"))?);
 	let wake = router.wake_handle();
+	// Query answers wait while a peer's socket is backed up (slow readers, src/peers.rs).
+	let send_queues = SendQueues::new(config.p2p.slow_reader_policy());
+	let gate = send_queues.clone();
+	router.set_send_gate(Arc::new(move |peer| gate.may_send(peer)));
 	let peer_manager = peer_manager(router, onion.clone(), custom.clone(), keys, started_at)?;
 	peer_view.set_peer_manager(peer_manager.clone());
 	if let Some(blip32) = &blip32 {
 		// A proof is ready: run process_events now rather than at the next 100 ms poll.
 		blip32.set_on_answer(move || wake.notify_one());
 	}
-	let outbound = outbound_peers(&config, peer_manager.clone(), shutdown_rx)?;
+	let outbound = outbound_peers(&config, peer_manager.clone(), send_queues.clone(), shutdown_rx)?;
 
 	let node_view = json!({
 		"node_id": node_id.to_string(),
@@ -378,7 +384,7 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 			 {p2p_listen} or `herald connect NODE_ID@HOST:PORT` adds one"
 		);
 	}
-	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown })
+	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown, send_queues })
 }
 
 /// A part's start-up error, named by the part.
@@ -537,12 +543,14 @@ fn peer_manager(
 fn outbound_peers(
 	config: &Config,
 	peer_manager: Arc<PeerManager>,
+	send_queues: SendQueues,
 	shutdown: watch::Receiver<bool>,
 ) -> Result<OutboundPeers, StartError> {
 	let outbound = OutboundPeers::new(
 		peer_manager,
 		std::time::Duration::from_secs(config.p2p.reconnect_min_secs.max(1)),
 		std::time::Duration::from_secs(config.p2p.reconnect_max_secs.max(1)),
+		send_queues,
 		shutdown,
 	);
 	for peer in &config.p2p.peers {

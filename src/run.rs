@@ -18,12 +18,13 @@ use crate::peers::{accept_inbound, InboundLimits};
 /// Runs herald until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
 	let node = build(config).await?;
-	let Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown } =
-		node;
+	let Node {
+		config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown, send_queues,
+	} = node;
 	let shutdown_rx = shutdown.subscribe();
 
-	let limits = InboundLimits::new(config.p2p.max_inbound, config.p2p.max_inbound_per_ip);
-	tokio::spawn(accept_inbound(p2p, peer_manager.clone(), limits, shutdown_rx.clone()));
+	let limits = InboundLimits::new(config.p2p.door_policy());
+	tokio::spawn(accept_inbound(p2p, peer_manager.clone(), limits, send_queues, shutdown_rx.clone()));
 	tokio::spawn(crate::http::serve(http, Arc::new(Routes::new(parts.clone())), shutdown_rx.clone()));
 	for part in &parts {
 		tokio::spawn(part.clone().run(shutdown_rx.clone()));

@@ -139,7 +139,10 @@ pub struct DnsConfig {
 	pub external: Option<ExternalConfig>,
 	/// Most TCP connections served at once.
 	pub max_tcp_connections: usize,
-	/// A TCP connection idle this long is closed, seconds.
+	/// Most TCP connections served at once to one client IP address.
+	pub max_tcp_connections_per_ip: usize,
+	/// A TCP connection idle this long is closed, seconds; also the time a client has to send
+	/// a whole query once it started one, and to read each answer.
 	pub tcp_idle_secs: u64,
 }
 
@@ -164,6 +167,7 @@ impl Default for DnsConfig {
 			rate_limit: RateLimitConfig::default(),
 			external: None,
 			max_tcp_connections: 256,
+			max_tcp_connections_per_ip: 16,
 			tcp_idle_secs: 10,
 		}
 	}

@@ -17,6 +17,7 @@ pub(crate) struct DnsMetrics {
 	pub transfers: CounterVec,
 	pub notifies: CounterVec,
 	pub updates: CounterVec,
+	pub tcp_connections: CounterVec,
 }
 
 pub(crate) static METRICS: LazyLock<DnsMetrics> = LazyLock::new(|| {
@@ -63,6 +64,11 @@ pub(crate) static METRICS: LazyLock<DnsMetrics> = LazyLock::new(|| {
 		updates: b.counter_vec(
 			"herald_bip353_dns_updates_total",
 			"RFC 2136 updates sent to the external server, by outcome (applied, failed)",
+			&["outcome"],
+		),
+		tcp_connections: b.counter_vec(
+			"herald_bip353_dns_tcp_connections_total",
+			"TCP connections to the embedded server, by outcome (accepted, refused_total, refused_per_ip, timed_out)",
 			&["outcome"],
 		),
 	})

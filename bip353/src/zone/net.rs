@@ -1,8 +1,9 @@
 //! The embedded server's sockets: UDP and TCP (RFC 7766) on one address, and NOTIFY
 //! (RFC 1996) to secondaries when a zone changes.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_wire::Shutdown;
@@ -40,16 +41,61 @@ pub async fn serve_udp(socket: UdpSocket, responder: Arc<Responder>, mut shutdow
 	}
 }
 
-/// Accepts TCP connections until shutdown, at most `max_connections` at once, each closed
-/// after `idle` without a query.
+/// The TCP listener's bounds (`[dns]`): connections at once in total and per client address,
+/// and how long a client may take to send a query or read an answer.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+	/// Most connections served at once (`dns.max_tcp_connections`).
+	pub max_total: usize,
+	/// Most connections at once from one IP address (`dns.max_tcp_connections_per_ip`).
+	pub max_per_ip: usize,
+	/// A connection with no complete query for this long, or whose answer is not read within
+	/// it, is closed (`dns.tcp_idle_secs`).
+	pub idle: Duration,
+}
+
+/// Open connections per client address; an entry lives while its address has one, so there are
+/// at most `max_total` entries.
+type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// Releases a client's per-address count when its connection ends.
+struct PerIpSlot(PerIp, IpAddr);
+
+impl Drop for PerIpSlot {
+	fn drop(&mut self) {
+		let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+		if let Some(n) = counts.get_mut(&self.1) {
+			*n -= 1;
+			if *n == 0 {
+				counts.remove(&self.1);
+			}
+		}
+	}
+}
+
+/// Takes one of `ip`'s `max` connections, if it has one left.
+fn take_per_ip(per_ip: &PerIp, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
+	let mut counts = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+	let n = counts.entry(ip).or_default();
+	if *n >= max {
+		return None;
+	}
+	*n += 1;
+	Some(PerIpSlot(per_ip.clone(), ip))
+}
+
+/// Accepts TCP connections until shutdown, within `limits`. A connection over a limit is closed
+/// at once rather than queued (RFC 7766 §6.2.2 lets a server close connections to manage its
+/// resources), and counted in `herald_bip353_dns_tcp_connections_total`.
 pub async fn serve_tcp(
 	listener: TcpListener,
 	responder: Arc<Responder>,
-	max_connections: usize,
-	idle: Duration,
+	limits: TcpLimits,
 	mut shutdown: Shutdown,
 ) {
-	let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+	let slots = Arc::new(Semaphore::new(limits.max_total.max(1)));
+	let per_ip: PerIp = Arc::default();
+	let counter = |outcome: &str| METRICS.tcp_connections.inc(&[outcome]);
 	loop {
 		let accepted = tokio::select! {
 			r = listener.accept() => r,
@@ -57,17 +103,33 @@ pub async fn serve_tcp(
 		};
 		let Ok((stream, peer)) = accepted else { continue };
 		let Ok(permit) = slots.clone().try_acquire_owned() else {
-			// Over the limit: close at once rather than queue (RFC 7766 §6.2.2).
-			drop(stream);
+			counter("refused_total");
 			continue;
 		};
+		let Some(ip_slot) = take_per_ip(&per_ip, peer.ip(), limits.max_per_ip.max(1)) else {
+			counter("refused_per_ip");
+			continue;
+		};
+		counter("accepted");
 		let responder = responder.clone();
 		let shutdown = shutdown.clone();
 		tokio::spawn(async move {
-			let _permit = permit;
-			let _ = tcp_connection(stream, peer, &responder, idle, shutdown).await;
+			let _slots = (permit, ip_slot);
+			if let Err(Closed::TimedOut) =
+				tcp_connection(stream, peer, &responder, limits.idle, shutdown).await
+			{
+				counter("timed_out");
+			}
 		});
 	}
+}
+
+/// Why a TCP connection ended other than by the client closing it or shutdown.
+enum Closed {
+	/// A query or the reading of an answer took longer than the idle limit.
+	TimedOut,
+	/// A read or write failed.
+	Io,
 }
 
 async fn tcp_connection(
@@ -76,30 +138,37 @@ async fn tcp_connection(
 	responder: &Responder,
 	idle: Duration,
 	mut shutdown: Shutdown,
-) -> std::io::Result<()> {
+) -> Result<(), Closed> {
 	loop {
 		let mut len = [0u8; 2];
 		tokio::select! {
 			r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => match r {
 				Ok(Ok(_)) => {}
-				_ => return Ok(()),
+				Ok(Err(_)) => return Ok(()),
+				Err(_) => return Err(Closed::TimedOut),
 			},
 			_ = shutdown.changed() => return Ok(()),
 		}
 		let len = usize::from(u16::from_be_bytes(len));
 		let mut query = vec![0u8; len];
+		// The whole query within `idle`: a client trickling bytes (slow-loris) is cut off.
 		match tokio::time::timeout(idle, stream.read_exact(&mut query)).await {
 			Ok(Ok(_)) => {}
-			_ => return Ok(()),
+			Ok(Err(_)) => return Err(Closed::Io),
+			Err(_) => return Err(Closed::TimedOut),
 		}
-		match responder.respond(&query, Transport::Tcp, peer.ip()) {
-			Reply::Message(bytes) => write_framed(&mut stream, &bytes).await?,
-			Reply::Transfer(messages) => {
-				for bytes in messages {
-					write_framed(&mut stream, &bytes).await?;
-				}
+		let answers = match responder.respond(&query, Transport::Tcp, peer.ip()) {
+			Reply::Message(bytes) => vec![bytes],
+			Reply::Transfer(messages) => messages,
+			Reply::Drop => vec![],
+		};
+		for bytes in answers {
+			// A client that does not read its answers would otherwise hold its slot for ever.
+			match tokio::time::timeout(idle, write_framed(&mut stream, &bytes)).await {
+				Ok(Ok(())) => {}
+				Ok(Err(_)) => return Err(Closed::Io),
+				Err(_) => return Err(Closed::TimedOut),
 			}
-			Reply::Drop => {}
 		}
 	}
 }

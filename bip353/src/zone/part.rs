@@ -276,8 +276,11 @@ impl Part for DnsPart {
 						tasks.push(tokio::spawn(net::serve_tcp(
 							tcp,
 							self.responder.clone(),
-							self.config.max_tcp_connections,
-							Duration::from_secs(self.config.tcp_idle_secs.max(1)),
+							net::TcpLimits {
+								max_total: self.config.max_tcp_connections,
+								max_per_ip: self.config.max_tcp_connections_per_ip,
+								idle: Duration::from_secs(self.config.tcp_idle_secs.max(1)),
+							},
 							shutdown.clone(),
 						)));
 						tracing::info!(target: "bip353", listen = ?self.local_addr, zones = ?self.config.zones, "authoritative DNS server started");

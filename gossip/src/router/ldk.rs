@@ -118,8 +118,16 @@ impl GossipRouter {
 				},
 			}
 		};
-		if !known && self.hold_for_pending_channel(msg) {
-			return Err(awaiting_lookup());
+		if !known {
+			if self.hold_for_pending_channel(msg) {
+				return Err(awaiting_lookup());
+			}
+			// LDK verifies the signature before it finds the node has no channel; refusing here
+			// keeps a flood of announcements for made-up nodes from costing a signature check
+			// each (the failure of CLN issue #7972, for node announcements). Not the peer's fault:
+			// an announcement may outrun its channel.
+			let detail = "no known channel";
+			return Err(self.reject(their_node_id, kind, RejectReason::UnknownNode, detail, None));
 		}
 		let permit = self.reserve_store(their_node_id, kind)?;
 		let verdict = match presigned {
@@ -398,6 +406,16 @@ impl RoutingMessageHandler for GossipRouter {
 		msg: QueryChannelRange,
 	) -> Result<(), LightningError> {
 		herald_metrics::metrics().gossip_queries_received.inc(&["query_channel_range"]);
+		// BOLT 7: a node "MUST NOT send a query_channel_range ... while it has not received all
+		// reply_channel_range" of its previous one. Replies still queued here mean it has not, and
+		// answering anyway would let a peer that never reads queue a whole-graph answer per
+		// query; held-back replies are bounded to one answer per peer by this rule.
+		if self.has_queued_replies(&their_node_id) {
+			return Err(LightningError {
+				err: "query_channel_range while the previous answer is being sent".into(),
+				action: ErrorAction::IgnoreAndLog(Level::Debug),
+			});
+		}
 		let query = wire::QueryChannelRange {
 			chain_hash: msg.chain_hash,
 			first_blocknum: msg.first_blocknum,

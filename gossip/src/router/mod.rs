@@ -115,6 +115,10 @@ impl GossipConfig {
 	}
 }
 
+/// Says whether query answers may be released to a peer now: false while the peer has not read
+/// what it was sent (see [`GossipRouter::set_send_gate`]).
+pub type SendGate = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+
 /// herald's routing handler. Plug it into LDK's `PeerManager` as the route handler; drain
 /// [`GossipRouter::take_outbound_messages`] from the custom message handler.
 pub struct GossipRouter {
@@ -142,6 +146,8 @@ pub struct GossipRouter {
 	/// Whether set reconciliation (crate::reconcile) replaces the backfill with peers that
 	/// support it.
 	reconciles: AtomicBool,
+	/// Whether query answers may go to a peer now (the daemon's view of its socket); unset: yes.
+	send_gate: std::sync::OnceLock<SendGate>,
 	/// Every verdict, counted whatever the metrics build (imports report from it).
 	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
@@ -188,6 +194,7 @@ impl GossipRouter {
 			accepted_at_last_tick: AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
 			reconciles: AtomicBool::new(false),
+			send_gate: std::sync::OnceLock::new(),
 			verdicts: Default::default(),
 		}
 	}
@@ -248,6 +255,14 @@ impl GossipRouter {
 	/// Channels, updates and nodes in the index.
 	pub fn counts(&self) -> GraphCounts {
 		self.index().counts()
+	}
+
+	/// Installs the check [`GossipRouter::take_outbound_messages`] asks before releasing a peer's
+	/// query answers (once; later calls are ignored). LDK's `PeerManager` buffers whatever the
+	/// custom-message path returns, read or not, so without it a peer that asks for the whole
+	/// graph and never reads makes herald hold the whole answer for it.
+	pub fn set_send_gate(&self, gate: SendGate) {
+		let _ = self.send_gate.set(gate);
 	}
 
 	/// Notified when async work produced messages to send (call `PeerManager::process_events`).

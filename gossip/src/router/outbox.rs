@@ -41,6 +41,11 @@ impl GossipRouter {
 		let m = herald_metrics::metrics();
 		let mut outbox = self.outbox.lock().expect("outbox lock");
 		for (peer, queue) in outbox.iter_mut() {
+			if self.send_gate.get().is_some_and(|may_send| !may_send(peer)) {
+				// The peer has not read what it was sent: its answers wait here (bounded, see
+				// `handle_query_channel_range` and `handle_query_short_channel_ids`).
+				continue;
+			}
 			let budget = self.config.answer_messages_per_peer;
 			let start = out.len();
 			while out.len() - start < budget {
@@ -80,6 +85,11 @@ impl GossipRouter {
 			m.gossip_query_replies.inc(&[wire_type_name(msg.type_id)]);
 		}
 		out
+	}
+
+	/// Whether `peer` has range-query replies not released yet.
+	pub(super) fn has_queued_replies(&self, peer: &PublicKey) -> bool {
+		self.outbox.lock().expect("outbox lock").get(peer).is_some_and(|q| !q.messages.is_empty())
 	}
 
 	/// Whether query answers are still waiting to be released.
