@@ -186,11 +186,13 @@ pub fn gossip_router(
 	let router =
 		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock::new()), lookup_tx));
 	let started = std::time::Instant::now();
-	let counts = router.load_store(store)?;
+	let snapshot = config.data_dir.join(herald_gossip::snapshot::FILE_NAME);
+	let (counts, source) = router.load_graph(store, &snapshot)?;
 	tracing::info!(
 		channels = counts.channels,
 		nodes = counts.nodes,
 		updates = counts.channel_updates,
+		source = ?source,
 		elapsed_ms = started.elapsed().as_millis() as u64,
 		"graph loaded from the store"
 	);

@@ -12,6 +12,8 @@
 //! - [`reject`]: why a message was refused;
 //! - [`rules`] and [`misbehaviour`]: the timestamp rule and the misbehaviour score BOLT 7 and
 //!   gossip 2.0 share;
+//! - [`snapshot`]: the graph written to one file for fast restarts, used only when the store
+//!   has not changed since;
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 #![warn(missing_docs)]
@@ -27,6 +29,7 @@ pub mod reject;
 pub mod rgs;
 pub mod router;
 pub mod rules;
+pub mod snapshot;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testkit")]

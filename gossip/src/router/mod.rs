@@ -62,6 +62,8 @@ use pending::PendingSet;
 use sync_driver::PeerState;
 
 pub use ldk::Presigned;
+pub use load::GraphSource;
+pub use persist::SnapshotWritten;
 pub use pending::LookupRequest;
 pub use sync_driver::PeerSyncView;
 
@@ -139,6 +141,8 @@ pub struct GossipRouter {
 	accepted_total: AtomicU64,
 	accepted_at_last_tick: AtomicU64,
 	wake: Arc<Notify>,
+	/// Where graph snapshots go, set when the graph is loaded with [`GossipRouter::load_graph`].
+	snapshot: std::sync::OnceLock<SnapshotTarget>,
 	/// Every verdict, counted whatever the metrics build (imports report from it).
 	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
@@ -184,6 +188,7 @@ impl GossipRouter {
 			accepted_total: AtomicU64::new(0),
 			accepted_at_last_tick: AtomicU64::new(0),
 			wake: Arc::new(Notify::new()),
+			snapshot: std::sync::OnceLock::new(),
 			verdicts: Default::default(),
 		}
 	}
@@ -249,6 +254,14 @@ impl GossipRouter {
 	pub(crate) fn future_tolerance_secs(&self) -> u64 {
 		self.config.future_tolerance_secs
 	}
+}
+
+/// The graph snapshot's file, the store whose state it records, and the store state the file
+/// holds now (`None` until one is written or read), so an unchanged graph is not rewritten.
+struct SnapshotTarget {
+	store: crate::store::Store,
+	path: std::path::PathBuf,
+	written: Mutex<Option<crate::store::StoreVersion>>,
 }
 
 fn decode<M: lightning::util::ser::LengthReadable>(raw: &[u8]) -> Result<M, msgs::DecodeError> {
