@@ -9,12 +9,26 @@
 //! - herald: `GossipRouter` (pre-checks, LDK validation, index, store queue) plus the redb
 //!   writer thread, timed until the store has durably committed everything.
 //!
-//! Then the real binary on the imported store: restart time (spawn to "herald started") and
-//! resident memory holding the full graph. Results go to stdout as a Markdown table.
+//! Then the real binary on the imported store: restarts (spawn to `/health` answering and to
+//! the full RGS snapshot served), from the graph snapshot and, as the reference, by replaying
+//! the store (today's path before the snapshot); then where the graph's memory goes, each
+//! measurement in a fresh child process of this benchmark (a counting allocator gives live
+//! heap bytes, `/proc/self/status` the resident memory), against LDK's `NetworkGraph` alone,
+//! and after an hour of churn replayed from the RGS benchmark's model. Results go to stdout as
+//! Markdown tables.
+//!
+//! `HERALD_BENCH_SECTIONS` (comma-separated `ingest`, `restart`, `memory`; default all) runs a
+//! part of it.
 
 mod common;
+#[path = "ingest/memory.rs"]
+mod memory;
+#[path = "ingest/restart.rs"]
+mod restart;
 
-use std::io::{BufRead, BufReader};
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,47 +45,52 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 		.unwrap_or(0)
 }
 
-/// Starts the release binary on `data_dir`; returns (spawn→started time, graph load ms, RSS KiB, peak RSS KiB).
-fn restart(data_dir: &Path) -> (Duration, u64, u64, u64) {
-	let started = Instant::now();
-	let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-		.args([
-			"run",
-			"--network",
-			"bitcoin",
-			"--p2p-listen",
-			"127.0.0.1:0",
-			"--http-listen",
-			"127.0.0.1:0",
-			"--log-format",
-			"json",
-		])
-		.arg("--data-dir")
-		.arg(data_dir)
-		.stderr(Stdio::piped())
-		.stdout(Stdio::null())
-		.spawn()
-		.unwrap();
-	let mut load_ms = 0;
-	let mut up = None;
-	for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
-		let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-		if let Some(ms) = json["fields"]["elapsed_ms"].as_u64() {
-			load_ms = ms;
-		}
-		if json["fields"]["node_id"].is_string() && json["fields"]["p2p_listen"].is_string() {
-			up = Some(started.elapsed());
-			break;
-		}
-	}
-	std::thread::sleep(Duration::from_millis(500));
-	let (rss, peak) = (rss_kib(child.id(), "VmRSS:"), rss_kib(child.id(), "VmHWM:"));
-	let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-	let _ = child.wait();
-	(up.expect("herald started"), load_ms, rss, peak)
+fn sections() -> Vec<String> {
+	let all = "ingest,restart,memory".to_string();
+	std::env::var("HERALD_BENCH_SECTIONS").unwrap_or(all).split(',').map(str::to_string).collect()
 }
 
 fn main() {
+	if let Ok(mode) = std::env::var("HERALD_BENCH_MEMORY_CHILD") {
+		let dir = std::env::var("HERALD_BENCH_DATA_DIR").unwrap();
+		let scratch = std::env::var("HERALD_BENCH_SCRATCH").unwrap();
+		memory::child(&mode, Path::new(&dir), Path::new(&scratch));
+		return;
+	}
+	let sections = sections();
+	if sections.iter().any(|s| s == "ingest") {
+		ingest();
+	}
+	let dir = tempfile::tempdir().unwrap();
+	let t = Instant::now();
+	let status = Command::new(env!("CARGO_BIN_EXE_herald"))
+		.args(["import", "--network", "bitcoin", "--format", "gossmap", "--data-dir"])
+		.arg(dir.path())
+		.arg(common::TOPOLOGY)
+		.stdout(Stdio::null())
+		.stderr(Stdio::null())
+		.status()
+		.unwrap();
+	assert!(status.success());
+	let import = t.elapsed();
+	let store_bytes = std::fs::metadata(dir.path().join("herald.redb")).unwrap().len();
+	println!();
+	println!("| measure | value |");
+	println!("|---|---|");
+	println!(
+		"| `herald import --format gossmap` end to end (sign + validate + commit) | {:.1} s |",
+		import.as_secs_f64()
+	);
+	println!("| store size on disk | {:.1} MiB |", store_bytes as f64 / 1048576.0);
+	if sections.iter().any(|s| s == "restart") {
+		restarts(dir.path());
+	}
+	if sections.iter().any(|s| s == "memory") {
+		memory_breakdown(dir.path());
+	}
+}
+
+fn ingest() {
 	let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32;
 	let (messages, signing) = common::mainnet_dataset(now);
 	let count = |kind| messages.iter().filter(|m| m.kind() == kind).count();
@@ -114,24 +133,6 @@ fn main() {
 	let (ldk, herald) = (common::median(ldk_rates), common::median(herald_rates));
 	let (ldk_cpu, herald_cpu) = (common::median(ldk_cpu), common::median(herald_cpu));
 
-	// The real binary: import, restart, memory.
-	let dir = tempfile::tempdir().unwrap();
-	let t = Instant::now();
-	let status = Command::new(env!("CARGO_BIN_EXE_herald"))
-		.args(["import", "--network", "bitcoin", "--format", "gossmap", "--data-dir"])
-		.arg(dir.path())
-		.arg(common::TOPOLOGY)
-		.stdout(Stdio::null())
-		.stderr(Stdio::null())
-		.status()
-		.unwrap();
-	assert!(status.success());
-	let import = t.elapsed();
-	let store_bytes = std::fs::metadata(dir.path().join("herald.redb")).unwrap().len();
-	let mut restarts: Vec<(Duration, u64, u64, u64)> = (0..3).map(|_| restart(dir.path())).collect();
-	restarts.sort_by_key(|r| r.0);
-	let (up, load_ms, rss, peak) = restarts[1];
-
 	println!();
 	println!("| measure | value |");
 	println!("|---|---|");
@@ -140,18 +141,166 @@ fn main() {
 	println!("| ratio herald / LDK (wall time, median of {ROUNDS}) | {:.2} |", herald / ldk);
 	println!("| CPU seconds for the dataset: LDK / herald (median) | {ldk_cpu:.1} s / {herald_cpu:.1} s |");
 	println!("| ratio by CPU time (LDK CPU / herald CPU) | {:.2} |", ldk_cpu / herald_cpu);
+}
+
+const RESTARTS: usize = 5;
+
+fn ms(d: Duration) -> f64 {
+	d.as_secs_f64() * 1000.0
+}
+
+fn median_by<T: Clone>(mut v: Vec<T>, key: impl Fn(&T) -> Duration) -> T {
+	v.sort_by_key(|s| key(s));
+	v[v.len() / 2].clone()
+}
+
+/// Restart rounds on the imported store, alternating the paths: replay (no snapshot: the
+/// reference, today's path before the snapshot), snapshot after a clean stop, snapshot after
+/// SIGKILL (store unchanged since the snapshot), replay after the store changed (SIGKILL with
+/// gossip committed since the snapshot: stale, so refused).
+fn restarts(data_dir: &Path) {
+	use restart::{start, touch_store, Start, Stop};
+	let snapshot = data_dir.join(herald_gossip::snapshot::FILE_NAME);
+	let (mut replay, mut clean, mut killed, mut stale) = (vec![], vec![], vec![], vec![]);
+	for _ in 0..RESTARTS {
+		let _ = std::fs::remove_file(&snapshot);
+		let r = start(data_dir, Stop::Term);
+		assert!(r.source.contains("missing"), "{}", r.source);
+		replay.push(r);
+		let c = start(data_dir, Stop::Kill);
+		assert_eq!(c.source, "Snapshot");
+		clean.push(c);
+		let k = start(data_dir, Stop::Term);
+		assert_eq!(k.source, "Snapshot", "a SIGKILL with the store unchanged keeps the snapshot valid");
+		killed.push(k);
+		touch_store(data_dir);
+		let s = start(data_dir, Stop::Term);
+		assert!(s.source.contains("stale"), "{}", s.source);
+		stale.push(s);
+	}
+	let rgs = |s: &Start| s.rgs;
+	let (replay, clean, killed, stale) =
+		(median_by(replay, rgs), median_by(clean, rgs), median_by(killed, rgs), median_by(stale, rgs));
+	println!();
+	println!("Restart with the full graph (median of {RESTARTS} by time to the RGS snapshot):");
+	println!();
+	println!("| step | replay (reference) | snapshot, clean stop | snapshot, after SIGKILL | replay, store changed after the snapshot |");
+	println!("|---|---|---|---|---|");
+	let row = |name: &str, f: &dyn Fn(&Start) -> String| {
+		println!("| {name} | {} | {} | {} | {} |", f(&replay), f(&clean), f(&killed), f(&stale));
+	};
+	row("spawn → first log line", &|s| format!("{:.0} ms", ms(s.first_log)));
+	row("graph load (as logged)", &|s| format!("{} ms", s.graph_load_ms));
+	row("… snapshot read + checksum / rebuild of LDK's graph and the index", &|s| {
+		if s.source == "Snapshot" {
+			format!("{} / {} ms", s.snapshot_read_ms, s.snapshot_restore_ms)
+		} else {
+			"–".into()
+		}
+	});
+	row("… store replay", &|s| {
+		if s.source == "Snapshot" {
+			"–".into()
+		} else {
+			format!("{} ms", s.replay_ms)
+		}
+	});
+	row("spawn → \"herald started\"", &|s| format!("{:.0} ms", ms(s.started)));
+	row("**spawn → `/health` 200**", &|s| format!("**{:.0} ms**", ms(s.health)));
+	row("spawn → full RGS snapshot served", &|s| format!("{:.0} ms ({} B)", ms(s.rgs), s.rgs_bytes));
+	row("ratio to the reference (→ `/health`)", &|s| format!("{:.2}", ms(s.health) / ms(replay.health)));
+	row("VmRSS / VmHWM after start-up", &|s| {
+		format!("{:.0} / {:.0} MiB", s.rss_kib as f64 / 1024.0, s.hwm_kib as f64 / 1024.0)
+	});
+	row("snapshot written at the clean stop", &|s| match s.snapshot_write {
+		Some((ms, bytes)) => format!("{ms} ms, {:.1} MiB", bytes as f64 / 1048576.0),
+		None => "–".into(),
+	});
+	println!();
+	for (name, s) in [("replay", &replay), ("snapshot", &clean)] {
+		let lines: Vec<String> =
+			s.timeline.iter().map(|(at, message)| format!("{:.0} ms {message}", ms(*at))).collect();
+		println!("start-up log lines, {name} (arrival after spawn): {}", lines.join(" | "));
+	}
+}
+
+/// Where the graph's memory goes (each column a fresh child process).
+fn memory_breakdown(data_dir: &Path) {
+	use memory::{measure, mib};
+	let scratch = tempfile::tempdir().unwrap();
+	let daemon_cache = memory::DAEMON_CACHE_BYTES;
+	let ldk = measure("ldk", data_dir, scratch.path(), daemon_cache);
+	let replay = measure("replay", data_dir, scratch.path(), daemon_cache);
+	let snapshot = measure("snapshot", data_dir, scratch.path(), daemon_cache);
+	// The churn changes the store: run it on a copy.
+	let churn_with = |cache_bytes: usize| {
+		let churn_dir = tempfile::tempdir().unwrap();
+		std::fs::copy(data_dir.join("herald.redb"), churn_dir.path().join("herald.redb")).unwrap();
+		let name = herald_gossip::snapshot::FILE_NAME;
+		std::fs::copy(scratch.path().join(name), churn_dir.path().join(name)).unwrap();
+		measure("churn", churn_dir.path(), churn_dir.path(), cache_bytes)
+	};
+	let churn = churn_with(daemon_cache);
+	let small_caches: Vec<(usize, memory::Measured)> =
+		[4usize << 20, 8 << 20].into_iter().map(|c| (c, churn_with(c))).collect();
+	let (channel_info, node_info) = memory::ldk_struct_sizes();
+	let kib = |k: isize| k as f64 / 1024.0;
+	println!();
+	println!("Memory of the full graph (live heap by a counting allocator / resident growth, MiB; each column a fresh process):");
+	println!();
+	println!("| part | LDK `NetworkGraph` alone (reference) | herald, store replay | herald, from the snapshot | after an hour of churn |");
+	println!("|---|---|---|---|---|");
 	println!(
-		"| `herald import --format gossmap` end to end (sign + validate + commit) | {:.1} s |",
-		import.as_secs_f64()
+		"| reading the whole store once (redb's cache, 32 MiB cap) | {:.1} / {:.1} | {:.1} / {:.1} | not read | not read |",
+		mib(ldk.store_read.heap), kib(ldk.store_read.rss_kib), mib(replay.store_read.heap), kib(replay.store_read.rss_kib)
 	);
-	println!("| store size on disk | {:.1} MiB |", store_bytes as f64 / 1048576.0);
 	println!(
-		"| restart: spawn → listening, full graph | {:.0} ms (graph load {load_ms} ms) |",
-		up.as_secs_f64() * 1000.0
+		"| graph: LDK's `NetworkGraph` (+ herald's index) | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | +{:.1} / +{:.1} |",
+		mib(ldk.graph.heap), kib(ldk.graph.rss_kib), mib(replay.graph.heap), kib(replay.graph.rss_kib),
+		mib(snapshot.graph.heap), kib(snapshot.graph.rss_kib), mib(churn.churn.heap), kib(churn.churn.rss_kib)
 	);
 	println!(
-		"| resident memory holding the full graph (VmRSS / VmHWM) | {:.0} MiB / {:.0} MiB |",
-		rss as f64 / 1024.0,
-		peak as f64 / 1024.0
+		"| … of which herald's index (graph − LDK alone) | – | {:.1} / {:.1} | {:.1} / {:.1} | |",
+		mib(replay.graph.heap - ldk.graph.heap),
+		kib(replay.graph.rss_kib - ldk.graph.rss_kib),
+		mib(snapshot.graph.heap - ldk.graph.heap),
+		kib(snapshot.graph.rss_kib - ldk.graph.rss_kib)
+	);
+	println!(
+		"| … … messages held as received (announcements, updates, node announcements) | – | {:.1} | {:.1} | +{:.2} |",
+		mib(replay.raw_bytes), mib(snapshot.raw_bytes), mib(churn.churn_raw_growth)
+	);
+	println!(
+		"| process VmRSS at the end | {:.1} | {:.1} | {:.1} | {:.1} |",
+		kib(ldk.rss_end_kib),
+		kib(replay.rss_end_kib),
+		kib(snapshot.rss_end_kib),
+		kib(churn.rss_end_kib)
+	);
+	println!(
+		"| ratio of the graph to LDK alone (resident) | 1.00 | {:.2} | {:.2} | {:.2} |",
+		replay.graph.rss_kib as f64 / ldk.graph.rss_kib as f64,
+		snapshot.graph.rss_kib as f64 / ldk.graph.rss_kib as f64,
+		(snapshot.graph.rss_kib + churn.churn.rss_kib) as f64 / ldk.graph.rss_kib as f64
+	);
+	println!();
+	println!("An hour of churn by redb cache size (the cache only matters for writes once the graph comes from the snapshot):");
+	println!();
+	println!("| redb cache | heap growth | resident growth | time to validate and commit the hour |");
+	println!("|---|---|---|---|");
+	for (cache, m) in std::iter::once((daemon_cache, churn.clone())).chain(small_caches) {
+		println!(
+			"| {} MiB | +{:.1} MiB | +{:.1} MiB | {} ms |",
+			cache >> 20,
+			mib(m.churn.heap),
+			kib(m.churn.rss_kib),
+			m.churn_ms
+		);
+	}
+	let (updates, changes, nodes, accepted) = churn.churn_messages;
+	println!();
+	println!(
+		"LDK holds each channel inline in a hash table sized for 60,000 entries: `ChannelInfo` is {channel_info} B, `NodeInfo` {node_info} B. \
+		 Churn: {updates} channel_updates ({changes} policy changes), {nodes} node_announcements, {accepted} accepted."
 	);
 }

@@ -234,11 +234,13 @@ pub fn gossip_router(
 	let router =
 		Arc::new(GossipRouter::new(config.gossip_config(), handle, Arc::new(SystemClock::new()), lookup_tx));
 	let started = std::time::Instant::now();
-	let counts = router.load_store(store)?;
+	let snapshot = config.data_dir.join(herald_gossip::snapshot::FILE_NAME);
+	let (counts, source) = router.load_graph(store, &snapshot)?;
 	tracing::info!(
 		channels = counts.channels,
 		nodes = counts.nodes,
 		updates = counts.channel_updates,
+		source = ?source,
 		elapsed_ms = started.elapsed().as_millis() as u64,
 		"graph loaded from the store"
 	);
@@ -384,7 +386,19 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 			 {p2p_listen} or `herald connect NODE_ID@HOST:PORT` adds one"
 		);
 	}
-	Ok(Node { config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown, send_queues })
+	Ok(Node {
+		config,
+		p2p,
+		http,
+		peer_manager,
+		custom,
+		parts,
+		gossip,
+		store_handle,
+		writer,
+		shutdown,
+		send_queues,
+	})
 }
 
 /// A part's start-up error, named by the part.

@@ -19,7 +19,17 @@ use crate::peers::{accept_inbound, InboundLimits};
 pub async fn run(config: Config) -> Result<(), StartError> {
 	let node = build(config).await?;
 	let Node {
-		config, p2p, http, peer_manager, custom, parts, gossip, store_handle, writer, shutdown, send_queues,
+		config,
+		p2p,
+		http,
+		peer_manager,
+		custom,
+		parts,
+		gossip,
+		store_handle,
+		writer,
+		shutdown,
+		send_queues,
 	} = node;
 	let shutdown_rx = shutdown.subscribe();
 

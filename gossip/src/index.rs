@@ -418,6 +418,25 @@ impl GraphIndex {
 		Applied::Applied
 	}
 
+	/// Puts back a channel exactly as a graph snapshot recorded it (updates and history
+	/// included), keeping the counts; `NotNewer` if the short channel id is known.
+	pub(crate) fn restore_channel(&mut self, scid: u64, entry: ChannelEntry) -> Applied {
+		if self.channels.contains_key(&scid) {
+			return Applied::NotNewer;
+		}
+		for node in [entry.node_1, entry.node_2] {
+			self.nodes.entry(node).or_default().channels += 1;
+		}
+		self.verified += entry.verified as usize;
+		self.v2_channels += entry.gossip_v2 as usize;
+		for update in entry.updates.iter().flatten() {
+			self.updates += 1;
+			self.last_update = self.last_update.max(update.timestamp);
+		}
+		self.channels.insert(scid, entry);
+		Applied::Applied
+	}
+
 	/// Adds a gossip 2.0 channel (validated elsewhere); `NotNewer` if the short channel id is known.
 	pub fn insert_v2_channel(
 		&mut self,

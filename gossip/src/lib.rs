@@ -13,6 +13,8 @@
 //! - [`rules`] and [`misbehaviour`]: the timestamp rule and the misbehaviour score BOLT 7 and
 //!   gossip 2.0 share;
 //! - [`reconcile`]: set reconciliation between herald peers (PinSketch sketches, after BIP-330);
+//! - [`snapshot`]: the graph written to one file for fast restarts, used only when the store
+//!   has not changed since;
 //! - [`rgs`]: Rapid Gossip Sync snapshots for LDK wallets, built on demand.
 
 #![warn(missing_docs)]
@@ -29,6 +31,7 @@ pub mod reject;
 pub mod rgs;
 pub mod router;
 pub mod rules;
+pub mod snapshot;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "testkit")]

@@ -250,6 +250,7 @@ impl Part for GossipPart {
 				self.schedule.prune_interval_secs,
 				shutdown.clone(),
 			));
+			tasks.spawn(snapshot_periodically(self.router.clone(), shutdown.clone()));
 			if let Some(dir) = self.schedule.static_dir.clone() {
 				tasks.spawn(write_static_snapshots(self.rgs.clone(), dir, shutdown.clone()));
 			}
@@ -281,6 +282,19 @@ impl Part for GossipPart {
 		self.router.timer_tick();
 	}
 
+	/// Writes the graph snapshot (crate::snapshot) so that the next start-up reads it instead
+	/// of replaying the store.
+	fn flush(&self) -> Result<(), String> {
+		match self.router.write_snapshot() {
+			Ok(_) => Ok(()),
+			Err(crate::snapshot::WriteError::GossipV2) => {
+				tracing::info!("graph snapshot not written: the graph holds gossip 2.0 content");
+				Ok(())
+			}
+			Err(e) => Err(format!("writing the graph snapshot: {e}")),
+		}
+	}
+
 	fn status(&self) -> Option<serde_json::Value> {
 		Some(self.graph_view())
 	}
@@ -292,6 +306,29 @@ async fn prune_periodically(router: Arc<GossipRouter>, interval_secs: u64, mut s
 		tokio::select! {
 			_ = tick.tick() => { router.prune_stale().await; },
 			_ = shutdown.changed() => return,
+		}
+	}
+}
+
+/// How often the graph snapshot is rewritten while running (when the store changed since the
+/// last one), besides at shutdown: after a kill, a snapshot no older than this is used if no
+/// gossip was committed since; a busy node's is stale and the store is replayed.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(3600);
+
+async fn snapshot_periodically(router: Arc<GossipRouter>, mut shutdown: Shutdown) {
+	let start = tokio::time::Instant::now() + SNAPSHOT_INTERVAL;
+	let mut tick = tokio::time::interval_at(start, SNAPSHOT_INTERVAL);
+	tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		tokio::select! {
+			_ = tick.tick() => {},
+			_ = shutdown.changed() => return,
+		}
+		let router = router.clone();
+		match tokio::task::spawn_blocking(move || router.write_snapshot()).await {
+			Ok(Ok(_)) | Ok(Err(crate::snapshot::WriteError::GossipV2)) => {}
+			Ok(Err(e)) => tracing::warn!(error = %e, "writing the graph snapshot"),
+			Err(e) => tracing::warn!(error = %e, "the graph snapshot task failed"),
 		}
 	}
 }

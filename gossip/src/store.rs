@@ -12,7 +12,9 @@
 //!   as received (channels with the funding evidence herald verified, proof included; updates
 //!   with their seen time and policy start, like BOLT 7 ones); their policy history shares
 //!   `gossip_policy_history`;
-//! - `gossip_meta`: schema version and network.
+//! - `gossip_meta`: schema version, network, the store's random identity and its generation
+//!   (a counter every transaction that changes gossip data increments: what tells a graph
+//!   snapshot, [`crate::snapshot`], whether the store changed after it was written).
 //!
 //! Handlers never write: they hand [`StoreOp`]s to a bounded queue drained by one writer thread
 //! that commits batches (`Durability::Immediate`: a committed batch survives kill -9), each
@@ -51,6 +53,22 @@ const MAX_BATCH: usize = 4096;
 /// CPU than the validation. Gossip is not acknowledged to anybody, so at most this much of it
 /// is lost to a crash (peers send it again).
 const COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// `gossip_meta` key of the store's identity: 16 random bytes drawn when the store is created
+/// (or first opened by a herald that keeps a generation), so that a snapshot of one store is
+/// never taken for another store that happens to reach the same generation.
+const STORE_ID_KEY: &str = "store_id";
+/// `gossip_meta` key of the generation counter (u64 big-endian).
+const GENERATION_KEY: &str = "generation";
+
+/// Which store, and which of its states: a graph snapshot records it, and is used only when
+/// the store is still in exactly that state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreVersion {
+	/// The store's random identity.
+	pub id: [u8; 16],
+	/// Transactions that changed the store's gossip data since the identity was drawn.
+	pub generation: u64,
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +376,7 @@ impl Store {
 				Some(Some(SCHEMA_VERSION)) => {}
 				Some(Some(2)) => {
 					upgrade_from_schema_2(&txn)?;
+					bump_generation(&mut meta)?;
 					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
 					tracing::info!(from = 2, to = SCHEMA_VERSION, "gossip store schema upgraded");
 				}
@@ -365,6 +384,14 @@ impl Store {
 				None => {
 					meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
 				}
+			}
+			if meta.get(STORE_ID_KEY)?.is_none() {
+				let mut id = [0u8; 16];
+				getrandom::fill(&mut id).map_err(|e| StoreError::Corrupt {
+					table: "gossip_meta",
+					reason: format!("no randomness for the store identity: {e}"),
+				})?;
+				meta.insert(STORE_ID_KEY, id.as_slice())?;
 			}
 			txn.open_table(CHANNELS)?;
 			txn.open_table(UPDATES)?;
@@ -381,6 +408,20 @@ impl Store {
 	/// The shared database handle.
 	pub fn database(&self) -> &Arc<Database> {
 		&self.db
+	}
+
+	/// The store's identity and generation, as of the last committed transaction.
+	pub fn version(&self) -> Result<StoreVersion, StoreError> {
+		let txn = self.db.begin_read()?;
+		let meta = txn.open_table(META)?;
+		let corrupt = |reason: &str| StoreError::Corrupt { table: "gossip_meta", reason: reason.into() };
+		let id = meta.get(STORE_ID_KEY)?.ok_or_else(|| corrupt("no store identity"))?;
+		let id: [u8; 16] = id.value().try_into().map_err(|_| corrupt("store identity not 16 bytes"))?;
+		let generation = match meta.get(GENERATION_KEY)? {
+			Some(value) => decode_u64(value.value()).ok_or_else(|| corrupt("generation not 8 bytes"))?,
+			None => 0,
+		};
+		Ok(StoreVersion { id, generation })
 	}
 
 	/// Reads the whole store into memory (tests, tools). herald itself streams it with
@@ -485,10 +526,11 @@ impl Store {
 		Ok((txn.open_table(CHANNELS)?.len()?, txn.open_table(UPDATES)?.len()?, txn.open_table(NODES)?.len()?))
 	}
 
-	/// Applies operations in one durable transaction.
+	/// Applies operations in one durable transaction (which increments the generation).
 	pub fn apply(&self, ops: &[StoreOp]) -> Result<(), StoreError> {
 		let txn = self.db.begin_write()?;
 		{
+			bump_generation(&mut txn.open_table(META)?)?;
 			let mut channels = txn.open_table(CHANNELS)?;
 			let mut updates = txn.open_table(UPDATES)?;
 			let mut nodes = txn.open_table(NODES)?;
@@ -699,6 +741,14 @@ impl StoreHandle {
 		wait.await.map_err(|_| StoreError::WriterGone)
 	}
 
+	/// [`StoreHandle::flush`] for blocking threads (never call it from async code: it blocks
+	/// the thread until the writer has committed).
+	pub fn flush_blocking(&self) -> Result<(), StoreError> {
+		let (done, wait) = oneshot::channel();
+		self.tx.blocking_send(WriterMessage::Flush(done)).map_err(|_| StoreError::WriterGone)?;
+		wait.blocking_recv().map_err(|_| StoreError::WriterGone)
+	}
+
 	/// Free places in the queue.
 	pub fn free(&self) -> usize {
 		self.tx.capacity()
@@ -790,6 +840,17 @@ fn repeat_seen<K: redb::Key + 'static>(
 		table.insert(K::from_bytes(&key), value.as_slice())?;
 	}
 	Ok(())
+}
+
+/// Counts one more change to the store's gossip data, in the transaction making it.
+fn bump_generation(meta: &mut redb::Table<&'static str, &'static [u8]>) -> Result<(), StoreError> {
+	let current = meta.get(GENERATION_KEY)?.and_then(|v| decode_u64(v.value())).unwrap_or(0);
+	meta.insert(GENERATION_KEY, (current + 1).to_be_bytes().as_slice())?;
+	Ok(())
+}
+
+fn decode_u64(bytes: &[u8]) -> Option<u64> {
+	Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
 fn decode_u32(bytes: &[u8]) -> Option<u32> {

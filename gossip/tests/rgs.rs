@@ -42,7 +42,8 @@ impl Herald {
 		let (handle, collector) = StoreHandle::collector(1 << 20);
 		let clock = Arc::new(ManualClock::new(now as u64));
 		let router = Arc::new(GossipRouter::new(GossipConfig::new(NETWORK), handle, clock.clone(), None));
-		let config = RgsConfig { interval_secs: 3600, cache_ttl_secs: 0, cache_entries: 8, ..RgsConfig::default() };
+		let config =
+			RgsConfig { interval_secs: 3600, cache_ttl_secs: 0, cache_entries: 8, ..RgsConfig::default() };
 		let rgs = RgsService::new(router.clone(), clock.clone(), config);
 		Self { router, clock, rgs, _collector: collector }
 	}

@@ -21,7 +21,8 @@ pub(crate) struct DnsMetrics {
 }
 
 pub(crate) static METRICS: LazyLock<DnsMetrics> = LazyLock::new(|| {
-	herald_metrics::register(|b| DnsMetrics {
+	herald_metrics::register(|b| {
+		DnsMetrics {
 		published: b.counter_vec(
 			"herald_bip353_dns_records_published_total",
 			"Registry changes applied to the published zone, by action (publish, remove, expired, skipped)",
@@ -71,6 +72,7 @@ pub(crate) static METRICS: LazyLock<DnsMetrics> = LazyLock::new(|| {
 			"TCP connections to the embedded server, by outcome (accepted, refused_total, refused_per_ip, timed_out)",
 			&["outcome"],
 		),
+	}
 	})
 });
 

@@ -62,7 +62,9 @@ use pending::PendingSet;
 use sync_driver::PeerState;
 
 pub use ldk::Presigned;
+pub use load::GraphSource;
 pub use pending::LookupRequest;
+pub use persist::SnapshotWritten;
 pub use sync_driver::PeerSyncView;
 
 /// LDK's graph, logging through `tracing`.
@@ -148,6 +150,8 @@ pub struct GossipRouter {
 	reconciles: AtomicBool,
 	/// Whether query answers may go to a peer now (the daemon's view of its socket); unset: yes.
 	send_gate: std::sync::OnceLock<SendGate>,
+	/// Where graph snapshots go, set when the graph is loaded with [`GossipRouter::load_graph`].
+	snapshot: std::sync::OnceLock<SnapshotTarget>,
 	/// Every verdict, counted whatever the metrics build (imports report from it).
 	pub(super) verdicts: crate::import::tally::VerdictTally,
 }
@@ -195,6 +199,7 @@ impl GossipRouter {
 			wake: Arc::new(Notify::new()),
 			reconciles: AtomicBool::new(false),
 			send_gate: std::sync::OnceLock::new(),
+			snapshot: std::sync::OnceLock::new(),
 			verdicts: Default::default(),
 		}
 	}
@@ -279,6 +284,14 @@ impl GossipRouter {
 	pub(crate) fn future_tolerance_secs(&self) -> u64 {
 		self.config.future_tolerance_secs
 	}
+}
+
+/// The graph snapshot's file, the store whose state it records, and the store state the file
+/// holds now (`None` until one is written or read), so an unchanged graph is not rewritten.
+struct SnapshotTarget {
+	store: crate::store::Store,
+	path: std::path::PathBuf,
+	written: Mutex<Option<crate::store::StoreVersion>>,
 }
 
 fn decode<M: lightning::util::ser::LengthReadable>(raw: &[u8]) -> Result<M, msgs::DecodeError> {

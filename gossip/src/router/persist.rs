@@ -10,9 +10,63 @@ use super::GossipRouter;
 use crate::index::{Applied, NodeAnnouncementEntry, UpdateEntry};
 use crate::message::{encode_with_type, GossipKind, CHANNEL_ANNOUNCEMENT, CHANNEL_UPDATE, NODE_ANNOUNCEMENT};
 use crate::reject::RejectReason;
+use crate::snapshot::{self, WriteError, METRICS};
 use crate::store::{ChannelRecord, StoreOp, StorePermit, UpdateRecord};
 
+/// What [`GossipRouter::write_snapshot`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotWritten {
+	/// The graph was not loaded with [`GossipRouter::load_graph`]: there is no snapshot path.
+	NotConfigured,
+	/// The file already holds the store's current state.
+	Unchanged,
+	/// A snapshot of this many bytes was written.
+	Written(usize),
+}
+
 impl GossipRouter {
+	/// Writes the graph snapshot (on a blocking thread: it flushes the store and writes the
+	/// file). The index is held for reading throughout, so no handler changes it meanwhile;
+	/// the store is flushed first, so the generation recorded covers every change the index
+	/// holds. Changes sent to the store after the index was released (a prune's removal) make
+	/// the store newer than the snapshot, which then is refused as stale: never wrong, at worst
+	/// a replay.
+	pub fn write_snapshot(&self) -> Result<SnapshotWritten, WriteError> {
+		let Some(target) = self.snapshot.get() else { return Ok(SnapshotWritten::NotConfigured) };
+		let result = self.write_snapshot_to(target);
+		let outcome = match &result {
+			Ok(SnapshotWritten::Written(_)) => "written",
+			Ok(_) => "unchanged",
+			Err(WriteError::GossipV2) => "skipped",
+			Err(_) => "failed",
+		};
+		METRICS.writes.inc(&[outcome]);
+		result
+	}
+
+	fn write_snapshot_to(&self, target: &super::SnapshotTarget) -> Result<SnapshotWritten, WriteError> {
+		let started = std::time::Instant::now();
+		let index = self.index.read().expect("index lock");
+		self.store.flush_blocking()?;
+		let version = target.store.version()?;
+		let mut written = target.written.lock().expect("snapshot lock");
+		if *written == Some(version) {
+			return Ok(SnapshotWritten::Unchanged);
+		}
+		let bytes = snapshot::encode(&index, self.chain_hash, version, self.now())?;
+		drop(index);
+		snapshot::write_file(&target.path, &bytes)?;
+		*written = Some(version);
+		tracing::info!(
+			path = %target.path.display(),
+			bytes = bytes.len(),
+			generation = version.generation,
+			elapsed_ms = started.elapsed().as_millis() as u64,
+			"graph snapshot written"
+		);
+		Ok(SnapshotWritten::Written(bytes.len()))
+	}
+
 	pub(super) fn reserve_store(
 		&self,
 		peer: Option<PublicKey>,
