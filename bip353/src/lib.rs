@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod blip32;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod name;
 pub mod resolve;

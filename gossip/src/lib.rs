@@ -39,5 +39,7 @@ pub mod testkit;
 pub mod v2;
 pub mod wire;
 pub mod wire_fuzz;
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use router::{GossipConfig, GossipRouter};

@@ -10,6 +10,8 @@
 //!   records whether a valid invoice came back, and how fast.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod fuzz;
 pub mod probe;
 pub mod registry;
 pub mod server;

@@ -18,6 +18,8 @@
 pub mod backpressure;
 pub mod clock;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod mailbox;
 pub mod messenger;
 mod part;

@@ -34,6 +34,9 @@ use crate::stats::{DropReason, Stats, DROP_MALFORMED, SUPPRESSED_QUEUE_FULL, SUP
 use crate::wire::{packet_id, shared_secret_hash, OnionMessageDrop};
 use herald_wire::Clock;
 
+#[doc(hidden)]
+pub mod fuzz;
+
 /// Drops waiting for LDK's next `process_events` at most.
 pub const MAX_OUTBOUND_DROPS: usize = 1024;
 /// Held messages handed to LDK per peer per round (LDK's 256 KiB per-peer buffer refuses more

@@ -65,6 +65,8 @@
 mod clmul;
 mod decode;
 mod field;
+#[doc(hidden)]
+pub mod fuzz;
 
 use std::fmt;
 

@@ -29,6 +29,8 @@
 
 mod checks;
 mod echo;
+#[doc(hidden)]
+pub mod fuzz;
 mod ldk;
 mod load;
 mod metrics;
