@@ -160,7 +160,8 @@ fn rgs_world() -> &'static RgsWorld {
 			clock.clone(),
 			None,
 		));
-		let config = RgsConfig { interval_secs: 3600, cache_ttl_secs: 60, cache_entries: 4 };
+		let config =
+			RgsConfig { interval_secs: 3600, cache_ttl_secs: 60, cache_entries: 4, ..RgsConfig::default() };
 		let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
 		RgsWorld { runtime, service: RgsService::new(router, clock.clone(), config), clock }
 	})

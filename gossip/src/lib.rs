@@ -23,6 +23,8 @@ pub mod chain;
 pub mod import;
 pub mod index;
 pub use herald_wire::logger;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod message;
 pub mod misbehaviour;
 pub mod part;
@@ -39,7 +41,5 @@ pub mod testkit;
 pub mod v2;
 pub mod wire;
 pub mod wire_fuzz;
-#[doc(hidden)]
-pub mod fuzz;
 
 pub use router::{GossipConfig, GossipRouter};
