@@ -198,7 +198,9 @@ impl Mailbox {
 		let txn = db.begin_read()?;
 		for row in txn.open_table(MAILBOX)?.iter()? {
 			let (k, v) = row?;
-			let Some((peer, seq)) = parse_key(k.value()) else {
+			// herald numbers records from 0 upwards, so u64::MAX never comes from it: it is a
+			// damaged row, and taking it would overflow the next sequence number.
+			let Some((peer, seq)) = parse_key(k.value()).filter(|(_, seq)| *seq < u64::MAX) else {
 				tracing::warn!("onion mailbox: dropping a record with a malformed key");
 				inner.pending.push(Op::Delete(k.value().to_vec()));
 				continue;
@@ -470,6 +472,34 @@ mod tests {
 	fn open(dir: &std::path::Path, config: MailboxConfig) -> Mailbox {
 		let db = Arc::new(Database::create(dir.join("m.redb")).unwrap());
 		Mailbox::open(db, config).unwrap()
+	}
+
+	#[test]
+	fn a_damaged_record_numbered_u64_max_is_dropped_not_overflowed() {
+		let dir = tempfile::tempdir().unwrap();
+		let c = key_of(1);
+		{
+			let mailbox = open(dir.path(), MailboxConfig::default());
+			mailbox.note_connected(&c, 90);
+			mailbox.hold(&c, None, &message(1), 100, false).unwrap();
+			mailbox.flush().unwrap();
+		}
+		{
+			let db = Database::create(dir.path().join("m.redb")).unwrap();
+			let txn = db.begin_write().unwrap();
+			let mut key = c.serialize().to_vec();
+			key.extend_from_slice(&u64::MAX.to_be_bytes());
+			txn.open_table(MAILBOX)
+				.unwrap()
+				.insert(key.as_slice(), encode_value(100, None, &message(2)).as_slice())
+				.unwrap();
+			txn.commit().unwrap();
+		}
+		let mailbox = open(dir.path(), MailboxConfig::default());
+		assert_eq!(mailbox.depth().messages, 1, "the damaged record is dropped, the good one kept");
+		mailbox.hold(&c, None, &message(3), 102, false).unwrap();
+		let held = mailbox.peek(&c, 10).unwrap();
+		assert_eq!(held.iter().map(|h| h.message.clone()).collect::<Vec<_>>(), vec![message(1), message(3)]);
 	}
 
 	#[test]
