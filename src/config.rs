@@ -175,25 +175,6 @@ impl Default for P2pConfig {
 	}
 }
 
-impl P2pConfig {
-	/// The BOLT 8 listener's connection limits.
-	pub fn door_policy(&self) -> crate::peers::DoorPolicy {
-		crate::peers::DoorPolicy {
-			max_total: self.max_inbound,
-			max_per_ip: self.max_inbound_per_ip,
-			accepts_per_minute: self.max_accepts_per_ip_per_minute,
-		}
-	}
-
-	/// How far a slow reader may fall behind.
-	pub fn slow_reader_policy(&self) -> crate::peers::SlowReaderPolicy {
-		crate::peers::SlowReaderPolicy {
-			max_unsent_bytes: self.max_unsent_bytes,
-			timeout: std::time::Duration::from_secs(self.slow_reader_timeout_secs),
-		}
-	}
-}
-
 impl Default for HttpConfig {
 	fn default() -> Self {
 		Self { listen: "127.0.0.1:8080".into(), admin_token: String::new() }

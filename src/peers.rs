@@ -570,3 +570,24 @@ mod tests {
 		assert_eq!(digest.take_summary(), None, "a summary starts the count over");
 	}
 }
+
+/// The `[p2p]` limits as the peer code uses them (kept here so `config.rs` stays free of
+/// daemon types: the config fuzz target includes it alone).
+impl crate::config::P2pConfig {
+	/// The BOLT 8 listener's connection limits.
+	pub fn door_policy(&self) -> DoorPolicy {
+		DoorPolicy {
+			max_total: self.max_inbound,
+			max_per_ip: self.max_inbound_per_ip,
+			accepts_per_minute: self.max_accepts_per_ip_per_minute,
+		}
+	}
+
+	/// How far a slow reader may fall behind.
+	pub fn slow_reader_policy(&self) -> SlowReaderPolicy {
+		SlowReaderPolicy {
+			max_unsent_bytes: self.max_unsent_bytes,
+			timeout: std::time::Duration::from_secs(self.slow_reader_timeout_secs),
+		}
+	}
+}
