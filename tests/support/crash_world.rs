@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use herald_gossip::testkit::Rng;
 
-use crate::support::herald::{run_command, Herald};
+use crate::support::herald::Herald;
 
 /// How many kill/restart iterations each flow runs (default: a short run).
 pub const ITERATIONS_ENV: &str = "HERALD_CRASH_ITERATIONS";
@@ -291,21 +291,8 @@ impl ZoneBed {
 		let dns: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 		let config = dir.path().join("herald.toml");
 		std::fs::write(&config, extra_toml).unwrap();
-		let args: Vec<String> =
-			["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", zone]
-				.iter()
-				.map(|a| a.to_string())
-				.collect();
-		let herald = Herald::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
-		let url = herald.url("");
-		let zone_arg = zone.to_string();
-		let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
-			run_command(&["gateway", "add", "acme", "--domain", &zone_arg, "--url", &url])
-		})
-		.await
-		.unwrap();
-		assert!(ok, "{stdout}{stderr}");
-		let token = stdout.lines().last().unwrap().trim().to_string();
+		let (herald, args, token) =
+			crate::gateway_world::gateway::start_with_gateway(&data, &config, dns, zone).await;
 		ZoneBed { herald, token, dns, zone: zone.to_string(), data, args, _dir: dir }
 	}
 

@@ -285,6 +285,33 @@ pub struct GatewayBed {
 	_dir: tempfile::TempDir,
 }
 
+/// Starts herald on `data` with the configuration file `config`, serving `zone` on `dns`, and
+/// adds gateway `acme` for the zone with `herald gateway add` (through herald's admin API).
+/// Returns herald, its arguments after `run` (to restart it alike) and the gateway's token.
+pub async fn start_with_gateway(
+	data: &std::path::Path,
+	config: &std::path::Path,
+	dns: SocketAddr,
+	zone: &str,
+) -> (Herald, Vec<String>, String) {
+	let args: Vec<String> =
+		["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", zone]
+			.iter()
+			.map(|a| a.to_string())
+			.collect();
+	let herald = Herald::start(data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+	let url = herald.url("");
+	let zone = zone.to_string();
+	let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+		crate::support::herald::run_command(&["gateway", "add", "acme", "--domain", &zone, "--url", &url])
+	})
+	.await
+	.unwrap();
+	assert!(ok, "{stdout}{stderr}");
+	let token = stdout.lines().last().unwrap().trim().to_string();
+	(herald, args, token)
+}
+
 impl GatewayBed {
 	/// The operator's steps: `herald dns ds ZONE` (the DS goes into the hierarchy's `test.`),
 	/// herald started for the zone, `herald gateway add acme --domain ZONE`. `extra_toml` is
@@ -309,25 +336,7 @@ impl GatewayBed {
 			));
 		}
 		std::fs::write(&config, toml).unwrap();
-		let args: Vec<String> =
-			["--config", config.to_str().unwrap(), "--dns-listen", &dns.to_string(), "--dns-zone", zone]
-				.iter()
-				.map(|a| a.to_string())
-				.collect();
-		let herald = Herald::start(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
-		let url = herald.url("");
-		let (ok, stdout, stderr) = tokio::task::spawn_blocking({
-			let zone = zone.to_string();
-			move || {
-				crate::support::herald::run_command(&[
-					"gateway", "add", "acme", "--domain", &zone, "--url", &url,
-				])
-			}
-		})
-		.await
-		.unwrap();
-		assert!(ok, "{stdout}{stderr}");
-		let token = stdout.lines().last().unwrap().trim().to_string();
+		let (herald, args, token) = start_with_gateway(&data, &config, dns, zone).await;
 		GatewayBed { herald, world, token, dns, data, args, _dir: dir }
 	}
 
