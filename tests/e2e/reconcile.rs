@@ -11,7 +11,10 @@ use bitcoin::constants::ChainHash;
 use bitcoin::Network;
 use herald_gossip::testkit::{self, now, Rng, TestGraph};
 
-async fn feed(herald: &Herald, messages: &[Vec<u8>], chain_hash: ChainHash) {
+/// Sends `messages` from a fresh peer and waits for herald's pong to a ping sent after them,
+/// so herald has read them all. The peer is returned to be kept open: a peer that closes
+/// right after writing may leave its tail unread under load.
+async fn feed(herald: &Herald, messages: &[Vec<u8>], chain_hash: ChainHash) -> RawPeer {
 	let mut peer =
 		RawPeer::connect(herald.p2p, herald.node_id, testkit::key("feeder"), &[], chain_hash.to_bytes())
 			.await
@@ -19,6 +22,9 @@ async fn feed(herald: &Herald, messages: &[Vec<u8>], chain_hash: ChainHash) {
 	for message in messages {
 		peer.send(message).await.unwrap();
 	}
+	peer.send(&[0, 18, 0, 0, 0, 0]).await.unwrap();
+	peer.recv_until(19).await.unwrap();
+	peer
 }
 
 fn held(graph: &serde_json::Value) -> u64 {
@@ -66,19 +72,21 @@ async fn converge(per_mille: u64, channels: usize) {
 	let part = |side: usize| -> Vec<Vec<u8>> {
 		all.iter().enumerate().filter(|(i, _)| !missing[side].contains(i)).map(|(_, m)| m.clone()).collect()
 	};
-	feed(&a, &part(0), chain_hash).await;
-	feed(&b, &part(1), chain_hash).await;
+	let _feeders = (feed(&a, &part(0), chain_hash).await, feed(&b, &part(1), chain_hash).await);
 	// Wait until each side holds its part (what it can hold of it).
 	let mut settled = [0u64; 2];
 	for (side, herald) in [&a, &b].iter().enumerate() {
-		let mut last = u64::MAX;
+		// Settled: the same count over four polls a second apart (herald's router may still be
+		// applying what it read when the pong went out).
+		let (mut last, mut unchanged) = (u64::MAX, 0);
 		for _ in 0..600 {
 			let now_held = held(&herald.get_json("/v1/graph").await);
-			if now_held == last && now_held > 0 {
+			unchanged = if now_held == last && now_held > 0 { unchanged + 1 } else { 0 };
+			if unchanged == 3 {
 				break;
 			}
 			last = now_held;
-			tokio::time::sleep(Duration::from_millis(300)).await;
+			tokio::time::sleep(Duration::from_secs(1)).await;
 		}
 		settled[side] = last;
 	}
@@ -132,7 +140,7 @@ async fn an_ldk_peer_sees_no_reconciliation_and_still_syncs() {
 	let herald = Herald::start(dir.path(), &[]);
 	let chain_hash = ChainHash::using_genesis_block(Network::Regtest);
 	let graph = TestGraph::new("reconcile-ldk", chain_hash, 30, 90, now());
-	feed(&herald, &graph.raw_messages(), chain_hash).await;
+	let _feeder = feed(&herald, &graph.raw_messages(), chain_hash).await;
 	herald
 		.wait_for_graph(Duration::from_secs(60), |g| g["channels"] == 90 && g["channel_updates"] == 180)
 		.await;
