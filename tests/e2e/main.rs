@@ -4,6 +4,15 @@
 //! The gossip 2.0 rejection and SPV tests stay separate binaries: they assert on the
 //! process-wide metric counters of in-process validators, which other tests here would move.
 
+// The config fuzz target's body and the daemon files it includes (`fuzz_replay`).
+#[allow(dead_code)]
+#[path = "../../src/address.rs"]
+mod address;
+#[allow(dead_code)]
+#[path = "../../src/config.rs"]
+mod config;
+#[path = "../../fuzz/config_body.rs"]
+mod config_body;
 #[path = "../support/gateway_world.rs"]
 mod gateway_world;
 #[path = "../support/mod.rs"]
@@ -12,6 +21,7 @@ mod support;
 mod chain_backends;
 mod chain_pruning;
 mod crash;
+mod fuzz_replay;
 mod gateway_api;
 mod gateway_flow;
 mod gossip_queries;
