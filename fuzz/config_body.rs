@@ -9,7 +9,8 @@
 use crate::config::Config;
 
 fn scratch_file() -> std::path::PathBuf {
-	let thread = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
+	let thread =
+		format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
 	std::env::temp_dir().join(format!("herald-fuzz-config-{}-{thread}.toml", std::process::id()))
 }
 
@@ -30,6 +31,7 @@ pub fn config_file(data: &[u8]) {
 	let _ = Config::unknown_env_warnings(env.iter().cloned());
 	let Ok(config) = load(file, &env) else { return };
 	let printed = toml::to_string(&config).expect("a loaded configuration prints");
-	let again = load(&printed, &[]).unwrap_or_else(|e| panic!("the printed configuration does not load: {e}\n{printed}"));
+	let again = load(&printed, &[])
+		.unwrap_or_else(|e| panic!("the printed configuration does not load: {e}\n{printed}"));
 	assert_eq!(again, config, "the printed configuration loads back to itself");
 }

@@ -78,7 +78,7 @@ pub fn open_registry_offline(config: &Config) -> Result<Option<Registry>, String
 			path.display()
 		));
 	}
-	let db = match crate::node::open_database(&config.data_dir) {
+	let db = match crate::node::open_database(&config.data_dir, config.store.cache_bytes) {
 		Ok(db) => db,
 		Err(crate::node::StartError::StoreLocked { .. }) => return Ok(None),
 		Err(e) => return Err(e.to_string()),

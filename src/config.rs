@@ -43,6 +43,7 @@ pub struct Config {
 	pub p2p: P2pConfig,
 	pub http: HttpConfig,
 	pub chain: ChainConfig,
+	pub store: StoreConfig,
 	pub gossip: GossipSection,
 	pub rgs: RgsSection,
 	pub onion: herald_onion::OnionSection,
@@ -95,6 +96,22 @@ pub struct HttpConfig {
 	pub admin_token: String,
 }
 
+/// The redb database in the data directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+	/// redb's page cache, bytes. herald reads the store once at start-up (or not at all, from
+	/// the graph snapshot) and serves from memory afterwards, so the cache only holds a write
+	/// batch's pages; docs/benchmarks.md measures an hour of mainnet churn at 4, 8 and 32 MiB.
+	pub cache_bytes: usize,
+}
+
+impl Default for StoreConfig {
+	fn default() -> Self {
+		Self { cache_bytes: 8 << 20 }
+	}
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainConfig {
@@ -145,6 +162,7 @@ impl Default for Config {
 			p2p: P2pConfig::default(),
 			http: HttpConfig::default(),
 			chain: ChainConfig::default(),
+			store: StoreConfig::default(),
 			gossip: GossipSection::default(),
 			rgs: RgsSection::default(),
 			onion: herald_onion::OnionSection::default(),

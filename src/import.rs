@@ -34,7 +34,7 @@ pub async fn run(
 	let inputs = pipeline::read_inputs(format, files, network, now as u32)?;
 
 	node::prepare_data_dir(&config.data_dir)?;
-	let db = node::open_database(&config.data_dir)?;
+	let db = node::open_database(&config.data_dir, config.store.cache_bytes)?;
 	let store = Store::from_database(db, network)?;
 	let (handle, mut collector) = StoreHandle::collector(1024);
 	let chain = node::chain_backend(config)?;

@@ -181,15 +181,12 @@ pub fn load_or_create_seed(dir: &Path) -> Result<[u8; 32], StartError> {
 	}
 }
 
-/// redb's page cache. herald reads the whole store once at start-up and serves from its
-/// in-memory index afterwards, so the cache only has to hold a write batch's pages; redb's
-/// 1 GiB default would keep the start-up read resident for nothing.
-const DATABASE_CACHE_BYTES: usize = 32 << 20;
-
-/// Opens the data directory's database, naming a second herald as the cause of a lock failure.
-pub fn open_database(dir: &Path) -> Result<Arc<redb::Database>, StartError> {
+/// Opens the data directory's database with a page cache of `cache_bytes` (`[store]`; redb's
+/// 1 GiB default would keep the start-up read resident for nothing), naming a second herald
+/// as the cause of a lock failure.
+pub fn open_database(dir: &Path, cache_bytes: usize) -> Result<Arc<redb::Database>, StartError> {
 	let path = dir.join(DATABASE_FILE);
-	match redb::Database::builder().set_cache_size(DATABASE_CACHE_BYTES).create(&path) {
+	match redb::Database::builder().set_cache_size(cache_bytes).create(&path) {
 		Ok(db) => {
 			// redb creates the file under the process umask (usually 0644).
 			make_private(&path, "database", 0o600)
@@ -260,7 +257,7 @@ pub async fn build(config: Config) -> Result<Node, StartError> {
 	let keys = Arc::new(KeysManager::new(&seed, started_at, nanos, true));
 	let node_id = keys.get_node_id(Recipient::Node).expect("the node key is available");
 
-	let db = open_database(&config.data_dir)?;
+	let db = open_database(&config.data_dir, config.store.cache_bytes)?;
 	let store = Store::from_database(db.clone(), network)?;
 	let (store_handle, writer) = store.spawn_writer(config.gossip.store_queue);
 	let chain = chain_backend(&config)?;
