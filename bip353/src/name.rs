@@ -66,6 +66,13 @@ pub enum NameError {
 		/// Its length.
 		len: usize,
 	},
+	/// The user part holds the labels `user._bitcoin-payment`: its owner name would not map
+	/// back to one name (`a.user._bitcoin-payment@b.c` and `a@user._bitcoin-payment.b.c` would
+	/// share `a.user._bitcoin-payment.user._bitcoin-payment.b.c.`).
+	#[error(
+		"the user part {0:?} holds the labels user._bitcoin-payment, which would make its DNS name ambiguous"
+	)]
+	ReservedLabels(String),
 	/// The owner name would be over 255 bytes on the wire.
 	#[error("the DNS name would be {wire_len} bytes on the wire, the limit is 255 (user + domain at most 230 bytes)")]
 	TooLong {
@@ -86,6 +93,7 @@ impl NameError {
 			NameError::InvalidCharacter(_) => "invalid_character",
 			NameError::EmptyLabel(_) => "empty_label",
 			NameError::LabelTooLong { .. } => "label_too_long",
+			NameError::ReservedLabels(_) => "reserved_labels",
 			NameError::TooLong { .. } => "too_long",
 		}
 	}
@@ -112,6 +120,9 @@ impl PaymentName {
 		}
 		check_labels(user)?;
 		check_labels(domain)?;
+		if holds_payment_labels(user) {
+			return Err(NameError::ReservedLabels(user.to_string()));
+		}
 		let name = Self { user: user.to_ascii_lowercase(), domain: domain.to_ascii_lowercase() };
 		let wire_len = name.wire_len();
 		if wire_len > MAX_WIRE_NAME_LEN {
@@ -166,6 +177,15 @@ impl PaymentName {
 	}
 }
 
+/// Whether `user` holds the labels `user._bitcoin-payment` one after the other (found
+/// by the fuzz target `bip353_name`: such a user part made `from_dns_name` split the owner name
+/// at the wrong place).
+fn holds_payment_labels(user: &str) -> bool {
+	let labels: Vec<String> = user.split('.').map(str::to_ascii_lowercase).collect();
+	let marker: Vec<&str> = PAYMENT_LABELS.split('.').collect();
+	labels.windows(marker.len()).any(|w| w.iter().zip(&marker).all(|(l, m)| l == m))
+}
+
 /// Checks every dot-separated label of `part`.
 fn check_labels(part: &str) -> Result<(), NameError> {
 	if let Some(c) = part.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
@@ -199,6 +219,26 @@ impl std::str::FromStr for PaymentName {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn a_user_part_holding_the_payment_labels_is_refused() {
+		// The fuzz target's finding (fuzz/regressions/bip353_name/): the owner name of
+		// `a.user._bitcoin-payment@b.c` read back as `a@user._bitcoin-payment.b.c`.
+		for user in ["a.user._bitcoin-payment", "user._bitcoin-payment", "x.USER._Bitcoin-Payment.y"] {
+			let err = PaymentName::parse(&format!("{user}@b.c")).unwrap_err();
+			assert_eq!(err.reason(), "reserved_labels", "{user}");
+		}
+		// Either label alone, and the labels in the domain, are fine.
+		for name in [
+			"user@b.c",
+			"a._bitcoin-payment@b.c",
+			"user.x._bitcoin-payment@b.c",
+			"a@user._bitcoin-payment.b.c",
+		] {
+			let parsed = PaymentName::parse(name).unwrap();
+			assert_eq!(PaymentName::from_dns_name(&parsed.dns_name_string()), Some(parsed), "{name}");
+		}
+	}
 
 	#[test]
 	fn accepts_both_forms_and_folds_case() {

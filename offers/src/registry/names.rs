@@ -85,6 +85,10 @@ pub enum NameError {
 	/// A domain of one label (herald registers names under real zones only).
 	#[error("domain {0:?} has a single label")]
 	SingleLabel(String),
+	/// The user part holds the labels `user._bitcoin-payment`, so its BIP-353 owner name
+	/// (`user.user._bitcoin-payment.domain.`) would not map back to one name.
+	#[error("user holds the labels user._bitcoin-payment, which would make its DNS name ambiguous")]
+	ReservedLabels,
 	/// `user` plus `domain` longer than 231 bytes.
 	#[error("user and domain together exceed 231 bytes")]
 	TooLong,
@@ -108,6 +112,10 @@ fn parse_user(user: &str) -> Result<String, NameError> {
 		return Err(NameError::BadChar { part: "user", found, allowed: "a-z 0-9 - _ ." });
 	}
 	check_labels(&user, "user")?;
+	let labels: Vec<&str> = user.split('.').collect();
+	if labels.windows(2).any(|pair| pair == ["user", "_bitcoin-payment"]) {
+		return Err(NameError::ReservedLabels);
+	}
 	Ok(user)
 }
 
@@ -348,6 +356,8 @@ mod tests {
 		assert_eq!(Name::parse("@example.com"), Err(NameError::EmptyLabel("user")));
 		assert_eq!(Name::parse("a@-x.com"), Err(NameError::HyphenEdge("-x".into())));
 		assert_eq!(Name::parse("a@localhost"), Err(NameError::SingleLabel("localhost".into())));
+		assert_eq!(Name::parse("a.user._bitcoin-payment@example.com"), Err(NameError::ReservedLabels));
+		assert!(Name::parse("a._bitcoin-payment@example.com").is_ok());
 		let long = "a".repeat(64);
 		assert_eq!(Name::parse(&format!("{long}@example.com")), Err(NameError::LongLabel("user")));
 		let user = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(40)].join(".");
