@@ -188,8 +188,16 @@ impl Responder {
 				None => 512,
 			};
 			if bytes.len() > limit {
-				let truncated = response.truncate();
-				return (rcode, truncated.to_vec().map_or(Reply::Drop, Reply::Message));
+				let mut truncated = response.truncate();
+				let mut encoded = truncated.to_vec();
+				// The question section alone can exceed the limit (a query of several long
+				// questions, answered FORMERR): then the header alone, TC set, still tells the
+				// client to retry over TCP (found by the `dns_packet` fuzz target).
+				if encoded.as_ref().is_ok_and(|b| b.len() > limit) {
+					truncated.queries.clear();
+					encoded = truncated.to_vec();
+				}
+				return (rcode, encoded.map_or(Reply::Drop, Reply::Message));
 			}
 		}
 		(rcode, Reply::Message(bytes))
